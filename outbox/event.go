@@ -1,0 +1,158 @@
+package outbox
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hookrelay/hookrelay/outbox/internal/dbsqlc"
+)
+
+// Event is an identity event to publish, such as a user created or a sign-in
+// finished.
+type Event struct {
+	// Type is the event type: dotted PascalCase words such as User.Created
+	// or PostSignIn (see ValidateEventType).
+	Type string
+
+	// Data is the event's entity, marshaled to JSON and sent as the body's
+	// "data" (null when nil). A json.RawMessage is sent as it is.
+	Data any
+
+	// Context is merged into the top level of the webhook body: userId,
+	// sessionId, ip, userAgent, interactionEvent, user, application, ….
+	// Keys of the body itself (hookId, event, createdAt, eventId, data,
+	// tenantId) are never overridden.
+	Context map[string]any
+
+	// TenantID, when set, limits the event to hooks of no tenant or of this
+	// tenant, and is sent as the body's "tenantId".
+	TenantID string
+}
+
+// StoredEvent is an event as the outbox holds it.
+type StoredEvent struct {
+	ID          string          `json:"id"`
+	Type        string          `json:"type"`
+	Data        json.RawMessage `json:"data"`
+	Context     json.RawMessage `json:"context"`
+	TenantID    string          `json:"tenantId,omitempty"`
+	CreatedAt   time.Time       `json:"createdAt"`
+	FannedOutAt *time.Time      `json:"fannedOutAt,omitempty"`
+}
+
+// PublishTx writes event to the outbox inside tx, the caller's transaction,
+// and returns the event's ID. The event exists if and only if tx commits; it
+// is then fanned out to every subscribed hook and delivered, even if this
+// process dies right after the commit:
+//
+//	tx, err := pool.Begin(ctx)
+//	if err != nil {
+//		return err
+//	}
+//	defer tx.Rollback(ctx)
+//
+//	if _, err := tx.Exec(ctx, "INSERT INTO users (id, email) VALUES ($1, $2)", id, email); err != nil {
+//		return err
+//	}
+//	if _, err := store.PublishTx(ctx, tx, &outbox.Event{
+//		Type: "User.Created",
+//		Data: map[string]any{"id": id, "primaryEmail": email},
+//	}); err != nil {
+//		return err
+//	}
+//	return tx.Commit(ctx)
+//
+// PublishTx writes one row and nothing else, so it adds as little as possible
+// to the caller's transaction. Invalid events return a *ValidationError and
+// write nothing.
+func (s *Store) PublishTx(ctx context.Context, tx pgx.Tx, event *Event) (string, error) {
+	params, err := eventInsertParams(event)
+	if err != nil {
+		return "", err
+	}
+	id, err := s.queries(tx).EventInsert(ctx, params)
+	if err != nil {
+		return "", fmt.Errorf("insert %s event: %w", event.Type, err)
+	}
+	return id, nil
+}
+
+// Publish is PublishTx in a transaction of its own, for events that follow no
+// other write.
+func (s *Store) Publish(ctx context.Context, event *Event) (string, error) {
+	var id string
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		id, err = s.PublishTx(ctx, tx, event)
+		return err
+	})
+	return id, err
+}
+
+// PublishSQL publishes through the SQL function publish, as writers in other
+// languages do, in a transaction of its own. Its validation is the function's.
+func (s *Store) PublishSQL(ctx context.Context, eventType string, data, eventContext json.RawMessage, tenantID string) (string, error) {
+	id, err := s.queries(s.pool).EventPublishSQL(ctx, &dbsqlc.EventPublishSQLParams{
+		EventType: eventType,
+		Data:      data,
+		Context:   eventContext,
+		TenantID:  nullable(tenantID),
+	})
+	if err != nil {
+		return "", wrap(interpretPgError(err), "publish %s event", eventType)
+	}
+	return id, nil
+}
+
+// GetEvent returns the event with the given ID, or ErrEventNotFound.
+func (s *Store) GetEvent(ctx context.Context, id string) (*StoredEvent, error) {
+	if !isUUID(id) {
+		return nil, ErrEventNotFound
+	}
+	row, err := s.queries(s.pool).EventGetByID(ctx, id)
+	if err != nil {
+		return nil, wrap(notFound(err, ErrEventNotFound), "get event %s", id)
+	}
+	return &StoredEvent{
+		ID:          row.ID,
+		Type:        row.Type,
+		Data:        row.Data,
+		Context:     row.Context,
+		TenantID:    deref(row.TenantID),
+		CreatedAt:   row.CreatedAt,
+		FannedOutAt: row.FannedOutAt,
+	}, nil
+}
+
+func eventInsertParams(event *Event) (*dbsqlc.EventInsertParams, error) {
+	if err := ValidateEventType(event.Type); err != nil {
+		return nil, err
+	}
+	var data []byte
+	if event.Data != nil {
+		var err error
+		if data, err = json.Marshal(event.Data); err != nil {
+			return nil, invalid("event data", "cannot encode as JSON: %v", err)
+		}
+	}
+	eventContext := []byte("{}")
+	if len(event.Context) > 0 {
+		var err error
+		if eventContext, err = json.Marshal(event.Context); err != nil {
+			return nil, invalid("event context", "cannot encode as JSON: %v", err)
+		}
+	}
+	if size := len(data) + len(eventContext); size > MaxPayloadBytesDefault {
+		return nil, invalid("event", "payload of %d bytes is too large: data and context together may be at most %d bytes", size, MaxPayloadBytesDefault)
+	}
+	return &dbsqlc.EventInsertParams{
+		Type:     event.Type,
+		Data:     data,
+		Context:  eventContext,
+		TenantID: nullable(event.TenantID),
+	}, nil
+}

@@ -1,0 +1,386 @@
+package outbox
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hookrelay/hookrelay/outbox/internal/dbsqlc"
+)
+
+// Limits on a hook's configuration.
+const (
+	HookNameMaxLength     = 256
+	HookURLMaxLength      = 2048
+	HookEventsMax         = 100
+	HookHeadersMax        = 50
+	HookHeaderValueMaxLen = 4096
+	TenantIDMaxLength     = 256
+	HooksMax              = 10000
+)
+
+// RotateOverlapDefault is how long the previous signing key keeps signing
+// after a rotation, so receivers can switch keys without losing a delivery.
+const RotateOverlapDefault = 24 * time.Hour
+
+// Hook is a subscription: a URL that receives the events its filters select.
+type Hook struct {
+	ID      string            `json:"id"`
+	Name    string            `json:"name"`
+	URL     string            `json:"url"`
+	Events  []string          `json:"events"`
+	Headers map[string]string `json:"headers"`
+	// TenantID, when set, limits the hook to that tenant's events.
+	TenantID       string `json:"tenantId,omitempty"`
+	Enabled        bool   `json:"enabled"`
+	DisabledReason string `json:"disabledReason,omitempty"`
+	// SigningKey signs every delivery; it is a secret.
+	SigningKey string `json:"signingKey"`
+	// PreviousSigningKey also signs deliveries until PreviousKeyExpiresAt,
+	// the overlap of a rotation.
+	PreviousSigningKey   string     `json:"previousSigningKey,omitempty"`
+	PreviousKeyExpiresAt *time.Time `json:"previousKeyExpiresAt,omitempty"`
+	CreatedAt            time.Time  `json:"createdAt"`
+	UpdatedAt            time.Time  `json:"updatedAt"`
+}
+
+// SigningKeys returns the keys that sign a delivery at now: the current one,
+// then the previous one during a rotation's overlap.
+func (h *Hook) SigningKeys(now time.Time) []string {
+	keys := []string{h.SigningKey}
+	if h.PreviousSigningKey != "" && h.PreviousKeyExpiresAt != nil && now.Before(*h.PreviousKeyExpiresAt) {
+		keys = append(keys, h.PreviousSigningKey)
+	}
+	return keys
+}
+
+// HookParams are the settings of a new hook.
+type HookParams struct {
+	// Name describes the hook. Defaults to the URL's host.
+	Name string
+	// URL receives the deliveries: http or https.
+	URL string
+	// Events are the filters: event types, prefix wildcards (User.*) or *.
+	Events []string
+	// Headers are sent with every delivery. They may not replace the
+	// signature headers, Content-Type or User-Agent.
+	Headers map[string]string
+	// TenantID, when set, limits the hook to that tenant's events.
+	TenantID string
+	// Disabled creates the hook disabled.
+	Disabled bool
+}
+
+// HookUpdate changes some settings of a hook; nil fields are left as they are.
+type HookUpdate struct {
+	Name     *string
+	URL      *string
+	Events   []string
+	Headers  map[string]string
+	TenantID *string
+}
+
+// reservedHeaders are set by hookrelay on every request, or belong to the
+// connection, so a hook's custom headers may not set them.
+var reservedHeaders = []string{
+	"webhook-id", "webhook-timestamp", "webhook-signature", "logto-signature-sha-256",
+	"content-type", "content-length", "user-agent", "host",
+	"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
+	"te", "trailer", "transfer-encoding", "upgrade",
+}
+
+// CreateHook validates params and stores a new hook with a fresh signing key.
+func (s *Store) CreateHook(ctx context.Context, params *HookParams) (*Hook, error) {
+	p := *params
+	if p.Name == "" {
+		if u, err := url.Parse(p.URL); err == nil {
+			p.Name = u.Hostname()
+		}
+	}
+	events, headers, err := validateHook(p.Name, p.URL, p.Events, p.Headers, p.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	q := s.queries(s.pool)
+	count, err := q.HookCount(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("count hooks: %w", err)
+	}
+	if count >= HooksMax {
+		return nil, invalid("hook", "there are %d hooks already, the most hookrelay serves; delete unused ones", count)
+	}
+	row, err := q.HookInsert(ctx, &dbsqlc.HookInsertParams{
+		Name:       p.Name,
+		Url:        p.URL,
+		Events:     events,
+		Headers:    headers,
+		TenantID:   nullable(p.TenantID),
+		Enabled:    !p.Disabled,
+		SigningKey: NewSigningKey(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("insert hook: %w", err)
+	}
+	return hookFromRow(row)
+}
+
+// GetHook returns the hook with the given ID, or ErrHookNotFound.
+func (s *Store) GetHook(ctx context.Context, id string) (*Hook, error) {
+	if !isUUID(id) {
+		return nil, ErrHookNotFound
+	}
+	row, err := s.queries(s.pool).HookGetByID(ctx, id)
+	if err != nil {
+		return nil, wrap(notFound(err, ErrHookNotFound), "get hook %s", id)
+	}
+	return hookFromRow(row)
+}
+
+// ListHooks returns every hook, oldest first.
+func (s *Store) ListHooks(ctx context.Context) ([]*Hook, error) {
+	rows, err := s.queries(s.pool).HookList(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list hooks: %w", err)
+	}
+	hooks := make([]*Hook, len(rows))
+	for i, row := range rows {
+		if hooks[i], err = hookFromRow(row); err != nil {
+			return nil, err
+		}
+	}
+	return hooks, nil
+}
+
+// UpdateHook applies update to the hook with the given ID and returns it.
+func (s *Store) UpdateHook(ctx context.Context, id string, update *HookUpdate) (*Hook, error) {
+	hook, err := s.GetHook(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	setIfNotNil(&hook.Name, update.Name)
+	setIfNotNil(&hook.URL, update.URL)
+	setIfNotNil(&hook.TenantID, update.TenantID)
+	if update.Events != nil {
+		hook.Events = update.Events
+	}
+	if update.Headers != nil {
+		hook.Headers = update.Headers
+	}
+	events, headers, err := validateHook(hook.Name, hook.URL, hook.Events, hook.Headers, hook.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	row, err := s.queries(s.pool).HookUpdate(ctx, &dbsqlc.HookUpdateParams{
+		ID:       id,
+		Name:     hook.Name,
+		Url:      hook.URL,
+		Events:   events,
+		Headers:  headers,
+		TenantID: nullable(hook.TenantID),
+	})
+	if err != nil {
+		return nil, wrap(notFound(err, ErrHookNotFound), "update hook %s", id)
+	}
+	return hookFromRow(row)
+}
+
+// DeleteHook deletes the hook with the given ID with its deliveries; pending
+// deliveries stop. It returns ErrHookNotFound when there is no such hook.
+func (s *Store) DeleteHook(ctx context.Context, id string) error {
+	if !isUUID(id) {
+		return ErrHookNotFound
+	}
+	n, err := s.queries(s.pool).HookDelete(ctx, id)
+	if err != nil {
+		return fmt.Errorf("delete hook %s: %w", id, err)
+	}
+	if n == 0 {
+		return ErrHookNotFound
+	}
+	return nil
+}
+
+// EnableHook enables the hook and clears its failure record.
+func (s *Store) EnableHook(ctx context.Context, id string) (*Hook, error) {
+	return s.setHookEnabled(ctx, id, true, "")
+}
+
+// DisableHook disables the hook, recording reason; its pending deliveries are
+// canceled when their next attempt comes.
+func (s *Store) DisableHook(ctx context.Context, id, reason string) (*Hook, error) {
+	return s.setHookEnabled(ctx, id, false, reason)
+}
+
+func (s *Store) setHookEnabled(ctx context.Context, id string, enabled bool, reason string) (*Hook, error) {
+	if !isUUID(id) {
+		return nil, ErrHookNotFound
+	}
+	row, err := s.queries(s.pool).HookSetEnabled(ctx, &dbsqlc.HookSetEnabledParams{
+		ID:             id,
+		Enabled:        enabled,
+		DisabledReason: nullable(reason),
+	})
+	if err != nil {
+		return nil, wrap(notFound(err, ErrHookNotFound), "set hook %s enabled=%t", id, enabled)
+	}
+	return hookFromRow(row)
+}
+
+// RotateHookKey gives the hook a new signing key. The previous key keeps
+// signing alongside it for overlap (zero: not at all), so receivers can move to
+// the new key without rejecting a delivery.
+func (s *Store) RotateHookKey(ctx context.Context, id string, overlap time.Duration) (*Hook, error) {
+	if !isUUID(id) {
+		return nil, ErrHookNotFound
+	}
+	if overlap < 0 {
+		return nil, invalid("overlap", "%s is negative; give a duration such as 24h, or 0 to stop the old key at once", overlap)
+	}
+	row, err := s.queries(s.pool).HookRotateKey(ctx, &dbsqlc.HookRotateKeyParams{
+		ID:           id,
+		SigningKey:   NewSigningKey(),
+		OverlapUntil: time.Now().Add(overlap),
+	})
+	if err != nil {
+		return nil, wrap(notFound(err, ErrHookNotFound), "rotate key of hook %s", id)
+	}
+	return hookFromRow(row)
+}
+
+func setIfNotNil[T any](dst *T, src *T) {
+	if src != nil {
+		*dst = *src
+	}
+}
+
+// validateHook checks a hook's settings and returns its filters without
+// duplicates and its headers as JSON.
+func validateHook(name, rawURL string, events []string, headers map[string]string, tenantID string) ([]string, []byte, error) {
+	if name == "" || len(name) > HookNameMaxLength {
+		return nil, nil, invalid("name", "give a name of 1 to %d characters", HookNameMaxLength)
+	}
+	if err := ValidateHookURL(rawURL); err != nil {
+		return nil, nil, err
+	}
+	if len(events) == 0 {
+		return nil, nil, invalid("events", "a hook needs at least one event filter, such as User.Created, User.* or *")
+	}
+	var filters []string
+	for _, event := range events {
+		if err := ValidateEventFilter(event); err != nil {
+			return nil, nil, err
+		}
+		if !slices.Contains(filters, event) {
+			filters = append(filters, event)
+		}
+	}
+	if len(filters) > HookEventsMax {
+		return nil, nil, invalid("events", "%d filters; a hook may have at most %d (use a wildcard such as User.*)", len(filters), HookEventsMax)
+	}
+	if err := ValidateHeaders(headers); err != nil {
+		return nil, nil, err
+	}
+	if len(tenantID) > TenantIDMaxLength {
+		return nil, nil, invalid("tenant id", "at most %d characters", TenantIDMaxLength)
+	}
+	if headers == nil {
+		headers = map[string]string{}
+	}
+	headersJSON, err := json.Marshal(headers)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode headers: %w", err)
+	}
+	return filters, headersJSON, nil
+}
+
+// ValidateHookURL returns a *ValidationError unless rawURL is an absolute
+// http or https URL with a host and no credentials.
+func ValidateHookURL(rawURL string) error {
+	if len(rawURL) > HookURLMaxLength {
+		return invalid("url", "%d characters; at most %d", len(rawURL), HookURLMaxLength)
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return invalid("url", "%q does not parse: %v", rawURL, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return invalid("url", "%q: the scheme must be http or https", rawURL)
+	}
+	if u.Hostname() == "" {
+		return invalid("url", "%q has no host", rawURL)
+	}
+	if u.User != nil {
+		return invalid("url", "credentials in the URL are not allowed; send them in a custom header such as Authorization")
+	}
+	if u.Fragment != "" {
+		return invalid("url", "%q has a fragment (#…), which is never sent", rawURL)
+	}
+	return nil
+}
+
+// ValidateHeaders returns a *ValidationError unless headers are valid HTTP
+// header names and values that do not replace the headers hookrelay sets.
+func ValidateHeaders(headers map[string]string) error {
+	if len(headers) > HookHeadersMax {
+		return invalid("headers", "%d headers; at most %d", len(headers), HookHeadersMax)
+	}
+	seen := make(map[string]bool, len(headers))
+	for name, value := range headers {
+		lower := strings.ToLower(name)
+		switch {
+		case !isHeaderToken(name):
+			return invalid("header", "%q is not a valid header name (letters, digits and !#$%%&'*+-.^_`|~ only)", name)
+		case seen[lower]:
+			return invalid("header", "duplicate header %q", name)
+		case slices.Contains(reservedHeaders, lower) || strings.HasPrefix(lower, "proxy-"):
+			return invalid("header", "%q is set by hookrelay or by the connection and cannot be replaced", name)
+		case strings.ContainsAny(value, "\r\n\x00"):
+			return invalid("header", "the value of %q contains a line break or NUL", name)
+		case len(value) > HookHeaderValueMaxLen:
+			return invalid("header", "the value of %q is %d bytes; at most %d", name, len(value), HookHeaderValueMaxLen)
+		}
+		seen[lower] = true
+	}
+	return nil
+}
+
+func isHeaderToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.ContainsRune("!#$%&'*+-.^_`|~", c):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func hookFromRow(row *dbsqlc.Hook) (*Hook, error) {
+	var headers map[string]string
+	if err := json.Unmarshal(row.Headers, &headers); err != nil {
+		return nil, fmt.Errorf("decode headers of hook %s: %w", row.ID, err)
+	}
+	return &Hook{
+		ID:                   row.ID,
+		Name:                 row.Name,
+		URL:                  row.Url,
+		Events:               row.Events,
+		Headers:              headers,
+		TenantID:             deref(row.TenantID),
+		Enabled:              row.Enabled,
+		DisabledReason:       deref(row.DisabledReason),
+		SigningKey:           row.SigningKey,
+		PreviousSigningKey:   deref(row.PreviousSigningKey),
+		PreviousKeyExpiresAt: row.PreviousKeyExpiresAt,
+		CreatedAt:            row.CreatedAt,
+		UpdatedAt:            row.UpdatedAt,
+	}, nil
+}

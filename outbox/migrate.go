@@ -1,0 +1,127 @@
+package outbox
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivermigrate"
+
+	"github.com/hookrelay/hookrelay/outbox/internal/dbsqlc"
+	"github.com/hookrelay/hookrelay/schema"
+)
+
+// Migrate creates the store's schema if needed and applies River's migrations,
+// then hookrelay's. Each step runs in its own transaction under an advisory
+// lock (River's migrations cannot share one: a new enum value must commit
+// before use), so concurrent calls are safe. It is idempotent: the CLI's
+// migrate command and the tests both call it.
+func (s *Store) Migrate(ctx context.Context) error {
+	migrations, err := readMigrations(schema.FS)
+	if err != nil {
+		return err
+	}
+	migrator, err := rivermigrate.New(riverpgxv5.New(s.pool), &rivermigrate.Config{Schema: s.schema})
+	if err != nil {
+		return fmt.Errorf("create River migrator: %w", err)
+	}
+
+	err = s.lockedTx(ctx, func(tx pgx.Tx, _ *dbsqlc.Queries) error {
+		// DDL with an identifier, which sqlc cannot parameterise.
+		_, err := tx.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{s.schema}.Sanitize())
+		return wrap(err, "create schema %s", s.schema)
+	})
+	if err != nil {
+		return err
+	}
+
+	for done := false; !done; {
+		err := s.lockedTx(ctx, func(tx pgx.Tx, _ *dbsqlc.Queries) error {
+			res, err := migrator.MigrateTx(ctx, tx, rivermigrate.DirectionUp, &rivermigrate.MigrateOpts{MaxSteps: 1})
+			done = err == nil && len(res.Versions) == 0
+			return wrap(err, "apply River migrations")
+		})
+		if err != nil {
+			return err
+		}
+	}
+
+	for _, m := range migrations {
+		err := s.lockedTx(ctx, func(tx pgx.Tx, q *dbsqlc.Queries) error {
+			applied, err := s.appliedVersions(ctx, q)
+			if err != nil || slices.Contains(applied, m.version) {
+				return err
+			}
+			if _, err := tx.Exec(ctx, s.rewriter.rewrite(m.sql)); err != nil {
+				return fmt.Errorf("apply migration %03d_%s: %w", m.version, m.name, err)
+			}
+			err = q.MigrationInsert(ctx, &dbsqlc.MigrationInsertParams{Version: int32(m.version), Name: m.name}) //nolint:gosec // versions are small
+			return wrap(err, "record migration %03d", m.version)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lockedTx runs fn in a transaction holding the migration lock.
+func (s *Store) lockedTx(ctx context.Context, fn func(tx pgx.Tx, q *dbsqlc.Queries) error) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		q := s.queries(tx)
+		if err := q.MigrationLock(ctx); err != nil {
+			return fmt.Errorf("take migration lock: %w", err)
+		}
+		return fn(tx, q)
+	})
+}
+
+func (s *Store) appliedVersions(ctx context.Context, q *dbsqlc.Queries) ([]int, error) {
+	exists, err := q.MigrationTableExists(ctx, s.schema+".hookrelay_migration")
+	if err != nil || !exists {
+		return nil, wrap(err, "look up migration table")
+	}
+	versions, err := q.MigrationListVersions(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list applied migrations: %w", err)
+	}
+	applied := make([]int, len(versions))
+	for i, v := range versions {
+		applied[i] = int(v)
+	}
+	return applied, nil
+}
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// readMigrations reads NNN_name.up.sql files in version order.
+func readMigrations(fsys fs.FS) ([]migration, error) {
+	names, err := fs.Glob(fsys, "*.up.sql")
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(names)
+	migrations := make([]migration, 0, len(names))
+	for _, name := range names {
+		versionText, rest, ok := strings.Cut(strings.TrimSuffix(name, ".up.sql"), "_")
+		version, err := strconv.Atoi(versionText)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("migration file %s: want NNN_name.up.sql", name)
+		}
+		sql, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return nil, err
+		}
+		migrations = append(migrations, migration{version: version, name: rest, sql: string(sql)})
+	}
+	return migrations, nil
+}

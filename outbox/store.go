@@ -1,0 +1,150 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/hookrelay/hookrelay/outbox/internal/dbsqlc"
+)
+
+// SchemaDefault is the Postgres schema that holds hookrelay's tables, River's
+// included, unless Config.Schema says otherwise.
+const SchemaDefault = "hookrelay"
+
+// MaxPayloadBytesDefault is the largest event accepted: the JSON of its data
+// and context together.
+const MaxPayloadBytesDefault = 256 << 10
+
+var schemaNameRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,39}$`)
+
+// Config configures a Store. A nil *Config means every default.
+type Config struct {
+	// Schema is the Postgres schema of hookrelay's tables. Defaults to
+	// SchemaDefault.
+	Schema string
+}
+
+// Store reads and writes hookrelay's tables: events, hooks, deliveries and
+// their attempts. It is safe for concurrent use.
+type Store struct {
+	pool     *pgxpool.Pool
+	schema   string
+	rewriter *schemaRewriter
+}
+
+// NewStore returns a Store over pool. The schema must have been migrated with
+// Migrate.
+func NewStore(pool *pgxpool.Pool, config *Config) (*Store, error) {
+	schema := SchemaDefault
+	if config != nil && config.Schema != "" {
+		schema = config.Schema
+	}
+	if err := ValidateSchemaName(schema); err != nil {
+		return nil, err
+	}
+	return &Store{pool: pool, schema: schema, rewriter: newSchemaRewriter(schema)}, nil
+}
+
+// Pool returns the pool the store was made with.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Schema returns the Postgres schema of the store's tables.
+func (s *Store) Schema() string { return s.schema }
+
+// ValidateSchemaName returns a *ValidationError unless schema is a plain
+// lower-case Postgres identifier that River also accepts.
+func ValidateSchemaName(schema string) error {
+	if !schemaNameRE.MatchString(schema) {
+		return invalid("schema", "%q: use lower-case letters, digits and underscores, starting with a letter or underscore, at most 40 characters", schema)
+	}
+	return nil
+}
+
+// queries returns the generated queries bound to db, with table names
+// qualified by the store's schema.
+func (s *Store) queries(db dbsqlc.DBTX) *dbsqlc.Queries {
+	return dbsqlc.New(&schemaDB{db: db, rewriter: s.rewriter})
+}
+
+// inTx runs fn in a transaction on the store's pool.
+func (s *Store) inTx(ctx context.Context, fn func(q *dbsqlc.Queries) error) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return fn(s.queries(tx)) })
+}
+
+const schemaMarker = "/* TEMPLATE: schema */"
+
+// schemaRewriter replaces the schema marker of generated SQL with the
+// schema's name, remembering each rewritten statement.
+type schemaRewriter struct {
+	prefix string
+	cache  sync.Map // original SQL → rewritten SQL
+}
+
+func newSchemaRewriter(schema string) *schemaRewriter {
+	return &schemaRewriter{prefix: schema + "."}
+}
+
+func (r *schemaRewriter) rewrite(sql string) string {
+	if cached, ok := r.cache.Load(sql); ok {
+		return cached.(string) //nolint:forcetypeassert
+	}
+	rewritten := strings.ReplaceAll(sql, schemaMarker, r.prefix)
+	r.cache.Store(sql, rewritten)
+	return rewritten
+}
+
+// schemaDB is a dbsqlc.DBTX that qualifies table names before running SQL.
+type schemaDB struct {
+	db       dbsqlc.DBTX
+	rewriter *schemaRewriter
+}
+
+func (d *schemaDB) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	return d.db.Exec(ctx, d.rewriter.rewrite(sql), args...)
+}
+
+func (d *schemaDB) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	return d.db.Query(ctx, d.rewriter.rewrite(sql), args...)
+}
+
+func (d *schemaDB) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	return d.db.QueryRow(ctx, d.rewriter.rewrite(sql), args...)
+}
+
+// notFound maps pgx.ErrNoRows to sentinel, the one place where driver errors
+// become hookrelay's.
+func notFound(err, sentinel error) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return sentinel
+	}
+	return err
+}
+
+// interpretPgError turns Postgres' invalid_parameter_value and
+// program_limit_exceeded errors raised by the SQL function publish, and
+// invalid UUID input, into *ValidationError.
+func interpretPgError(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "22023", "54000": // invalid_parameter_value, program_limit_exceeded
+			return &ValidationError{Field: "event", Reason: pgErr.Message}
+		}
+	}
+	return err
+}
+
+func wrap(err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf(format+": %w", append(args, err)...)
+}

@@ -1,0 +1,64 @@
+-- name: DeliveryInsertBatch :many
+INSERT INTO /* TEMPLATE: schema */deliveries (event_id, hook_id)
+SELECT unnest(@event_ids::uuid[]), unnest(@hook_ids::uuid[])
+ON CONFLICT (event_id, hook_id) DO NOTHING
+RETURNING id;
+
+-- name: DeliveryGetByID :one
+SELECT * FROM /* TEMPLATE: schema */deliveries WHERE id = @id;
+
+-- DeliveryGetForSend loads everything one attempt needs in one round trip.
+-- name: DeliveryGetForSend :one
+SELECT sqlc.embed(d), sqlc.embed(e), sqlc.embed(h)
+FROM /* TEMPLATE: schema */deliveries d
+JOIN /* TEMPLATE: schema */events e ON e.id = d.event_id
+JOIN /* TEMPLATE: schema */hooks h ON h.id = d.hook_id
+WHERE d.id = @id;
+
+-- name: DeliveryList :many
+SELECT * FROM /* TEMPLATE: schema */deliveries
+WHERE (sqlc.narg('hook_id')::uuid IS NULL OR hook_id = sqlc.narg('hook_id'))
+  AND (sqlc.narg('status')::text IS NULL OR status = sqlc.narg('status'))
+ORDER BY id DESC
+LIMIT @max;
+
+-- DeliveryRecordAttempt stores one attempt and moves its delivery to @status
+-- in one statement.
+-- name: DeliveryRecordAttempt :exec
+WITH attempt AS (
+    INSERT INTO /* TEMPLATE: schema */delivery_attempts (delivery_id, attempt, status_code, error, duration_ms, response_body)
+    VALUES (@delivery_id, @attempt, sqlc.narg('status_code'), sqlc.narg('error'), @duration_ms, sqlc.narg('response_body'))
+)
+UPDATE /* TEMPLATE: schema */deliveries
+SET status = @status,
+    attempts = attempts + 1,
+    last_status_code = sqlc.narg('status_code'),
+    last_error = sqlc.narg('error'),
+    updated_at = now(),
+    finished_at = CASE WHEN @status::text <> 'pending' THEN now() END
+WHERE deliveries.id = @delivery_id;
+
+-- name: DeliveryCancel :exec
+UPDATE /* TEMPLATE: schema */deliveries
+SET status = 'canceled', last_error = @reason, updated_at = now(), finished_at = now()
+WHERE id = @id AND status = 'pending';
+
+-- DeliveryReset makes finished deliveries pending again for a replay; pending
+-- ones are left alone, as a job for them exists already.
+-- name: DeliveryReset :many
+UPDATE /* TEMPLATE: schema */deliveries
+SET status = 'pending', updated_at = now(), finished_at = NULL
+WHERE id = ANY(@ids::uuid[]) AND status <> 'pending'
+RETURNING id;
+
+-- name: DeliveryListIDsForReplay :many
+SELECT id FROM /* TEMPLATE: schema */deliveries
+WHERE hook_id = @hook_id
+  AND created_at >= @since
+  AND created_at < @until
+  AND (sqlc.narg('status')::text IS NULL OR status = sqlc.narg('status'))
+ORDER BY id
+LIMIT @max;
+
+-- name: DeliveryAttemptList :many
+SELECT * FROM /* TEMPLATE: schema */delivery_attempts WHERE delivery_id = @delivery_id ORDER BY id;

@@ -1,0 +1,27 @@
+-- name: EventInsert :one
+INSERT INTO /* TEMPLATE: schema */events (type, data, context, tenant_id)
+VALUES (@type, @data, @context, @tenant_id)
+RETURNING id;
+
+-- name: EventGetByID :one
+SELECT * FROM /* TEMPLATE: schema */events WHERE id = @id;
+
+-- name: EventUnfannedExists :one
+SELECT EXISTS (SELECT 1 FROM /* TEMPLATE: schema */events WHERE fanned_out_at IS NULL);
+
+-- EventClaimBatch locks up to @max unclaimed events, oldest first. SKIP LOCKED
+-- lets concurrent fan-out jobs take disjoint batches.
+-- name: EventClaimBatch :many
+SELECT id, type, tenant_id
+FROM /* TEMPLATE: schema */events
+WHERE fanned_out_at IS NULL
+ORDER BY id
+LIMIT @max
+FOR UPDATE SKIP LOCKED;
+
+-- name: EventMarkFannedOut :exec
+UPDATE /* TEMPLATE: schema */events SET fanned_out_at = now() WHERE id = ANY(@ids::uuid[]);
+
+-- EventPublishSQL calls the SQL function that writers in other languages use.
+-- name: EventPublishSQL :one
+SELECT /* TEMPLATE: schema */publish(@event_type::text, sqlc.narg('data')::jsonb, coalesce(sqlc.narg('context')::jsonb, '{}'), sqlc.narg('tenant_id')::text)::text;

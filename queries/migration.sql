@@ -1,0 +1,12 @@
+-- name: MigrationTableExists :one
+SELECT (to_regclass(@table_name::text) IS NOT NULL)::boolean;
+
+-- name: MigrationListVersions :many
+SELECT version FROM /* TEMPLATE: schema */hookrelay_migration ORDER BY version;
+
+-- name: MigrationInsert :exec
+INSERT INTO /* TEMPLATE: schema */hookrelay_migration (version, name) VALUES (@version, @name);
+
+-- MigrationLock serialises concurrent migrations until the transaction ends.
+-- name: MigrationLock :exec
+SELECT pg_advisory_xact_lock(hashtext('hookrelay_migrate'));
