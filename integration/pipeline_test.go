@@ -1,0 +1,127 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hookrelay/hookrelay/jobs"
+	"github.com/hookrelay/hookrelay/outbox"
+)
+
+type pipelineBundle struct {
+	pool    *pgxpool.Pool
+	store   *outbox.Store
+	service *jobs.Service
+}
+
+// setupPipeline starts a service on a fresh database. Loopback is allowed so
+// that the tests' receivers can be reached.
+func setupPipeline(t *testing.T, config *jobs.Config) *pipelineBundle {
+	t.Helper()
+	bundle := setupStore(t)
+	if config == nil {
+		config = &jobs.Config{}
+	}
+	config.Store = bundle.store
+	if config.AllowCIDRs == nil {
+		config.AllowCIDRs = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	}
+	if config.RetrySchedule == nil {
+		config.RetrySchedule = []time.Duration{50 * time.Millisecond, 50 * time.Millisecond, 50 * time.Millisecond}
+	}
+	if config.Timeout == 0 {
+		config.Timeout = 2 * time.Second
+	}
+	service, err := jobs.NewService(config)
+	require.NoError(t, err)
+	require.NoError(t, service.Start(context.Background()))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		require.NoError(t, service.Stop(ctx))
+	})
+	return &pipelineBundle{pool: bundle.pool, store: bundle.store, service: service}
+}
+
+func (b *pipelineBundle) createHook(t *testing.T, url string, events ...string) *outbox.Hook {
+	t.Helper()
+	hook, err := b.store.CreateHook(context.Background(), &outbox.HookParams{URL: url, Events: events})
+	require.NoError(t, err)
+	return hook
+}
+
+func (b *pipelineBundle) waitDelivery(t *testing.T, hookID, status string, count int) []*outbox.Delivery {
+	t.Helper()
+	var deliveries []*outbox.Delivery
+	require.Eventually(t, func() bool {
+		var err error
+		deliveries, err = b.store.ListDeliveries(context.Background(), &outbox.DeliveryFilter{HookID: hookID, Status: status})
+		require.NoError(t, err)
+		return len(deliveries) == count
+	}, 20*time.Second, 20*time.Millisecond)
+	return deliveries
+}
+
+func TestPipelineDeliversEveryEventToEveryMatchingHook(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	bundle := setupPipeline(t, nil)
+
+	users := newReceiver(t, nil)
+	everything := newReceiver(t, nil)
+	signIns := newReceiver(t, nil)
+	usersHook := bundle.createHook(t, users.URL, "User.*")
+	everythingHook := bundle.createHook(t, everything.URL, "*")
+	signInHook := bundle.createHook(t, signIns.URL, "PostSignIn", "User.Deleted")
+
+	const n = 1000
+	types := []string{"User.Created", "User.Data.Updated", "PostSignIn", "Role.Created"}
+	want := map[string]map[string]bool{users.URL: {}, everything.URL: {}, signIns.URL: {}}
+	for i := range n {
+		eventType := types[i%len(types)]
+		id, err := bundle.store.Publish(ctx, &outbox.Event{
+			Type:    eventType,
+			Data:    map[string]any{"n": i},
+			Context: map[string]any{"userId": fmt.Sprintf("u%d", i), "hookId": "spoofed"},
+		})
+		require.NoError(t, err)
+		want[everything.URL][id] = true
+		if eventType == "User.Created" || eventType == "User.Data.Updated" {
+			want[users.URL][id] = true
+		}
+		if eventType == "PostSignIn" {
+			want[signIns.URL][id] = true
+		}
+	}
+
+	for rec, hook := range map[*receiver]*outbox.Hook{users: usersHook, everything: everythingHook, signIns: signInHook} {
+		expected := want[rec.URL]
+		got := rec.waitFor(t, 60*time.Second, func(r []received) bool { return len(r) >= len(expected) })
+		seen := map[string]bool{}
+		for _, req := range got {
+			var body map[string]any
+			require.NoError(t, json.Unmarshal(req.Body, &body))
+			eventID := body["eventId"].(string)
+			require.True(t, expected[eventID], "unexpected event %s (%s) at %s", eventID, body["event"], rec.URL)
+			require.False(t, seen[eventID], "event %s delivered twice", eventID)
+			seen[eventID] = true
+			require.Equal(t, hook.ID, body["hookId"], "context may not override hookId")
+			require.Equal(t, 1, verifyStandardSignature(t, hook.SigningKey, req))
+			require.True(t, verifyLogtoSignature(hook.SigningKey, req))
+			require.Equal(t, "application/json", req.Header.Get("Content-Type"))
+			require.Equal(t, "hookrelay/"+outbox.Version, req.Header.Get("User-Agent"))
+		}
+		require.Len(t, seen, len(expected))
+	}
+
+	var deliveries int
+	require.NoError(t, bundle.pool.QueryRow(ctx, "SELECT count(*) FROM hookrelay.deliveries WHERE status = 'succeeded'").Scan(&deliveries))
+	require.Equal(t, len(want[users.URL])+len(want[everything.URL])+len(want[signIns.URL]), deliveries)
+}

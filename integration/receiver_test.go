@@ -1,0 +1,115 @@
+package integration
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// received is one request a receiver got.
+type received struct {
+	Header http.Header
+	Body   []byte
+	At     time.Time
+}
+
+// receiver is a real HTTP server that records every request; respond decides
+// each answer (nil: 204).
+type receiver struct {
+	*httptest.Server
+	respond func(w http.ResponseWriter, r *http.Request, n int) // n counts requests from 1
+
+	mu       sync.Mutex
+	requests []received
+	arrived  chan struct{}
+}
+
+func newReceiver(t *testing.T, respond func(w http.ResponseWriter, r *http.Request, n int)) *receiver {
+	t.Helper()
+	rec := &receiver{respond: respond, arrived: make(chan struct{}, 1)}
+	rec.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		rec.mu.Lock()
+		rec.requests = append(rec.requests, received{Header: r.Header.Clone(), Body: body, At: time.Now()})
+		n := len(rec.requests)
+		rec.mu.Unlock()
+		select {
+		case rec.arrived <- struct{}{}:
+		default:
+		}
+		if rec.respond != nil {
+			rec.respond(w, r, n)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(rec.Close)
+	return rec
+}
+
+func (r *receiver) all() []received {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]received(nil), r.requests...)
+}
+
+// waitFor waits until cond holds for the requests received, failing the test
+// after timeout.
+func (r *receiver) waitFor(t *testing.T, timeout time.Duration, cond func([]received) bool) []received {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		if all := r.all(); cond(all) {
+			return all
+		}
+		select {
+		case <-r.arrived:
+		case <-time.After(50 * time.Millisecond):
+		case <-deadline:
+			all := r.all()
+			require.FailNow(t, "timed out waiting for requests", "%d received", len(all))
+			return nil
+		}
+	}
+}
+
+// verifyStandardSignature checks webhook-signature the way a receiver
+// following the Standard Webhooks spec would, written here independently of
+// hookrelay's code. It returns how many signatures matched.
+func verifyStandardSignature(t *testing.T, key string, req received) int {
+	t.Helper()
+	secret, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(key, "whsec_"))
+	require.NoError(t, err)
+	id := req.Header.Get("webhook-id")
+	ts := req.Header.Get("webhook-timestamp")
+	_, err = strconv.ParseInt(ts, 10, 64)
+	require.NoError(t, err, "webhook-timestamp is Unix seconds")
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte(id + "." + ts + "." + string(req.Body)))
+	want := "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	matched := 0
+	for _, sig := range strings.Split(req.Header.Get("webhook-signature"), " ") {
+		if hmac.Equal([]byte(sig), []byte(want)) {
+			matched++
+		}
+	}
+	return matched
+}
+
+// verifyLogtoSignature checks logto-signature-sha-256 as Logto's docs show.
+func verifyLogtoSignature(key string, req received) bool {
+	mac := hmac.New(sha256.New, []byte(key))
+	mac.Write(req.Body)
+	return hmac.Equal([]byte(hex.EncodeToString(mac.Sum(nil))), []byte(req.Header.Get("logto-signature-sha-256")))
+}

@@ -1,0 +1,140 @@
+package jobs
+
+import (
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/hookrelay/hookrelay/outbox"
+)
+
+// Defaults of Config.
+const (
+	TimeoutDefault           = 10 * time.Second
+	PollIntervalDefault      = 10 * time.Millisecond
+	FanOutBatchSizeDefault   = 1000
+	MaxWorkersDefault        = 100
+	FetchCooldownDefault     = 5 * time.Millisecond
+	FetchPollIntervalDefault = 50 * time.Millisecond
+	RescueAfterDefault       = 5 * time.Minute
+)
+
+// RetryScheduleDefault spreads 8 attempts over about 28 hours, like Svix.
+var RetryScheduleDefault = []time.Duration{ //nolint:gochecknoglobals // a documented default
+	5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour,
+}
+
+// Config configures the workers. A nil *Config means every default.
+type Config struct {
+	// Store holds the outbox. Required.
+	Store *outbox.Store
+
+	// RetrySchedule is the wait before each retry: a delivery is attempted
+	// len(RetrySchedule)+1 times at most, with ±20 % jitter on each wait.
+	// Defaults to RetryScheduleDefault.
+	RetrySchedule []time.Duration
+
+	// Timeout bounds one attempt, from connecting to the end of the answer.
+	// Defaults to TimeoutDefault.
+	Timeout time.Duration
+
+	// AllowCIDRs are private or local networks that deliveries may reach
+	// despite the SSRF guard. Defaults to none.
+	AllowCIDRs []netip.Prefix
+
+	// PollInterval is how often each process looks for unclaimed events.
+	// Defaults to PollIntervalDefault.
+	PollInterval time.Duration
+
+	// FanOutBatchSize is the most events one fan-out job claims. Defaults to
+	// FanOutBatchSizeDefault.
+	FanOutBatchSize int
+
+	// MaxWorkers is how many jobs one process works at once. Defaults to
+	// MaxWorkersDefault.
+	MaxWorkers int
+
+	// FetchCooldown and FetchPollInterval tune River's fetching (River's
+	// defaults of 100 ms and 1 s cap a process at a few thousand jobs a
+	// second). Default to FetchCooldownDefault and FetchPollIntervalDefault.
+	FetchCooldown     time.Duration
+	FetchPollInterval time.Duration
+
+	// RescueAfter is how long a job may look stuck (its process died) before
+	// River runs it again. Defaults to RescueAfterDefault, at least Timeout
+	// plus a minute.
+	RescueAfter time.Duration
+
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) withDefaults() *Config {
+	config := *c
+	if config.RetrySchedule == nil {
+		config.RetrySchedule = RetryScheduleDefault
+	}
+	config.Timeout = orDefault(config.Timeout, TimeoutDefault)
+	config.PollInterval = orDefault(config.PollInterval, PollIntervalDefault)
+	config.FanOutBatchSize = orDefault(config.FanOutBatchSize, FanOutBatchSizeDefault)
+	config.MaxWorkers = orDefault(config.MaxWorkers, MaxWorkersDefault)
+	config.FetchCooldown = orDefault(config.FetchCooldown, FetchCooldownDefault)
+	config.FetchPollInterval = orDefault(config.FetchPollInterval, FetchPollIntervalDefault)
+	config.RescueAfter = max(orDefault(config.RescueAfter, RescueAfterDefault), config.Timeout+time.Minute)
+	if config.Logger == nil {
+		config.Logger = slog.Default()
+	}
+	return &config
+}
+
+func orDefault[T comparable](value, fallback T) T {
+	var zero T
+	if value == zero {
+		return fallback
+	}
+	return value
+}
+
+// ParseRetrySchedule parses comma-separated Go durations, such as
+// "5s,5m,30m,2h".
+func ParseRetrySchedule(s string) ([]time.Duration, error) {
+	var schedule []time.Duration
+	for _, part := range strings.Split(s, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(part))
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("invalid retry schedule %q: give comma-separated positive Go durations such as 5s,5m,30m,2h", s)
+		}
+		schedule = append(schedule, d)
+	}
+	if len(schedule) > 50 {
+		return nil, fmt.Errorf("invalid retry schedule: %d retries, at most 50", len(schedule))
+	}
+	return schedule, nil
+}
+
+// ParseCIDRs parses comma-separated CIDRs or bare IP addresses, such as
+// "10.0.0.0/8,127.0.0.1". The empty string is no networks.
+func ParseCIDRs(s string) ([]netip.Prefix, error) {
+	var prefixes []netip.Prefix
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		if addr, err := netip.ParseAddr(part); err == nil {
+			prefixes = append(prefixes, netip.PrefixFrom(addr.Unmap(), addr.Unmap().BitLen()))
+			continue
+		}
+		prefix, err := netip.ParsePrefix(part)
+		if err != nil {
+			return nil, fmt.Errorf("invalid CIDR %q in allow list: give networks such as 10.0.0.0/8 or fd00::/8, or addresses such as 127.0.0.1", part)
+		}
+		if prefix.Addr().Is4In6() {
+			prefix = netip.PrefixFrom(prefix.Addr().Unmap(), max(prefix.Bits()-96, 0))
+		}
+		prefixes = append(prefixes, prefix.Masked())
+	}
+	return prefixes, nil
+}

@@ -1,0 +1,71 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/hookrelay/hookrelay/outbox"
+)
+
+// FanOutArgs are the args of the job that turns a batch of events into
+// deliveries. At most one is queued or running at a time.
+type FanOutArgs struct{}
+
+// Kind is a storage format: renaming it would strand queued jobs.
+func (FanOutArgs) Kind() string { return "hookrelay_fanout" }
+
+// InsertOpts make the job unique while queued or running; a failed one
+// (retryable) does not block the next.
+func (FanOutArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{
+		MaxAttempts: 3,
+		UniqueOpts: river.UniqueOpts{ByState: []rivertype.JobState{
+			rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning, rivertype.JobStateScheduled,
+		}},
+	}
+}
+
+type fanOutWorker struct {
+	river.WorkerDefaults[FanOutArgs]
+	store       *outbox.Store
+	batchSize   int
+	deliverOpts *river.InsertOpts
+}
+
+// Work claims a batch of events, creates their deliveries and deliver jobs,
+// and completes itself in one transaction: either all of it happens, once, or
+// none of it and the events stay to be claimed again.
+func (w *fanOutWorker) Work(ctx context.Context, job *river.Job[FanOutArgs]) error {
+	return pgx.BeginFunc(ctx, w.store.Pool(), func(tx pgx.Tx) error {
+		res, err := w.store.FanOutTx(ctx, tx, w.batchSize)
+		if err != nil {
+			return err
+		}
+		client := river.ClientFromContext[pgx.Tx](ctx)
+		if len(res.DeliveryIDs) > 0 {
+			params := make([]river.InsertManyParams, len(res.DeliveryIDs))
+			for i, id := range res.DeliveryIDs {
+				params[i] = river.InsertManyParams{Args: DeliverArgs{DeliveryID: id}, InsertOpts: w.deliverOpts}
+			}
+			if _, err := client.InsertManyFastTx(ctx, tx, params); err != nil {
+				return fmt.Errorf("insert %d deliver jobs: %w", len(params), err)
+			}
+		}
+		if _, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job); err != nil {
+			return fmt.Errorf("complete fan-out job: %w", err)
+		}
+		// A full batch means more events wait: queue the next batch now
+		// rather than at the next poll.
+		if res.Events == w.batchSize {
+			if _, err := client.InsertTx(ctx, tx, FanOutArgs{}, nil); err != nil {
+				return fmt.Errorf("insert next fan-out job: %w", err)
+			}
+		}
+		return nil
+	})
+}

@@ -1,0 +1,166 @@
+package jobs
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hookrelay/hookrelay/outbox"
+)
+
+// drainMaxBytes is how much of an answer past what is kept is read so the
+// connection can be reused; a longer answer closes the connection instead.
+const drainMaxBytes = 64 << 10
+
+// userAgent is sent with every request.
+const userAgent = "hookrelay/" + outbox.Version
+
+// sender makes the HTTP requests of deliveries.
+type sender struct {
+	client  *http.Client
+	timeout time.Duration
+	now     func() time.Time
+}
+
+func newSender(config *Config) *sender {
+	guard := &addrGuard{allow: config.AllowCIDRs}
+	dialer := &net.Dialer{Timeout: config.Timeout, KeepAlive: 30 * time.Second, Control: guard.control}
+	transport := &http.Transport{
+		Proxy:                 nil, // a proxy would dial for us, past the guard
+		DialContext:           dialer.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          1000,
+		MaxIdleConnsPerHost:   100,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   config.Timeout,
+		ResponseHeaderTimeout: config.Timeout,
+	}
+	return &sender{
+		client: &http.Client{
+			Transport: transport,
+			// Redirects are not followed: a receiver answers for itself, and a
+			// redirect could lead past the guard's intent to another host.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		timeout: config.Timeout,
+		now:     time.Now,
+	}
+}
+
+// outcome is the result of one request.
+type outcome struct {
+	result *outbox.AttemptResult
+	// retryAfter is the receiver's Retry-After on 429 and 503, else zero.
+	retryAfter time.Duration
+}
+
+func (o *outcome) succeeded() bool {
+	return o.result.StatusCode >= 200 && o.result.StatusCode < 300 && o.result.Error == ""
+}
+
+// send POSTs send's body to its hook, signed, and reports what happened. It
+// never returns an error: every failure is an outcome to record.
+func (s *sender) send(ctx context.Context, send *outbox.Send, attempt int) *outcome {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+
+	start := s.now()
+	result := &outbox.AttemptResult{Attempt: attempt}
+	out := &outcome{result: result}
+	defer func() { result.Duration = s.now().Sub(start) }()
+
+	req, err := newSignedRequest(ctx, send, start)
+	if err != nil {
+		result.Error = err.Error()
+		return out
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		result.Error = describeRequestError(err, s.timeout)
+		return out
+	}
+	defer resp.Body.Close()
+
+	result.StatusCode = resp.StatusCode
+	result.ResponseBody, err = io.ReadAll(io.LimitReader(resp.Body, outbox.ResponseBodyMaxBytes))
+	if err == nil {
+		_, err = io.Copy(io.Discard, io.LimitReader(resp.Body, drainMaxBytes))
+	}
+	if err != nil {
+		result.Error = "reading the answer: " + describeRequestError(err, s.timeout)
+	}
+	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+		out.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), start)
+	}
+	return out
+}
+
+// newSignedRequest builds the request of the contract: JSON body, both
+// signature schemes, the hook's custom headers.
+func newSignedRequest(ctx context.Context, send *outbox.Send, now time.Time) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, send.Hook.URL, bytes.NewReader(send.Body))
+	if err != nil {
+		return nil, fmt.Errorf("build request: %w", err)
+	}
+	for name, value := range send.Hook.Headers {
+		req.Header.Set(name, value)
+	}
+	timestamp := now.Unix()
+	keys := send.Hook.SigningKeys(now)
+	signatures := make([]string, len(keys))
+	for i, key := range keys {
+		if signatures[i], err = outbox.SignatureV1(key, send.DeliveryID, timestamp, send.Body); err != nil {
+			return nil, fmt.Errorf("sign delivery: %w", err)
+		}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", userAgent)
+	req.Header.Set("webhook-id", send.DeliveryID)
+	req.Header.Set("webhook-timestamp", strconv.FormatInt(timestamp, 10))
+	req.Header.Set("webhook-signature", strings.Join(signatures, " "))
+	req.Header.Set("logto-signature-sha-256", outbox.SignatureLogto(send.Hook.SigningKey, send.Body))
+	return req, nil
+}
+
+// describeRequestError says what went wrong in words an operator can act on.
+func describeRequestError(err error, timeout time.Duration) string {
+	var blocked *BlockedAddressError
+	switch {
+	case errors.As(err, &blocked):
+		return blocked.Error()
+	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
+		return fmt.Sprintf("no complete answer within the timeout of %s", timeout)
+	}
+	return err.Error()
+}
+
+func isTimeout(err error) bool {
+	var netErr net.Error
+	return errors.As(err, &netErr) && netErr.Timeout()
+}
+
+// parseRetryAfter reads Retry-After as seconds or an HTTP date; zero when it
+// is absent, malformed or in the past.
+func parseRetryAfter(value string, now time.Time) time.Duration {
+	value = strings.TrimSpace(value)
+	if value == "" {
+		return 0
+	}
+	if seconds, err := strconv.ParseInt(value, 10, 64); err == nil {
+		if seconds <= 0 {
+			return 0
+		}
+		return time.Duration(min(seconds, int64(365*24*time.Hour/time.Second))) * time.Second
+	}
+	if at, err := http.ParseTime(value); err == nil && at.After(now) {
+		return at.Sub(now)
+	}
+	return 0
+}

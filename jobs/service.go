@@ -1,0 +1,213 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/hookrelay/hookrelay/outbox"
+)
+
+// Service runs hookrelay's River client: it fans events out to deliveries and
+// delivers them. Any number of services may run against one database; River
+// shares the work among them.
+type Service struct {
+	config      *Config
+	store       *outbox.Store
+	client      *river.Client[pgx.Tx]
+	deliverOpts *river.InsertOpts
+
+	stopPoller context.CancelFunc
+	pollerDone chan struct{}
+}
+
+// NewService returns a service for config, which must name a Store. It can
+// insert jobs (replays) at once; Start starts working them.
+func NewService(config *Config) (*Service, error) {
+	if config == nil || config.Store == nil {
+		return nil, errors.New("jobs: Config.Store is required")
+	}
+	config = config.withDefaults()
+	s := &Service{
+		config:      config,
+		store:       config.Store,
+		deliverOpts: &river.InsertOpts{MaxAttempts: deliverMaxAttempts(config.RetrySchedule)},
+	}
+
+	workers := river.NewWorkers()
+	if err := river.AddWorkerSafely(workers, &fanOutWorker{
+		store:       s.store,
+		batchSize:   config.FanOutBatchSize,
+		deliverOpts: s.deliverOpts,
+	}); err != nil {
+		return nil, err
+	}
+	if err := river.AddWorkerSafely(workers, &deliverWorker{
+		store:    s.store,
+		sender:   newSender(config),
+		schedule: config.RetrySchedule,
+		logger:   config.Logger,
+	}); err != nil {
+		return nil, err
+	}
+
+	client, err := river.NewClient(riverpgxv5.New(s.store.Pool()), &river.Config{
+		Schema:               s.store.Schema(),
+		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: config.MaxWorkers}},
+		Workers:              workers,
+		FetchCooldown:        config.FetchCooldown,
+		FetchPollInterval:    config.FetchPollInterval,
+		RescueStuckJobsAfter: config.RescueAfter,
+		Logger:               config.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create River client: %w", err)
+	}
+	s.client = client
+	return s, nil
+}
+
+// Client returns the service's River client, for River UI.
+func (s *Service) Client() *river.Client[pgx.Tx] { return s.client }
+
+// Store returns the service's store.
+func (s *Service) Store() *outbox.Store { return s.store }
+
+// Start starts working jobs and polling the outbox; it returns at once.
+func (s *Service) Start(ctx context.Context) error {
+	if err := s.client.Start(ctx); err != nil {
+		return fmt.Errorf("start River client: %w", err)
+	}
+	pollCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.stopPoller = cancel
+	s.pollerDone = make(chan struct{})
+	go s.poll(pollCtx)
+	return nil
+}
+
+// Stop stops polling, lets jobs in flight finish and returns; if ctx ends
+// first, in-flight jobs are cancelled and River runs them again later.
+func (s *Service) Stop(ctx context.Context) error {
+	if s.stopPoller != nil {
+		s.stopPoller()
+		<-s.pollerDone
+	}
+	err := s.client.Stop(ctx)
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return s.client.StopAndCancel(context.Background())
+	}
+	return err
+}
+
+// poll queues a fan-out job whenever events wait. Polling, rather than a
+// NOTIFY from publish, keeps the write path to one INSERT (NOTIFY serialises
+// committing transactions) and treats Go and SQL publishers alike.
+func (s *Service) poll(ctx context.Context) {
+	defer close(s.pollerDone)
+	wait := s.config.PollInterval
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		err := s.queueFanOut(ctx)
+		switch {
+		case err == nil:
+			wait = s.config.PollInterval
+		case ctx.Err() == nil:
+			s.config.Logger.WarnContext(ctx, "outbox poll failed", "error", err)
+			wait = min(2*wait, time.Second)
+		}
+	}
+}
+
+func (s *Service) queueFanOut(ctx context.Context) error {
+	waiting, err := s.store.HasUnclaimedEvents(ctx)
+	if err != nil || !waiting {
+		return err
+	}
+	_, err = s.client.Insert(ctx, FanOutArgs{}, nil)
+	return wrap(err, "insert fan-out job")
+}
+
+// ErrDeliveryPending is returned when replaying a delivery still being
+// attempted.
+var ErrDeliveryPending = errors.New("delivery is pending: it is being attempted already")
+
+// ErrHookDisabled is returned when replaying deliveries of a disabled hook.
+var ErrHookDisabled = errors.New("hook is disabled: enable it before replaying its deliveries")
+
+// ReplayDelivery sends a finished delivery again, with the same webhook-id.
+func (s *Service) ReplayDelivery(ctx context.Context, id string) error {
+	delivery, err := s.store.GetDelivery(ctx, id)
+	if err != nil {
+		return err
+	}
+	if delivery.Status == outbox.DeliveryPending {
+		return ErrDeliveryPending
+	}
+	if err := s.checkHookEnabled(ctx, delivery.HookID); err != nil {
+		return err
+	}
+	n, err := s.replay(ctx, []string{id})
+	if err == nil && n == 0 {
+		return ErrDeliveryPending // another replay won the race
+	}
+	return err
+}
+
+// ReplayRange sends a hook's finished deliveries in r again and returns how
+// many it queued; pending ones are skipped.
+func (s *Service) ReplayRange(ctx context.Context, r *outbox.ReplayRange) (int, error) {
+	ids, err := s.store.DeliveryIDsInRange(ctx, r)
+	if err != nil {
+		return 0, err
+	}
+	if err := s.checkHookEnabled(ctx, r.HookID); err != nil {
+		return 0, err
+	}
+	return s.replay(ctx, ids)
+}
+
+func (s *Service) checkHookEnabled(ctx context.Context, hookID string) error {
+	hook, err := s.store.GetHook(ctx, hookID)
+	if err != nil {
+		return err
+	}
+	if !hook.Enabled {
+		return ErrHookDisabled
+	}
+	return nil
+}
+
+// replay resets deliveries to pending and queues their jobs in one
+// transaction.
+func (s *Service) replay(ctx context.Context, ids []string) (int, error) {
+	var count int
+	err := pgx.BeginFunc(ctx, s.store.Pool(), func(tx pgx.Tx) error {
+		reset, err := s.store.ResetDeliveriesTx(ctx, tx, ids)
+		if err != nil || len(reset) == 0 {
+			return err
+		}
+		params := make([]river.InsertManyParams, len(reset))
+		for i, id := range reset {
+			params[i] = river.InsertManyParams{Args: DeliverArgs{DeliveryID: id}, InsertOpts: s.deliverOpts}
+		}
+		count, err = s.client.InsertManyFastTx(ctx, tx, params)
+		return wrap(err, "insert replay jobs")
+	})
+	return count, err
+}
+
+func wrap(err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf(format+": %w", append(args, err)...)
+}

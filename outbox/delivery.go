@@ -1,0 +1,296 @@
+package outbox
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hookrelay/hookrelay/outbox/internal/dbsqlc"
+)
+
+// Delivery statuses.
+const (
+	// DeliveryPending is attempted until it reaches one of the final statuses.
+	DeliveryPending = "pending"
+	// DeliverySucceeded got a 2xx answer.
+	DeliverySucceeded = "succeeded"
+	// DeliveryFailed failed its last attempt, or got 410 Gone.
+	DeliveryFailed = "failed"
+	// DeliveryCanceled stopped because its hook was disabled.
+	DeliveryCanceled = "canceled"
+)
+
+// ResponseBodyMaxBytes is how much of a receiver's answer an attempt keeps.
+const ResponseBodyMaxBytes = 4096
+
+// DeliveryListMaxDefault is how many deliveries ListDeliveries returns unless
+// told otherwise.
+const DeliveryListMaxDefault = 100
+
+// Delivery is one event sent to one hook, over one or more attempts. Its ID is
+// the webhook-id header of every attempt.
+type Delivery struct {
+	ID             string     `json:"id"`
+	EventID        string     `json:"eventId"`
+	HookID         string     `json:"hookId"`
+	Status         string     `json:"status"`
+	AttemptCount   int        `json:"attemptCount"`
+	LastStatusCode *int       `json:"lastStatusCode,omitempty"`
+	LastError      string     `json:"lastError,omitempty"`
+	CreatedAt      time.Time  `json:"createdAt"`
+	UpdatedAt      time.Time  `json:"updatedAt"`
+	FinishedAt     *time.Time `json:"finishedAt,omitempty"`
+	// Attempts is filled by GetDelivery only.
+	Attempts []*Attempt `json:"attempts,omitempty"`
+}
+
+// Attempt is one HTTP request of a delivery.
+type Attempt struct {
+	Attempt      int       `json:"attempt"`
+	StatusCode   *int      `json:"statusCode,omitempty"`
+	Error        string    `json:"error,omitempty"`
+	DurationMS   int       `json:"durationMs"`
+	ResponseBody string    `json:"responseBody,omitempty"`
+	CreatedAt    time.Time `json:"createdAt"`
+}
+
+// DeliveryFilter selects deliveries to list. Zero fields select all.
+type DeliveryFilter struct {
+	HookID string
+	// Status is one of the Delivery… statuses.
+	Status string
+	// Max defaults to DeliveryListMaxDefault.
+	Max int
+}
+
+// ListDeliveries returns deliveries matching filter, newest first.
+func (s *Store) ListDeliveries(ctx context.Context, filter *DeliveryFilter) ([]*Delivery, error) {
+	if err := validateStatus(filter.Status); err != nil {
+		return nil, err
+	}
+	if filter.HookID != "" && !isUUID(filter.HookID) {
+		return nil, ErrHookNotFound
+	}
+	limit := filter.Max
+	if limit == 0 {
+		limit = DeliveryListMaxDefault
+	}
+	if limit < 0 || limit > 10000 {
+		return nil, invalid("limit", "%d; give 1 to 10000", limit)
+	}
+	rows, err := s.queries(s.pool).DeliveryList(ctx, &dbsqlc.DeliveryListParams{
+		HookID: nullable(filter.HookID),
+		Status: nullable(filter.Status),
+		Max:    int32(limit), //nolint:gosec // bounded above
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list deliveries: %w", err)
+	}
+	deliveries := make([]*Delivery, len(rows))
+	for i, row := range rows {
+		deliveries[i] = deliveryFromRow(row)
+	}
+	return deliveries, nil
+}
+
+// GetDelivery returns the delivery with the given ID and its attempts, or
+// ErrDeliveryNotFound.
+func (s *Store) GetDelivery(ctx context.Context, id string) (*Delivery, error) {
+	if !isUUID(id) {
+		return nil, ErrDeliveryNotFound
+	}
+	q := s.queries(s.pool)
+	row, err := q.DeliveryGetByID(ctx, id)
+	if err != nil {
+		return nil, wrap(notFound(err, ErrDeliveryNotFound), "get delivery %s", id)
+	}
+	attempts, err := q.DeliveryAttemptList(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("list attempts of delivery %s: %w", id, err)
+	}
+	delivery := deliveryFromRow(row)
+	delivery.Attempts = make([]*Attempt, len(attempts))
+	for i, a := range attempts {
+		delivery.Attempts[i] = &Attempt{
+			Attempt:      int(a.Attempt),
+			StatusCode:   intPtr(a.StatusCode),
+			Error:        deref(a.Error),
+			DurationMS:   int(a.DurationMs),
+			ResponseBody: deref(a.ResponseBody),
+			CreatedAt:    a.CreatedAt,
+		}
+	}
+	return delivery, nil
+}
+
+// Send is what one attempt of a delivery needs.
+type Send struct {
+	DeliveryID string
+	Status     string
+	// Attempts is how many attempts the delivery has had, across replays.
+	Attempts int
+	Hook     *Hook
+	Body     []byte
+}
+
+// GetSend loads a delivery with its hook and builds its body, or returns
+// ErrDeliveryNotFound (its hook or event was deleted).
+func (s *Store) GetSend(ctx context.Context, deliveryID string) (*Send, error) {
+	row, err := s.queries(s.pool).DeliveryGetForSend(ctx, deliveryID)
+	if err != nil {
+		return nil, wrap(notFound(err, ErrDeliveryNotFound), "load delivery %s", deliveryID)
+	}
+	hook, err := hookFromRow(&row.Hook)
+	if err != nil {
+		return nil, err
+	}
+	body, err := buildBody(hook.ID, &row.Event)
+	if err != nil {
+		return nil, err
+	}
+	return &Send{
+		DeliveryID: deliveryID,
+		Status:     row.Delivery.Status,
+		Attempts:   int(row.Delivery.Attempts),
+		Hook:       hook,
+		Body:       body,
+	}, nil
+}
+
+// AttemptResult is the outcome of one request.
+type AttemptResult struct {
+	// Attempt numbers the request, from 1.
+	Attempt int
+	// StatusCode is the receiver's answer, 0 when there was none.
+	StatusCode int
+	// Error says why there was no answer, or what was wrong with it.
+	Error string
+	// Duration is from the request's start to the end of its answer.
+	Duration time.Duration
+	// ResponseBody is the start of the receiver's answer; it is cut to
+	// ResponseBodyMaxBytes.
+	ResponseBody []byte
+}
+
+// RecordAttempt stores result and moves the delivery to status in one
+// statement.
+func (s *Store) RecordAttempt(ctx context.Context, deliveryID string, result *AttemptResult, status string) error {
+	var statusCode *int32
+	if result.StatusCode != 0 {
+		code := int32(result.StatusCode) //nolint:gosec // HTTP status codes are small
+		statusCode = &code
+	}
+	err := s.queries(s.pool).DeliveryRecordAttempt(ctx, &dbsqlc.DeliveryRecordAttemptParams{
+		DeliveryID:   deliveryID,
+		Attempt:      int32(result.Attempt),                     //nolint:gosec // attempts are few
+		DurationMs:   int32(min(result.Duration.Milliseconds(), 1<<31-1)), //nolint:gosec // clamped
+		StatusCode:   statusCode,
+		Error:        nullable(cleanText(result.Error, 1024)),
+		ResponseBody: nullable(cleanText(string(result.ResponseBody), ResponseBodyMaxBytes)),
+		Status:       status,
+	})
+	return wrap(err, "record attempt %d of delivery %s", result.Attempt, deliveryID)
+}
+
+// CancelDelivery ends a pending delivery as canceled, recording reason.
+func (s *Store) CancelDelivery(ctx context.Context, deliveryID, reason string) error {
+	err := s.queries(s.pool).DeliveryCancel(ctx, &dbsqlc.DeliveryCancelParams{ID: deliveryID, Reason: &reason})
+	return wrap(err, "cancel delivery %s", deliveryID)
+}
+
+// ReplayRange selects a hook's deliveries to replay.
+type ReplayRange struct {
+	HookID string
+	Since  time.Time
+	// Until defaults to now.
+	Until time.Time
+	// Status, when set, replays only deliveries of that status.
+	Status string
+}
+
+// ReplayMaxDeliveries bounds one range replay.
+const ReplayMaxDeliveries = 100000
+
+// ResetDeliveriesTx makes the given finished deliveries pending again, inside
+// tx, and returns the IDs it reset; pending ones are skipped, as they have a
+// job already.
+func (s *Store) ResetDeliveriesTx(ctx context.Context, tx pgx.Tx, ids []string) ([]string, error) {
+	for _, id := range ids {
+		if !isUUID(id) {
+			return nil, fmt.Errorf("%w: %s", ErrDeliveryNotFound, id)
+		}
+	}
+	reset, err := s.queries(tx).DeliveryReset(ctx, ids)
+	return reset, wrap(err, "reset deliveries")
+}
+
+// DeliveryIDsInRange returns the IDs of the deliveries r selects.
+func (s *Store) DeliveryIDsInRange(ctx context.Context, r *ReplayRange) ([]string, error) {
+	if !isUUID(r.HookID) {
+		return nil, ErrHookNotFound
+	}
+	if err := validateStatus(r.Status); err != nil {
+		return nil, err
+	}
+	until := r.Until
+	if until.IsZero() {
+		until = time.Now()
+	}
+	if r.Since.IsZero() || !r.Since.Before(until) {
+		return nil, invalid("time range", "since must be set and before until")
+	}
+	if _, err := s.GetHook(ctx, r.HookID); err != nil {
+		return nil, err
+	}
+	ids, err := s.queries(s.pool).DeliveryListIDsForReplay(ctx, &dbsqlc.DeliveryListIDsForReplayParams{
+		HookID: r.HookID,
+		Since:  r.Since,
+		Until:  until,
+		Status: nullable(r.Status),
+		Max:    ReplayMaxDeliveries,
+	})
+	return ids, wrap(err, "list deliveries of hook %s to replay", r.HookID)
+}
+
+func validateStatus(status string) error {
+	switch status {
+	case "", DeliveryPending, DeliverySucceeded, DeliveryFailed, DeliveryCanceled:
+		return nil
+	}
+	return invalid("status", "%q; use pending, succeeded, failed or canceled", status)
+}
+
+// cleanText makes s storable as Postgres text: valid UTF-8, no NUL, at most
+// maxBytes.
+func cleanText(s string, maxBytes int) string {
+	if len(s) > maxBytes {
+		s = s[:maxBytes] // a rune cut in two becomes U+FFFD below
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
+}
+
+func intPtr(p *int32) *int {
+	if p == nil {
+		return nil
+	}
+	v := int(*p)
+	return &v
+}
+
+func deliveryFromRow(row *dbsqlc.Delivery) *Delivery {
+	return &Delivery{
+		ID:             row.ID,
+		EventID:        row.EventID,
+		HookID:         row.HookID,
+		Status:         row.Status,
+		AttemptCount:   int(row.Attempts),
+		LastStatusCode: intPtr(row.LastStatusCode),
+		LastError:      deref(row.LastError),
+		CreatedAt:      row.CreatedAt,
+		UpdatedAt:      row.UpdatedAt,
+		FinishedAt:     row.FinishedAt,
+	}
+}

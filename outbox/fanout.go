@@ -1,0 +1,82 @@
+package outbox
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hookrelay/hookrelay/outbox/internal/dbsqlc"
+)
+
+// FanOutResult is what one FanOutTx did.
+type FanOutResult struct {
+	// Events is how many events were claimed; fewer than asked means the
+	// outbox is drained.
+	Events int
+	// DeliveryIDs are the deliveries created, one per (event, matching hook).
+	DeliveryIDs []string
+}
+
+// HasUnclaimedEvents reports whether any event waits for fan-out.
+func (s *Store) HasUnclaimedEvents(ctx context.Context) (bool, error) {
+	exists, err := s.queries(s.pool).EventUnfannedExists(ctx)
+	return exists, wrap(err, "look for unclaimed events")
+}
+
+// FanOutTx claims up to maxEvents unclaimed events inside tx, creates one
+// delivery per (event, enabled matching hook) and marks the events fanned
+// out. Concurrent calls claim disjoint events (SKIP LOCKED), and the unique
+// (event, hook) constraint guarantees no second delivery, so fan-out happens
+// once whatever crashes. The caller creates the deliveries' jobs in the same
+// transaction.
+func (s *Store) FanOutTx(ctx context.Context, tx pgx.Tx, maxEvents int) (*FanOutResult, error) {
+	q := s.queries(tx)
+	events, err := q.EventClaimBatch(ctx, int32(maxEvents)) //nolint:gosec // a batch size
+	if err != nil {
+		return nil, fmt.Errorf("claim events: %w", err)
+	}
+	if len(events) == 0 {
+		return &FanOutResult{}, nil
+	}
+	hooks, err := q.HookListEnabled(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list enabled hooks: %w", err)
+	}
+
+	eventIDs := make([]string, len(events))
+	var deliveryEventIDs, deliveryHookIDs []string
+	for i, event := range events {
+		eventIDs[i] = event.ID
+		for _, hook := range hooks {
+			if matchHook(hook, event) {
+				deliveryEventIDs = append(deliveryEventIDs, event.ID)
+				deliveryHookIDs = append(deliveryHookIDs, hook.ID)
+			}
+		}
+	}
+
+	var deliveryIDs []string
+	if len(deliveryEventIDs) > 0 {
+		deliveryIDs, err = q.DeliveryInsertBatch(ctx, &dbsqlc.DeliveryInsertBatchParams{
+			EventIds: deliveryEventIDs,
+			HookIds:  deliveryHookIDs,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("insert %d deliveries: %w", len(deliveryEventIDs), err)
+		}
+	}
+	if err := q.EventMarkFannedOut(ctx, eventIDs); err != nil {
+		return nil, fmt.Errorf("mark %d events fanned out: %w", len(eventIDs), err)
+	}
+	return &FanOutResult{Events: len(events), DeliveryIDs: deliveryIDs}, nil
+}
+
+// matchHook reports whether hook subscribes to event: a filter selects its
+// type, and the hook has no tenant or the event's.
+func matchHook(hook *dbsqlc.HookListEnabledRow, event *dbsqlc.EventClaimBatchRow) bool {
+	if hook.TenantID != nil && (event.TenantID == nil || *hook.TenantID != *event.TenantID) {
+		return false
+	}
+	return MatchEventFilters(hook.Events, event.Type)
+}

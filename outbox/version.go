@@ -1,0 +1,5 @@
+package outbox
+
+// Version is hookrelay's version, sent in every delivery's User-Agent as
+// hookrelay/<Version>.
+const Version = "0.1.0"
