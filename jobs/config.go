@@ -63,8 +63,8 @@ type Config struct {
 	FetchPollInterval time.Duration
 
 	// RescueAfter is how long a job may look stuck (its process died) before
-	// River runs it again. Defaults to RescueAfterDefault, at least Timeout
-	// plus a minute.
+	// River runs it again. Defaults to RescueAfterDefault; it is raised to
+	// at least a deliver job's own timeout (Timeout plus 10 s) plus 5 s.
 	RescueAfter time.Duration
 
 	// Logger defaults to slog.Default().
@@ -82,7 +82,7 @@ func (c *Config) withDefaults() *Config {
 	config.MaxWorkers = orDefault(config.MaxWorkers, MaxWorkersDefault)
 	config.FetchCooldown = orDefault(config.FetchCooldown, FetchCooldownDefault)
 	config.FetchPollInterval = orDefault(config.FetchPollInterval, FetchPollIntervalDefault)
-	config.RescueAfter = max(orDefault(config.RescueAfter, RescueAfterDefault), config.Timeout+time.Minute)
+	config.RescueAfter = max(orDefault(config.RescueAfter, RescueAfterDefault), jobTimeout(config.Timeout)+5*time.Second)
 	if config.Logger == nil {
 		config.Logger = slog.Default()
 	}
@@ -137,4 +137,9 @@ func ParseCIDRs(s string) ([]netip.Prefix, error) {
 		prefixes = append(prefixes, prefix.Masked())
 	}
 	return prefixes, nil
+}
+
+// jobTimeout bounds a deliver job: its request, plus loading and recording it.
+func jobTimeout(requestTimeout time.Duration) time.Duration {
+	return requestTimeout + 10*time.Second
 }

@@ -60,7 +60,7 @@ func (e *AttemptError) Error() string {
 }
 
 func (w *deliverWorker) Timeout(*river.Job[DeliverArgs]) time.Duration {
-	return w.sender.timeout + 30*time.Second // the request, plus loading and recording it
+	return jobTimeout(w.sender.timeout)
 }
 
 func (w *deliverWorker) NextRetry(job *river.Job[DeliverArgs]) time.Time {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -132,11 +133,15 @@ func newSignedRequest(ctx context.Context, send *outbox.Send, now time.Time) (*h
 // describeRequestError says what went wrong in words an operator can act on.
 func describeRequestError(err error, timeout time.Duration) string {
 	var blocked *BlockedAddressError
+	var urlErr *url.Error
 	switch {
 	case errors.As(err, &blocked):
 		return blocked.Error()
 	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
 		return fmt.Sprintf("no complete answer within the timeout of %s", timeout)
+	case errors.As(err, &urlErr):
+		// The URL may hold a secret in its path or query: leave it out.
+		return urlErr.Err.Error()
 	}
 	return err.Error()
 }

@@ -20,6 +20,7 @@ type Service struct {
 	config      *Config
 	store       *outbox.Store
 	client      *river.Client[pgx.Tx]
+	sender      *sender
 	deliverOpts *river.InsertOpts
 
 	stopPoller context.CancelFunc
@@ -36,6 +37,7 @@ func NewService(config *Config) (*Service, error) {
 	s := &Service{
 		config:      config,
 		store:       config.Store,
+		sender:      newSender(config),
 		deliverOpts: &river.InsertOpts{MaxAttempts: deliverMaxAttempts(config.RetrySchedule)},
 	}
 
@@ -49,7 +51,7 @@ func NewService(config *Config) (*Service, error) {
 	}
 	if err := river.AddWorkerSafely(workers, &deliverWorker{
 		store:    s.store,
-		sender:   newSender(config),
+		sender:   s.sender,
 		schedule: config.RetrySchedule,
 		logger:   config.Logger,
 	}); err != nil {
@@ -134,6 +136,35 @@ func (s *Service) queueFanOut(ctx context.Context) error {
 	}
 	_, err = s.client.Insert(ctx, FanOutArgs{}, nil)
 	return wrap(err, "insert fan-out job")
+}
+
+// TestEventTypeDefault is the event type of a test-send unless told
+// otherwise.
+const TestEventTypeDefault = "PostSignIn"
+
+// TestHook sends the hook a sample eventType event now, once, whether the
+// hook is enabled or not, and returns the recorded delivery with its attempt.
+func (s *Service) TestHook(ctx context.Context, hookID, eventType string) (*outbox.Delivery, error) {
+	if eventType == "" {
+		eventType = TestEventTypeDefault
+	}
+	id, err := s.store.CreateTestDelivery(ctx, hookID, eventType)
+	if err != nil {
+		return nil, err
+	}
+	send, err := s.store.GetSend(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	out := s.sender.send(ctx, send, 1)
+	status := outbox.DeliveryFailed
+	if out.succeeded() {
+		status = outbox.DeliverySucceeded
+	}
+	if err := s.store.RecordAttempt(ctx, id, out.result, status); err != nil {
+		return nil, err
+	}
+	return s.store.GetDelivery(ctx, id)
 }
 
 // ErrDeliveryPending is returned when replaying a delivery still being

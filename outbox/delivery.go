@@ -185,7 +185,7 @@ func (s *Store) RecordAttempt(ctx context.Context, deliveryID string, result *At
 	}
 	err := s.queries(s.pool).DeliveryRecordAttempt(ctx, &dbsqlc.DeliveryRecordAttemptParams{
 		DeliveryID:   deliveryID,
-		Attempt:      int32(result.Attempt),                     //nolint:gosec // attempts are few
+		Attempt:      int32(result.Attempt),                               //nolint:gosec // attempts are few
 		DurationMs:   int32(min(result.Duration.Milliseconds(), 1<<31-1)), //nolint:gosec // clamped
 		StatusCode:   statusCode,
 		Error:        nullable(cleanText(result.Error, 1024)),
@@ -293,4 +293,22 @@ func deliveryFromRow(row *dbsqlc.Delivery) *Delivery {
 		UpdatedAt:      row.UpdatedAt,
 		FinishedAt:     row.FinishedAt,
 	}
+}
+
+// CreateTestDelivery records a test-send to the hook: a delivery of a sample
+// eventType event that no other hook receives, with "test": true in its body.
+// The caller attempts it once.
+func (s *Store) CreateTestDelivery(ctx context.Context, hookID, eventType string) (string, error) {
+	if err := ValidateEventType(eventType); err != nil {
+		return "", err
+	}
+	if _, err := s.GetHook(ctx, hookID); err != nil {
+		return "", err
+	}
+	id, err := s.queries(s.pool).DeliveryInsertTest(ctx, &dbsqlc.DeliveryInsertTestParams{
+		Type:   eventType,
+		Data:   []byte(`{"id":"test","description":"a test delivery sent by hookrelay"}`),
+		HookID: hookID,
+	})
+	return id, wrap(err, "create test delivery for hook %s", hookID)
 }

@@ -384,3 +384,26 @@ func hookFromRow(row *dbsqlc.Hook) (*Hook, error) {
 		UpdatedAt:            row.UpdatedAt,
 	}, nil
 }
+
+// DisabledByOperator is the disabled reason of a hook disabled by hand.
+const DisabledByOperator = "disabled by an operator"
+
+// HookStats are a hook's numbers over the last 24 hours.
+type HookStats struct {
+	HookID    string `json:"hookId"`
+	Requests  int64  `json:"requests"`
+	Successes int64  `json:"successes"`
+}
+
+// HookStats counts the hook's requests and successful ones over the last 24
+// hours.
+func (s *Store) HookStats(ctx context.Context, id string) (*HookStats, error) {
+	if _, err := s.GetHook(ctx, id); err != nil {
+		return nil, err
+	}
+	row, err := s.queries(s.pool).HookStats(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("count requests of hook %s: %w", id, err)
+	}
+	return &HookStats{HookID: id, Requests: row.Requests, Successes: row.Successes}, nil
+}

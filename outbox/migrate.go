@@ -2,6 +2,7 @@ package outbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"slices"
@@ -124,4 +125,33 @@ func readMigrations(fsys fs.FS) ([]migration, error) {
 		migrations = append(migrations, migration{version: version, name: rest, sql: string(sql)})
 	}
 	return migrations, nil
+}
+
+// ErrNotMigrated is returned by CheckMigrated when the schema lacks tables
+// or migrations.
+var ErrNotMigrated = errors.New("the database is not migrated: run hookrelay migrate")
+
+// CheckMigrated returns ErrNotMigrated unless every migration of this version
+// of hookrelay has been applied.
+func (s *Store) CheckMigrated(ctx context.Context) error {
+	migrations, err := readMigrations(schema.FS)
+	if err != nil {
+		return err
+	}
+	q := s.queries(s.pool)
+	exists, err := q.MigrationTableExists(ctx, s.schema+".hookrelay_migration")
+	if err != nil {
+		return fmt.Errorf("look up migration table: %w", err)
+	}
+	if !exists {
+		return fmt.Errorf("schema %s: %w", s.schema, ErrNotMigrated)
+	}
+	latest, err := q.MigrationLatestVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("read migration version: %w", err)
+	}
+	if int(latest) < migrations[len(migrations)-1].version {
+		return fmt.Errorf("schema %s is at version %d of %d: %w", s.schema, latest, migrations[len(migrations)-1].version, ErrNotMigrated)
+	}
+	return nil
 }

@@ -62,3 +62,15 @@ LIMIT @max;
 
 -- name: DeliveryAttemptList :many
 SELECT * FROM /* TEMPLATE: schema */delivery_attempts WHERE delivery_id = @delivery_id ORDER BY id;
+
+-- DeliveryInsertTest records a test-send: an event that is never fanned out,
+-- and its one delivery to the hook under test.
+-- name: DeliveryInsertTest :one
+WITH event AS (
+    INSERT INTO /* TEMPLATE: schema */events (type, data, context, fanned_out_at)
+    VALUES (@type, @data, '{"test": true}', now())
+    RETURNING id
+)
+INSERT INTO /* TEMPLATE: schema */deliveries (event_id, hook_id)
+SELECT id, @hook_id FROM event
+RETURNING id;

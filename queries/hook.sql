@@ -38,3 +38,15 @@ SET previous_signing_key = CASE WHEN @overlap_until::timestamptz > now() THEN si
     updated_at = now()
 WHERE id = @id
 RETURNING *;
+
+-- HookStats counts a hook's requests and successes of the last 24 hours, as
+-- Logto's console shows them. Retries end within the default schedule's 28
+-- hours, so deliveries of the last two days cover every attempt of the window.
+-- name: HookStats :one
+SELECT count(*)::bigint AS requests,
+       (count(*) FILTER (WHERE a.status_code BETWEEN 200 AND 299))::bigint AS successes
+FROM /* TEMPLATE: schema */delivery_attempts a
+JOIN /* TEMPLATE: schema */deliveries d ON d.id = a.delivery_id
+WHERE d.hook_id = @hook_id
+  AND d.created_at > now() - interval '2 days'
+  AND a.created_at > now() - interval '24 hours';

@@ -10,3 +10,6 @@ INSERT INTO /* TEMPLATE: schema */hookrelay_migration (version, name) VALUES (@v
 -- MigrationLock serialises concurrent migrations until the transaction ends.
 -- name: MigrationLock :exec
 SELECT pg_advisory_xact_lock(hashtext('hookrelay_migrate'));
+
+-- name: MigrationLatestVersion :one
+SELECT coalesce(max(version), 0)::integer FROM /* TEMPLATE: schema */hookrelay_migration;

@@ -167,6 +167,32 @@ func (q *Queries) DeliveryInsertBatch(ctx context.Context, arg *DeliveryInsertBa
 	return items, nil
 }
 
+const deliveryInsertTest = `-- name: DeliveryInsertTest :one
+WITH event AS (
+    INSERT INTO /* TEMPLATE: schema */events (type, data, context, fanned_out_at)
+    VALUES ($2, $3, '{"test": true}', now())
+    RETURNING id
+)
+INSERT INTO /* TEMPLATE: schema */deliveries (event_id, hook_id)
+SELECT id, $1 FROM event
+RETURNING id
+`
+
+type DeliveryInsertTestParams struct {
+	HookID string
+	Type   string
+	Data   []byte
+}
+
+// DeliveryInsertTest records a test-send: an event that is never fanned out,
+// and its one delivery to the hook under test.
+func (q *Queries) DeliveryInsertTest(ctx context.Context, arg *DeliveryInsertTestParams) (string, error) {
+	row := q.db.QueryRow(ctx, deliveryInsertTest, arg.HookID, arg.Type, arg.Data)
+	var id string
+	err := row.Scan(&id)
+	return id, err
+}
+
 const deliveryList = `-- name: DeliveryList :many
 SELECT id, event_id, hook_id, status, attempts, last_status_code, last_error, created_at, updated_at, finished_at FROM /* TEMPLATE: schema */deliveries
 WHERE ($1::uuid IS NULL OR hook_id = $1)

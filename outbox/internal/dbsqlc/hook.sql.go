@@ -247,6 +247,31 @@ func (q *Queries) HookSetEnabled(ctx context.Context, arg *HookSetEnabledParams)
 	return &i, err
 }
 
+const hookStats = `-- name: HookStats :one
+SELECT count(*)::bigint AS requests,
+       (count(*) FILTER (WHERE a.status_code BETWEEN 200 AND 299))::bigint AS successes
+FROM /* TEMPLATE: schema */delivery_attempts a
+JOIN /* TEMPLATE: schema */deliveries d ON d.id = a.delivery_id
+WHERE d.hook_id = $1
+  AND d.created_at > now() - interval '2 days'
+  AND a.created_at > now() - interval '24 hours'
+`
+
+type HookStatsRow struct {
+	Requests  int64
+	Successes int64
+}
+
+// HookStats counts a hook's requests and successes of the last 24 hours, as
+// Logto's console shows them. Retries end within the default schedule's 28
+// hours, so deliveries of the last two days cover every attempt of the window.
+func (q *Queries) HookStats(ctx context.Context, hookID string) (*HookStatsRow, error) {
+	row := q.db.QueryRow(ctx, hookStats, hookID)
+	var i HookStatsRow
+	err := row.Scan(&i.Requests, &i.Successes)
+	return &i, err
+}
+
 const hookUpdate = `-- name: HookUpdate :one
 UPDATE /* TEMPLATE: schema */hooks
 SET name = $1, url = $2, events = $3, headers = $4, tenant_id = $5, updated_at = now()

@@ -23,6 +23,17 @@ func (q *Queries) MigrationInsert(ctx context.Context, arg *MigrationInsertParam
 	return err
 }
 
+const migrationLatestVersion = `-- name: MigrationLatestVersion :one
+SELECT coalesce(max(version), 0)::integer FROM /* TEMPLATE: schema */hookrelay_migration
+`
+
+func (q *Queries) MigrationLatestVersion(ctx context.Context) (int32, error) {
+	row := q.db.QueryRow(ctx, migrationLatestVersion)
+	var column_1 int32
+	err := row.Scan(&column_1)
+	return column_1, err
+}
+
 const migrationListVersions = `-- name: MigrationListVersions :many
 SELECT version FROM /* TEMPLATE: schema */hookrelay_migration ORDER BY version
 `

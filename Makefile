@@ -1,0 +1,40 @@
+SQLC_VERSION := v1.31.1
+SQLC := $(shell go env GOPATH)/bin/sqlc
+
+# The tests' Postgres image; build.sh makes it from Debian packages when no
+# registry is reachable. Set it to postgres:17 where images can be pulled.
+export HOOKRELAY_TEST_PG_IMAGE ?= hookrelay-postgres:15
+export TESTCONTAINERS_RYUK_DISABLED ?= true
+export TESTCONTAINERS_HOST_OVERRIDE ?= localhost
+
+.PHONY: help
+help: ## Show this help
+	@grep -E '^[a-z/-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "%-14s %s\n", $$1, $$2}'
+
+.PHONY: test-image
+test-image: ## Build the tests' Postgres image unless it exists
+	integration/postgres-image/build.sh
+
+.PHONY: test
+test: test-image ## Run every test
+	go test -count=1 ./...
+
+.PHONY: test/race
+test/race: test-image ## Run every test with the race detector
+	go test -race -count=1 ./...
+
+$(SQLC):
+	go install github.com/sqlc-dev/sqlc/cmd/sqlc@$(SQLC_VERSION)
+
+.PHONY: generate
+generate: $(SQLC) ## Regenerate sqlc code from queries/ and schema/
+	$(SQLC) generate
+
+.PHONY: verify
+verify: $(SQLC) verify-static ## Fail when generated code is stale, or code is unformatted or vetted badly
+	$(SQLC) diff
+
+.PHONY: verify-static
+verify-static: ## gofmt and go vet
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	go vet ./...

@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/hookrelay/hookrelay/outbox"
+)
+
+func runHooks(ctx context.Context, args []string, stdout io.Writer) error {
+	return subcommand(ctx, "hooks", args, stdout, map[string]func(context.Context, []string, io.Writer) error{
+		"create":     hooksCreate,
+		"list":       hooksList,
+		"show":       hooksShow,
+		"update":     hooksUpdate,
+		"delete":     hooksDelete,
+		"enable":     hooksEnable,
+		"disable":    hooksDisable,
+		"rotate-key": hooksRotateKey,
+		"test":       hooksTest,
+	})
+}
+
+// hookFlags are the settings of hooks create and hooks update.
+type hookFlags struct {
+	url, name, tenant string
+	events, headers   stringList
+}
+
+func addHookFlags(fs *flag.FlagSet) *hookFlags {
+	f := &hookFlags{}
+	fs.StringVar(&f.url, "url", "", "URL that receives the deliveries")
+	fs.StringVar(&f.name, "name", "", "name of the hook")
+	fs.StringVar(&f.tenant, "tenant", "", "receive only this tenant's events")
+	fs.Var(&f.events, "event", "event type, prefix wildcard (User.*) or *; repeatable")
+	fs.Var(&f.headers, "header", "custom header 'Name: value'; repeatable")
+	return f
+}
+
+// parseHeaders turns 'Name: value' flags into a map, refusing duplicates.
+func parseHeaders(flags []string) (map[string]string, error) {
+	headers := make(map[string]string, len(flags))
+	for _, flag := range flags {
+		name, value, ok := strings.Cut(flag, ":")
+		name = strings.TrimSpace(name)
+		if !ok || name == "" {
+			return nil, usagef("invalid --header %q: write it as 'Name: value'", flag)
+		}
+		for existing := range headers {
+			if strings.EqualFold(existing, name) {
+				return nil, usagef("duplicate --header %q", name)
+			}
+		}
+		headers[name] = strings.TrimSpace(value)
+	}
+	return headers, nil
+}
+
+func hooksCreate(ctx context.Context, args []string, stdout io.Writer) error {
+	fs, o := newFlagSet("hooks create")
+	f := addHookFlags(fs)
+	disabled := fs.Bool("disabled", false, "create the hook disabled")
+	if err := parseNone(fs, args); err != nil {
+		return err
+	}
+	if f.url == "" || len(f.events) == 0 {
+		return usagef("hooks create needs --url and at least one --event")
+	}
+	headers, err := parseHeaders(f.headers)
+	if err != nil {
+		return err
+	}
+	store, err := o.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer store.Pool().Close()
+	hook, err := store.CreateHook(ctx, &outbox.HookParams{
+		Name: f.name, URL: f.url, Events: f.events, Headers: headers, TenantID: f.tenant, Disabled: *disabled,
+	})
+	if err != nil {
+		return err
+	}
+	return printJSON(stdout, hook)
+}
+
+func hooksList(ctx context.Context, args []string, stdout io.Writer) error {
+	fs, o := newFlagSet("hooks list")
+	if err := parseNone(fs, args); err != nil {
+		return err
+	}
+	store, err := o.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer store.Pool().Close()
+	hooks, err := store.ListHooks(ctx)
+	if err != nil {
+		return err
+	}
+	return printJSON(stdout, hooks)
+}
+
+// withHook parses one hook ID and calls fn with an open store.
+func withHook(ctx context.Context, name string, args []string, addFlags func(fs *flag.FlagSet), fn func(store *outbox.Store, fs *flag.FlagSet, o *options, id string) (any, error), stdout io.Writer) error {
+	fs, o := newFlagSet(name)
+	if addFlags != nil {
+		addFlags(fs)
+	}
+	id, err := parseID(fs, args)
+	if err != nil {
+		return err
+	}
+	store, err := o.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer store.Pool().Close()
+	result, err := fn(store, fs, o, id)
+	if err != nil {
+		return err
+	}
+	return printJSON(stdout, result)
+}
+
+func hooksShow(ctx context.Context, args []string, stdout io.Writer) error {
+	return withHook(ctx, "hooks show", args, nil, func(store *outbox.Store, _ *flag.FlagSet, _ *options, id string) (any, error) {
+		return store.GetHook(ctx, id)
+	}, stdout)
+}
+
+func hooksUpdate(ctx context.Context, args []string, stdout io.Writer) error {
+	var f *hookFlags
+	return withHook(ctx, "hooks update", args, func(fs *flag.FlagSet) { f = addHookFlags(fs) }, func(store *outbox.Store, fs *flag.FlagSet, _ *options, id string) (any, error) {
+		update := &outbox.HookUpdate{}
+		var err error
+		fs.Visit(func(flag *flag.Flag) {
+			switch flag.Name {
+			case "url":
+				update.URL = &f.url
+			case "name":
+				update.Name = &f.name
+			case "tenant":
+				update.TenantID = &f.tenant
+			case "event":
+				update.Events = f.events
+			case "header":
+				update.Headers, err = parseHeaders(f.headers)
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+		return store.UpdateHook(ctx, id, update)
+	}, stdout)
+}
+
+func hooksDelete(ctx context.Context, args []string, stdout io.Writer) error {
+	return withHook(ctx, "hooks delete", args, nil, func(store *outbox.Store, _ *flag.FlagSet, _ *options, id string) (any, error) {
+		return map[string]any{"id": id, "deleted": true}, store.DeleteHook(ctx, id)
+	}, stdout)
+}
+
+func hooksEnable(ctx context.Context, args []string, stdout io.Writer) error {
+	return withHook(ctx, "hooks enable", args, nil, func(store *outbox.Store, _ *flag.FlagSet, _ *options, id string) (any, error) {
+		return store.EnableHook(ctx, id)
+	}, stdout)
+}
+
+func hooksDisable(ctx context.Context, args []string, stdout io.Writer) error {
+	return withHook(ctx, "hooks disable", args, nil, func(store *outbox.Store, _ *flag.FlagSet, _ *options, id string) (any, error) {
+		return store.DisableHook(ctx, id, outbox.DisabledByOperator)
+	}, stdout)
+}
+
+func hooksRotateKey(ctx context.Context, args []string, stdout io.Writer) error {
+	var overlap *time.Duration
+	return withHook(ctx, "hooks rotate-key", args, func(fs *flag.FlagSet) {
+		overlap = fs.Duration("overlap", outbox.RotateOverlapDefault, "how long the previous key keeps signing")
+	}, func(store *outbox.Store, _ *flag.FlagSet, _ *options, id string) (any, error) {
+		return store.RotateHookKey(ctx, id, *overlap)
+	}, stdout)
+}
+
+func hooksTest(ctx context.Context, args []string, stdout io.Writer) error {
+	var event *string
+	return withHook(ctx, "hooks test", args, func(fs *flag.FlagSet) {
+		event = fs.String("event", "", "event type of the sample (default PostSignIn)")
+	}, func(store *outbox.Store, _ *flag.FlagSet, o *options, id string) (any, error) {
+		service, err := o.newService(store)
+		if err != nil {
+			return nil, err
+		}
+		return service.TestHook(ctx, id, *event)
+	}, stdout)
+}

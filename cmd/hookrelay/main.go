@@ -1,0 +1,89 @@
+// Command hookrelay runs and operates hookrelay: reliable, signed webhooks
+// from a transactional outbox in Postgres. Run `hookrelay help` for usage.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+const usage = `hookrelay: reliable, signed webhooks from a Postgres outbox.
+
+Usage:
+  hookrelay migrate                        apply River's and hookrelay's migrations
+  hookrelay serve                          run the workers and the HTTP server
+  hookrelay demo                           a throwaway Postgres, a receiver and a workload
+  hookrelay hooks create --url URL --event TYPE [--event TYPE…] [--name N] [--header 'K: V'…] [--tenant ID]
+  hookrelay hooks list | show ID | update ID … | delete ID | enable ID | disable ID
+  hookrelay hooks rotate-key ID [--overlap 24h] | test ID [--event TYPE]
+  hookrelay publish --event TYPE [--data JSON] [--context JSON] [--tenant ID]
+  hookrelay deliveries list [--hook ID] [--status STATUS] [--limit N] | show ID
+  hookrelay deliveries replay ID | replay --hook ID --since RFC3339 [--until RFC3339] [--status failed]
+
+Every command takes --database-url (DATABASE_URL) and --schema (HOOKRELAY_SCHEMA);
+run a command with -h for its flags.
+`
+
+// usageError is a mistake in the command line: exit status 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "hookrelay: "+strings.ReplaceAll(err.Error(), "\n", " "))
+		var usageErr *usageError
+		if errors.As(err, &usageErr) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return usagef("no command given; run hookrelay help")
+	}
+	commands := map[string]func(context.Context, []string, io.Writer) error{
+		"migrate":    runMigrate,
+		"serve":      runServe,
+		"hooks":      runHooks,
+		"publish":    runPublish,
+		"deliveries": runDeliveries,
+	}
+	switch args[0] {
+	case "help", "-h", "--help":
+		_, err := io.WriteString(stdout, usage)
+		return err
+	}
+	command, ok := commands[args[0]]
+	if !ok {
+		return usagef("unknown command %q; run hookrelay help", args[0])
+	}
+	return command(ctx, args[1:], stdout)
+}
+
+// subcommand dispatches to one of commands by args[0].
+func subcommand(ctx context.Context, group string, args []string, stdout io.Writer, commands map[string]func(context.Context, []string, io.Writer) error) error {
+	if len(args) == 0 {
+		return usagef("hookrelay %s needs a subcommand; run hookrelay help", group)
+	}
+	command, ok := commands[args[0]]
+	if !ok {
+		return usagef("unknown command %q for hookrelay %s; run hookrelay help", args[0], group)
+	}
+	return command(ctx, args[1:], stdout)
+}

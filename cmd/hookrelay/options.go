@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/hookrelay/hookrelay/jobs"
+	"github.com/hookrelay/hookrelay/outbox"
+)
+
+// options are the settings every command shares: each flag defaults to its
+// environment variable.
+type options struct {
+	databaseURL   string
+	schema        string
+	addr          string
+	adminToken    string
+	allowCIDRs    string
+	retrySchedule string
+	timeout       string
+	retention     string
+	rescueAfter   string
+}
+
+// Defaults of the options without a package default.
+const (
+	addrDefault      = "127.0.0.1:8080"
+	retentionDefault = 168 * time.Hour
+)
+
+func newFlagSet(name string) (*flag.FlagSet, *options) {
+	fs := flag.NewFlagSet("hookrelay "+name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	o := &options{}
+	fs.StringVar(&o.databaseURL, "database-url", os.Getenv("DATABASE_URL"), "Postgres connection string (DATABASE_URL)")
+	fs.StringVar(&o.schema, "schema", envOr("HOOKRELAY_SCHEMA", outbox.SchemaDefault), "schema of all tables (HOOKRELAY_SCHEMA)")
+	fs.StringVar(&o.addr, "addr", envOr("HOOKRELAY_ADDR", addrDefault), "listen address of serve (HOOKRELAY_ADDR)")
+	fs.StringVar(&o.adminToken, "admin-token", os.Getenv("HOOKRELAY_ADMIN_TOKEN"), "bearer token for /api/ and /riverui/ (HOOKRELAY_ADMIN_TOKEN)")
+	fs.StringVar(&o.allowCIDRs, "allow-cidrs", os.Getenv("HOOKRELAY_ALLOW_CIDRS"), "CIDRs deliveries may reach despite the SSRF guard (HOOKRELAY_ALLOW_CIDRS)")
+	fs.StringVar(&o.retrySchedule, "retry-schedule", envOr("HOOKRELAY_RETRY_SCHEDULE", joinDurations(jobs.RetryScheduleDefault)), "waits between attempts (HOOKRELAY_RETRY_SCHEDULE)")
+	fs.StringVar(&o.timeout, "timeout", envOr("HOOKRELAY_TIMEOUT", jobs.TimeoutDefault.String()), "per-attempt HTTP timeout (HOOKRELAY_TIMEOUT)")
+	fs.StringVar(&o.retention, "retention", envOr("HOOKRELAY_RETENTION", retentionDefault.String()), "how long finished events are kept (HOOKRELAY_RETENTION)")
+	fs.StringVar(&o.rescueAfter, "rescue-after", envOr("HOOKRELAY_RESCUE_AFTER", jobs.RescueAfterDefault.String()), "how long before a job of a dead process runs again (HOOKRELAY_RESCUE_AFTER)")
+	return fs, o
+}
+
+func envOr(name, fallback string) string {
+	if value := os.Getenv(name); value != "" {
+		return value
+	}
+	return fallback
+}
+
+func joinDurations(durations []time.Duration) string {
+	parts := make([]string, len(durations))
+	for i, d := range durations {
+		parts[i] = d.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+// parse parses args into fs and returns the positional arguments, which may
+// stand before, between or after the flags.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, usagef("%s", flagUsage(fs))
+			}
+			return nil, usagef("%s: %v", fs.Name(), err)
+		}
+		if fs.NArg() == 0 {
+			return positional, nil
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+// parseID parses args that must hold exactly one positional ID.
+func parseID(fs *flag.FlagSet, args []string) (string, error) {
+	positional, err := parse(fs, args)
+	if err != nil {
+		return "", err
+	}
+	if len(positional) != 1 {
+		return "", usagef("%s takes one ID, got %d arguments", fs.Name(), len(positional))
+	}
+	return positional[0], nil
+}
+
+func parseNone(fs *flag.FlagSet, args []string) error {
+	positional, err := parse(fs, args)
+	if err == nil && len(positional) > 0 {
+		return usagef("%s: unexpected argument %q", fs.Name(), positional[0])
+	}
+	return err
+}
+
+func flagUsage(fs *flag.FlagSet) string {
+	var b strings.Builder
+	b.WriteString("flags of " + fs.Name() + ":")
+	fs.VisitAll(func(f *flag.Flag) { fmt.Fprintf(&b, " --%s (%s);", f.Name, f.Usage) })
+	return strings.TrimSuffix(b.String(), ";")
+}
+
+// stringList is a repeatable flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
+// openStore connects to the database and checks that it is migrated.
+func (o *options) openStore(ctx context.Context) (*outbox.Store, error) {
+	store, err := o.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := store.CheckMigrated(ctx); err != nil {
+		store.Pool().Close()
+		return nil, err
+	}
+	return store, nil
+}
+
+// connect connects to the database without checking its schema.
+func (o *options) connect(ctx context.Context) (*outbox.Store, error) {
+	if o.databaseURL == "" {
+		return nil, usagef("no database: set DATABASE_URL or --database-url")
+	}
+	config, err := pgxpool.ParseConfig(o.databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("invalid DATABASE_URL: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, config)
+	if err != nil {
+		return nil, fmt.Errorf("connect to database: %w", err)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := pool.Ping(pingCtx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to database: %w", err)
+	}
+	store, err := outbox.NewStore(pool, &outbox.Config{Schema: o.schema})
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return store, nil
+}
+
+// jobsConfig turns the options into the workers' configuration.
+func (o *options) jobsConfig(store *outbox.Store, logger *slog.Logger) (*jobs.Config, error) {
+	schedule, err := jobs.ParseRetrySchedule(o.retrySchedule)
+	if err != nil {
+		return nil, usagef("%v (HOOKRELAY_RETRY_SCHEDULE)", err)
+	}
+	timeout, err := time.ParseDuration(o.timeout)
+	if err != nil || timeout <= 0 {
+		return nil, usagef("invalid timeout %q: give a positive Go duration such as 10s (HOOKRELAY_TIMEOUT)", o.timeout)
+	}
+	rescueAfter, err := time.ParseDuration(o.rescueAfter)
+	if err != nil || rescueAfter <= 0 {
+		return nil, usagef("invalid rescue-after %q: give a positive Go duration such as 5m (HOOKRELAY_RESCUE_AFTER)", o.rescueAfter)
+	}
+	allow, err := jobs.ParseCIDRs(o.allowCIDRs)
+	if err != nil {
+		return nil, usagef("%v (HOOKRELAY_ALLOW_CIDRS)", err)
+	}
+	return &jobs.Config{
+		Store:         store,
+		RetrySchedule: schedule,
+		Timeout:       timeout,
+		AllowCIDRs:    allow,
+		RescueAfter:   rescueAfter,
+		Logger:        logger,
+	}, nil
+}
+
+// newService is a jobs.Service for commands that only insert jobs.
+func (o *options) newService(store *outbox.Store) (*jobs.Service, error) {
+	config, err := o.jobsConfig(store, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return nil, err
+	}
+	return jobs.NewService(config)
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// newLogger logs JSON unless stderr is a terminal.
+func newLogger() *slog.Logger {
+	if info, err := os.Stderr.Stat(); err == nil && info.Mode()&os.ModeCharDevice != 0 {
+		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, nil))
+}

@@ -1,0 +1,378 @@
+package integration
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/hookrelay/hookrelay/jobs"
+	"github.com/hookrelay/hookrelay/outbox"
+)
+
+func TestDeliveryRequestMatchesContract(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	bundle := setupPipeline(t, nil)
+	rec := newReceiver(t, nil)
+
+	hook, err := bundle.store.CreateHook(ctx, &outbox.HookParams{
+		URL:      rec.URL + "/hooks/logto?x=1",
+		Events:   []string{"PostRegister"},
+		Headers:  map[string]string{"Authorization": "Bearer receiver-secret", "X-Env": "test"},
+		TenantID: "tenant-a",
+	})
+	require.NoError(t, err)
+
+	eventID, err := bundle.store.Publish(ctx, &outbox.Event{
+		Type:     "PostRegister",
+		Data:     map[string]any{"id": "u1", "username": "ann"},
+		Context:  map[string]any{"userId": "u1", "sessionId": "s1", "ip": "203.0.113.5", "event": "spoofed", "tenantId": "spoofed"},
+		TenantID: "tenant-a",
+	})
+	require.NoError(t, err)
+	// Another tenant's event never reaches the hook.
+	_, err = bundle.store.Publish(ctx, &outbox.Event{Type: "PostRegister", TenantID: "tenant-b"})
+	require.NoError(t, err)
+
+	req := rec.waitFor(t, 20*time.Second, func(r []received) bool { return len(r) == 1 })[0]
+	event, err := bundle.store.GetEvent(ctx, eventID)
+	require.NoError(t, err)
+
+	wantBody := `{"hookId":"` + hook.ID + `","event":"PostRegister","createdAt":"` +
+		event.CreatedAt.UTC().Format("2006-01-02T15:04:05.000Z") + `","eventId":"` + eventID +
+		`","data":{"id":"u1","username":"ann"},"tenantId":"tenant-a","ip":"203.0.113.5","sessionId":"s1","userId":"u1"}`
+	require.Equal(t, wantBody, string(req.Body))
+
+	deliveries := bundle.waitDelivery(t, hook.ID, outbox.DeliverySucceeded, 1)
+	require.Equal(t, deliveries[0].ID, req.Header.Get("webhook-id"))
+	require.Equal(t, "Bearer receiver-secret", req.Header.Get("Authorization"))
+	require.Equal(t, "test", req.Header.Get("X-Env"))
+
+	// The exact signature bytes, computed here from the spec.
+	ts := req.Header.Get("webhook-timestamp")
+	unix, err := strconv.ParseInt(ts, 10, 64)
+	require.NoError(t, err)
+	require.InDelta(t, time.Now().Unix(), unix, 30)
+	secret, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(hook.SigningKey, "whsec_"))
+	require.NoError(t, err)
+	require.Len(t, secret, 32)
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte(deliveries[0].ID + "." + ts + "." + wantBody))
+	require.Equal(t, "v1,"+base64.StdEncoding.EncodeToString(mac.Sum(nil)), req.Header.Get("webhook-signature"))
+	logto := hmac.New(sha256.New, []byte(hook.SigningKey))
+	logto.Write([]byte(wantBody))
+	require.Equal(t, hex.EncodeToString(logto.Sum(nil)), req.Header.Get("logto-signature-sha-256"))
+}
+
+func TestDeliveryRetries(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	schedule := []time.Duration{50 * time.Millisecond, 50 * time.Millisecond, 50 * time.Millisecond, 50 * time.Millisecond}
+
+	for _, tt := range []struct {
+		name    string
+		fail    func(w http.ResponseWriter, r *http.Request)
+		wantErr string
+	}{
+		{"ServerError", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusInternalServerError) }, ""},
+		{"Timeout", func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-r.Context().Done():
+			case <-time.After(3 * time.Second):
+			}
+		}, "timeout"},
+		{"ConnectionReset", func(w http.ResponseWriter, _ *http.Request) {
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				conn.(*net.TCPConn).SetLinger(0)
+				conn.Close()
+			}
+		}, "reset"},
+		{"RedirectIsNotFollowed", func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "/elsewhere", http.StatusFound)
+		}, ""},
+		{"TooManyRequests", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Retry-After", "0")
+			w.WriteHeader(http.StatusTooManyRequests)
+		}, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			const failures = 2
+			bundle := setupPipeline(t, &jobs.Config{RetrySchedule: schedule, Timeout: 500 * time.Millisecond})
+			rec := newReceiver(t, func(w http.ResponseWriter, r *http.Request, n int) {
+				if n <= failures {
+					tt.fail(w, r)
+					return
+				}
+				w.WriteHeader(http.StatusOK)
+			})
+			hook := bundle.createHook(t, rec.URL, "*")
+			_, err := bundle.store.Publish(ctx, &outbox.Event{Type: "User.Created"})
+			require.NoError(t, err)
+
+			deliveries := bundle.waitDelivery(t, hook.ID, outbox.DeliverySucceeded, 1)
+			delivery, err := bundle.store.GetDelivery(ctx, deliveries[0].ID)
+			require.NoError(t, err)
+			require.Equal(t, failures+1, delivery.AttemptCount)
+			require.Len(t, delivery.Attempts, failures+1)
+			for i, attempt := range delivery.Attempts[:failures] {
+				require.Equal(t, i+1, attempt.Attempt)
+				require.Contains(t, attempt.Error, tt.wantErr)
+			}
+			require.Equal(t, 200, *delivery.Attempts[failures].StatusCode)
+
+			reqs := rec.all()
+			require.Len(t, reqs, failures+1)
+			for _, req := range reqs {
+				require.Equal(t, delivery.ID, req.Header.Get("webhook-id"), "webhook-id is stable across attempts")
+				require.Equal(t, 1, verifyStandardSignature(t, hook.SigningKey, req))
+			}
+		})
+	}
+}
+
+func TestDeliveryFailsAfterLastAttempt(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	schedule := []time.Duration{20 * time.Millisecond, 20 * time.Millisecond, 20 * time.Millisecond}
+	bundle := setupPipeline(t, &jobs.Config{RetrySchedule: schedule})
+	rec := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
+		w.WriteHeader(http.StatusBadGateway)
+		_, _ = w.Write([]byte(strings.Repeat("e", 10000)))
+	})
+	hook := bundle.createHook(t, rec.URL, "*")
+	_, err := bundle.store.Publish(ctx, &outbox.Event{Type: "User.Created"})
+	require.NoError(t, err)
+
+	deliveries := bundle.waitDelivery(t, hook.ID, outbox.DeliveryFailed, 1)
+	delivery, err := bundle.store.GetDelivery(ctx, deliveries[0].ID)
+	require.NoError(t, err)
+	require.Equal(t, len(schedule)+1, delivery.AttemptCount)
+	require.Len(t, delivery.Attempts, len(schedule)+1)
+	require.Len(t, delivery.Attempts[0].ResponseBody, outbox.ResponseBodyMaxBytes, "the answer is kept truncated")
+	require.NotNil(t, delivery.FinishedAt)
+
+	// No further attempt comes.
+	time.Sleep(300 * time.Millisecond)
+	require.Len(t, rec.all(), len(schedule)+1)
+}
+
+func TestGoneDisablesHook(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	bundle := setupPipeline(t, nil)
+	rec := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, _ int) { w.WriteHeader(http.StatusGone) })
+	hook := bundle.createHook(t, rec.URL, "*")
+	_, err := bundle.store.Publish(ctx, &outbox.Event{Type: "User.Created"})
+	require.NoError(t, err)
+
+	bundle.waitDelivery(t, hook.ID, outbox.DeliveryFailed, 1)
+	got, err := bundle.store.GetHook(ctx, hook.ID)
+	require.NoError(t, err)
+	require.False(t, got.Enabled)
+	require.Contains(t, got.DisabledReason, "410")
+
+	// A disabled hook receives no new deliveries.
+	_, err = bundle.store.Publish(ctx, &outbox.Event{Type: "User.Created"})
+	require.NoError(t, err)
+	time.Sleep(300 * time.Millisecond)
+	require.Len(t, rec.all(), 1)
+}
+
+func TestDisabledHookCancelsPendingDeliveries(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	bundle := setupPipeline(t, &jobs.Config{RetrySchedule: []time.Duration{300 * time.Millisecond}})
+	rec := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, _ int) { w.WriteHeader(http.StatusInternalServerError) })
+	hook := bundle.createHook(t, rec.URL, "*")
+	_, err := bundle.store.Publish(ctx, &outbox.Event{Type: "User.Created"})
+	require.NoError(t, err)
+
+	rec.waitFor(t, 20*time.Second, func(r []received) bool { return len(r) == 1 })
+	_, err = bundle.store.DisableHook(ctx, hook.ID, outbox.DisabledByOperator)
+	require.NoError(t, err)
+
+	deliveries := bundle.waitDelivery(t, hook.ID, outbox.DeliveryCanceled, 1)
+	require.Equal(t, 1, deliveries[0].AttemptCount)
+	require.Len(t, rec.all(), 1)
+}
+
+func TestReplay(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	schedule := []time.Duration{10 * time.Millisecond}
+	bundle := setupPipeline(t, &jobs.Config{RetrySchedule: schedule})
+	rec := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, n int) {
+		if n <= 4 { // the first two deliveries fail both attempts
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	hook := bundle.createHook(t, rec.URL, "*")
+	start := time.Now().Add(-time.Second)
+	for range 2 {
+		_, err := bundle.store.Publish(ctx, &outbox.Event{Type: "User.Created"})
+		require.NoError(t, err)
+	}
+	failed := bundle.waitDelivery(t, hook.ID, outbox.DeliveryFailed, 2)
+
+	t.Run("One", func(t *testing.T) {
+		require.NoError(t, bundle.service.ReplayDelivery(ctx, failed[0].ID))
+		bundle.waitDelivery(t, hook.ID, outbox.DeliverySucceeded, 1)
+		last := rec.all()[len(rec.all())-1]
+		require.Equal(t, failed[0].ID, last.Header.Get("webhook-id"), "a replay keeps the webhook-id")
+
+		delivery, err := bundle.store.GetDelivery(ctx, failed[0].ID)
+		require.NoError(t, err)
+		require.Equal(t, 3, delivery.AttemptCount)
+		require.Equal(t, 3, delivery.Attempts[2].Attempt)
+	})
+
+	t.Run("UnknownDelivery", func(t *testing.T) {
+		err := bundle.service.ReplayDelivery(ctx, "00000000-0000-0000-0000-000000000000")
+		require.ErrorIs(t, err, outbox.ErrDeliveryNotFound)
+		require.ErrorIs(t, bundle.service.ReplayDelivery(ctx, "not-a-uuid"), outbox.ErrDeliveryNotFound)
+	})
+
+	t.Run("RangeOfFailed", func(t *testing.T) {
+		n, err := bundle.service.ReplayRange(ctx, &outbox.ReplayRange{HookID: hook.ID, Since: start, Status: outbox.DeliveryFailed})
+		require.NoError(t, err)
+		require.Equal(t, 1, n)
+		bundle.waitDelivery(t, hook.ID, outbox.DeliverySucceeded, 2)
+		last := rec.all()[len(rec.all())-1]
+		require.Equal(t, failed[1].ID, last.Header.Get("webhook-id"))
+	})
+
+	t.Run("RangeNeedsSince", func(t *testing.T) {
+		_, err := bundle.service.ReplayRange(ctx, &outbox.ReplayRange{HookID: hook.ID})
+		var validationErr *outbox.ValidationError
+		require.ErrorAs(t, err, &validationErr)
+	})
+
+	t.Run("DisabledHookIsRefused", func(t *testing.T) {
+		_, err := bundle.store.DisableHook(ctx, hook.ID, outbox.DisabledByOperator)
+		require.NoError(t, err)
+		require.ErrorIs(t, bundle.service.ReplayDelivery(ctx, failed[0].ID), jobs.ErrHookDisabled)
+	})
+}
+
+func TestRotatedKeySignsDuringOverlap(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	bundle := setupPipeline(t, nil)
+	rec := newReceiver(t, nil)
+	hook := bundle.createHook(t, rec.URL, "*")
+
+	rotated, err := bundle.store.RotateHookKey(ctx, hook.ID, time.Hour)
+	require.NoError(t, err)
+	require.NotEqual(t, hook.SigningKey, rotated.SigningKey)
+	require.Equal(t, hook.SigningKey, rotated.PreviousSigningKey)
+
+	_, err = bundle.store.Publish(ctx, &outbox.Event{Type: "User.Created"})
+	require.NoError(t, err)
+	req := rec.waitFor(t, 20*time.Second, func(r []received) bool { return len(r) == 1 })[0]
+	require.Len(t, strings.Split(req.Header.Get("webhook-signature"), " "), 2)
+	require.Equal(t, 1, verifyStandardSignature(t, rotated.SigningKey, req))
+	require.Equal(t, 1, verifyStandardSignature(t, hook.SigningKey, req))
+	require.True(t, verifyLogtoSignature(rotated.SigningKey, req), "Logto's signature uses the current key")
+
+	// Without overlap the old key stops at once.
+	again, err := bundle.store.RotateHookKey(ctx, hook.ID, 0)
+	require.NoError(t, err)
+	require.Empty(t, again.PreviousSigningKey)
+	_, err = bundle.store.Publish(ctx, &outbox.Event{Type: "User.Created"})
+	require.NoError(t, err)
+	req = rec.waitFor(t, 20*time.Second, func(r []received) bool { return len(r) == 2 })[1]
+	require.Equal(t, 1, verifyStandardSignature(t, again.SigningKey, req))
+	require.Equal(t, 0, verifyStandardSignature(t, rotated.SigningKey, req))
+}
+
+func TestSSRFGuard(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+
+	t.Run("RefusedWithoutAllowList", func(t *testing.T) {
+		t.Parallel()
+		// No allowed networks: the guard refuses before any packet is sent,
+		// so private and metadata addresses are safe to name here.
+		bundle := setupPipeline(t, &jobs.Config{AllowCIDRs: []netip.Prefix{}, RetrySchedule: []time.Duration{time.Hour}})
+		rec := newReceiver(t, nil)
+		_, port, _ := net.SplitHostPort(strings.TrimPrefix(rec.URL, "http://"))
+		urls := map[string]string{
+			"loopback":        rec.URL,
+			"localhost":       "http://localhost:" + port,
+			"ipv6 loopback":   "http://[::1]:" + port,
+			"mapped loopback": "http://[::ffff:127.0.0.1]:" + port,
+			"private":         "http://10.1.2.3/hook",
+			"metadata":        "http://169.254.169.254/latest/meta-data",
+		}
+		hooks := map[string]*outbox.Hook{}
+		for name, url := range urls {
+			hooks[name] = bundle.createHook(t, url, "*")
+		}
+		_, err := bundle.store.Publish(ctx, &outbox.Event{Type: "User.Created"})
+		require.NoError(t, err)
+
+		for name, hook := range hooks {
+			require.Eventually(t, func() bool {
+				d, err := bundle.store.ListDeliveries(ctx, &outbox.DeliveryFilter{HookID: hook.ID})
+				return err == nil && len(d) == 1 && d[0].AttemptCount == 1
+			}, 20*time.Second, 20*time.Millisecond, name)
+			d, err := bundle.store.ListDeliveries(ctx, &outbox.DeliveryFilter{HookID: hook.ID})
+			require.NoError(t, err)
+			require.Contains(t, d[0].LastError, "HOOKRELAY_ALLOW_CIDRS", name)
+		}
+		require.Empty(t, rec.all(), "nothing reached the receiver")
+	})
+
+	t.Run("DeliveredWithAllowList", func(t *testing.T) {
+		t.Parallel()
+		bundle := setupPipeline(t, &jobs.Config{AllowCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
+		rec := newReceiver(t, nil)
+		_, port, _ := net.SplitHostPort(strings.TrimPrefix(rec.URL, "http://"))
+		hook := bundle.createHook(t, "http://127.0.0.1:"+port+"/x", "*")
+		_, err := bundle.store.Publish(ctx, &outbox.Event{Type: "User.Created"})
+		require.NoError(t, err)
+		bundle.waitDelivery(t, hook.ID, outbox.DeliverySucceeded, 1)
+	})
+}
+
+func TestTestSend(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	bundle := setupPipeline(t, nil)
+	rec := newReceiver(t, nil)
+	hook := bundle.createHook(t, rec.URL, "User.*")
+
+	delivery, err := bundle.service.TestHook(ctx, hook.ID, "")
+	require.NoError(t, err)
+	require.Equal(t, outbox.DeliverySucceeded, delivery.Status)
+	require.Len(t, delivery.Attempts, 1)
+
+	reqs := rec.all()
+	require.Len(t, reqs, 1)
+	var body map[string]any
+	require.NoError(t, json.Unmarshal(reqs[0].Body, &body))
+	require.Equal(t, "PostSignIn", body["event"])
+	require.Equal(t, true, body["test"])
+	require.Equal(t, 1, verifyStandardSignature(t, hook.SigningKey, reqs[0]))
+
+	_, err = bundle.service.TestHook(ctx, hook.ID, "bad type")
+	require.ErrorContains(t, err, "invalid event type")
+	_, err = bundle.service.TestHook(ctx, "00000000-0000-0000-0000-000000000000", "")
+	require.ErrorIs(t, err, outbox.ErrHookNotFound)
+}

@@ -1,0 +1,114 @@
+// Package server is hookrelay's HTTP surface: health checks, Prometheus
+// metrics, River's UI and the admin API, the last two behind the admin token.
+package server
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"riverqueue.com/riverui"
+
+	"github.com/hookrelay/hookrelay/jobs"
+)
+
+// Config configures a Server.
+type Config struct {
+	// Service runs the pipeline the server reports on and operates. Required.
+	Service *jobs.Service
+	// AdminToken guards /api/ and /riverui/. Required.
+	AdminToken string
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Server is hookrelay's HTTP handler.
+type Server struct {
+	service *jobs.Service
+	token   []byte
+	logger  *slog.Logger
+	riverUI *riverui.Handler
+	mux     *http.ServeMux
+}
+
+// New returns a server for config. Call Start before serving River's UI.
+func New(config *Config) (*Server, error) {
+	if config.Service == nil {
+		return nil, errors.New("server: Config.Service is required")
+	}
+	if config.AdminToken == "" {
+		return nil, errors.New("an admin token is required: set HOOKRELAY_ADMIN_TOKEN or --admin-token")
+	}
+	logger := config.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	riverUI, err := riverui.NewHandler(&riverui.HandlerOpts{
+		Endpoints: riverui.NewEndpoints(config.Service.Client(), nil),
+		Logger:    logger,
+		Prefix:    "/riverui",
+	})
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		service: config.Service,
+		token:   []byte(config.AdminToken),
+		logger:  logger,
+		riverUI: riverUI,
+		mux:     http.NewServeMux(),
+	}
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.Handle("/riverui/", s.authorize(riverUI))
+	s.routeAPI()
+	return s, nil
+}
+
+// Start starts River UI's background work; it ends with ctx.
+func (s *Server) Start(ctx context.Context) error {
+	return s.riverUI.Start(ctx)
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mux.ServeHTTP(w, r)
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.service.Store().Pool().Ping(ctx); err != nil {
+		http.Error(w, "database unreachable", http.StatusServiceUnavailable)
+		return
+	}
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+// authorize lets through requests that carry the admin token, as a bearer
+// token or as the password of HTTP Basic auth (so a browser can open River's
+// UI); others get 401.
+func (s *Server) authorize(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.hasToken(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("WWW-Authenticate", `Basic realm="hookrelay"`)
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "unauthorized: send Authorization: Bearer <admin token>"})
+	})
+}
+
+func (s *Server) hasToken(r *http.Request) bool {
+	var given string
+	if bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		given = bearer
+	} else if _, password, ok := r.BasicAuth(); ok {
+		given = password
+	}
+	return given != "" && subtle.ConstantTimeCompare([]byte(given), s.token) == 1
+}
