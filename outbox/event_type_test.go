@@ -1,0 +1,74 @@
+package outbox
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestValidateEventType(t *testing.T) {
+	t.Parallel()
+
+	for _, valid := range []string{"User.Created", "PostSignIn", "User.Data.Updated", "Invoice.Paid", "A", "OrganizationRole.Scopes.Updated", "V2.Thing1"} {
+		require.NoError(t, ValidateEventType(valid), valid)
+	}
+	for _, invalid := range []string{"", "user.created", "User.", ".User", "User..Created", "User.*", "*", "User Created", "User-Created", "Üser", "1User", strings.Repeat("A", EventTypeMaxLength+1)} {
+		err := ValidateEventType(invalid)
+		var validationErr *ValidationError
+		require.ErrorAs(t, err, &validationErr, invalid)
+		require.Contains(t, err.Error(), "dotted PascalCase")
+	}
+}
+
+func TestValidateEventFilter(t *testing.T) {
+	t.Parallel()
+
+	for _, valid := range []string{"*", "User.*", "User.Data.*", "PostSignIn"} {
+		require.NoError(t, ValidateEventFilter(valid), valid)
+	}
+	for _, invalid := range []string{"", "**", ".*", "user.*", "User*", "User.*.Created", "*.Created"} {
+		require.Error(t, ValidateEventFilter(invalid), invalid)
+	}
+}
+
+func TestMatchEventFilter(t *testing.T) {
+	t.Parallel()
+
+	for _, tt := range []struct {
+		filter, eventType string
+		want              bool
+	}{
+		{"*", "User.Created", true},
+		{"User.Created", "User.Created", true},
+		{"User.Created", "User.Deleted", false},
+		{"User.*", "User.Created", true},
+		{"User.*", "User.Data.Updated", true},
+		{"User.*", "User", false},
+		{"User.*", "UserX.Created", false},
+		{"User.Data.*", "User.Data.Updated", true},
+		{"User.Data.*", "User.Created", false},
+		{"Organization.*", "OrganizationRole.Created", false},
+		{"PostSignIn", "PostSignInAdaptiveMfaTriggered", false},
+	} {
+		require.Equal(t, tt.want, MatchEventFilter(tt.filter, tt.eventType), "%s ~ %s", tt.filter, tt.eventType)
+	}
+	require.True(t, MatchEventFilters([]string{"Role.*", "User.Created"}, "User.Created"))
+	require.False(t, MatchEventFilters([]string{"Role.*", "User.Created"}, "User.Deleted"))
+}
+
+func FuzzEventTypeAndFilter(f *testing.F) {
+	for _, seed := range []string{"User.Created", "User.*", "*", "", "a.b", "User..X", "PostSignIn"} {
+		f.Add(seed, "User.Created")
+	}
+	f.Fuzz(func(t *testing.T, filter, eventType string) {
+		if ValidateEventType(eventType) == nil && MatchEventFilter(filter, eventType) {
+			// Whatever matches a valid type is a valid filter, or the type itself.
+			require.NoError(t, ValidateEventFilter(filter))
+		}
+		if ValidateEventType(eventType) == nil {
+			require.True(t, MatchEventFilter(eventType, eventType))
+			require.True(t, MatchEventFilter("*", eventType))
+		}
+	})
+}
