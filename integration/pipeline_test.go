@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hookrelay/hookrelay/jobs"
@@ -16,8 +15,7 @@ import (
 )
 
 type pipelineBundle struct {
-	pool    *pgxpool.Pool
-	store   *outbox.Store
+	*storeBundle
 	service *jobs.Service
 }
 
@@ -47,17 +45,17 @@ func setupPipeline(t *testing.T, config *jobs.Config) *pipelineBundle {
 		defer cancel()
 		require.NoError(t, service.Stop(ctx))
 	})
-	return &pipelineBundle{pool: bundle.pool, store: bundle.store, service: service}
+	return &pipelineBundle{storeBundle: bundle, service: service}
 }
 
-func (b *pipelineBundle) createHook(t *testing.T, url string, events ...string) *outbox.Hook {
+func (b *storeBundle) createHook(t *testing.T, url string, events ...string) *outbox.Hook {
 	t.Helper()
 	hook, err := b.store.CreateHook(context.Background(), &outbox.HookParams{URL: url, Events: events})
 	require.NoError(t, err)
 	return hook
 }
 
-func (b *pipelineBundle) waitDelivery(t *testing.T, hookID, status string, count int) []*outbox.Delivery {
+func (b *storeBundle) waitDelivery(t *testing.T, hookID, status string, count int) []*outbox.Delivery {
 	t.Helper()
 	var deliveries []*outbox.Delivery
 	require.Eventually(t, func() bool {

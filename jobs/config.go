@@ -139,7 +139,8 @@ func ParseCIDRs(s string) ([]netip.Prefix, error) {
 	return prefixes, nil
 }
 
-// jobTimeout bounds a deliver job: its request, plus loading and recording it.
+// jobTimeout bounds a job: a deliver job's request plus loading and
+// recording it, or a fan-out batch.
 func jobTimeout(requestTimeout time.Duration) time.Duration {
 	return requestTimeout + 10*time.Second
 }

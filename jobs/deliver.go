@@ -59,10 +59,6 @@ func (e *AttemptError) Error() string {
 	return fmt.Sprintf("attempt %d: receiver answered %d", e.Result.Attempt, e.Result.StatusCode)
 }
 
-func (w *deliverWorker) Timeout(*river.Job[DeliverArgs]) time.Duration {
-	return jobTimeout(w.sender.timeout)
-}
-
 func (w *deliverWorker) NextRetry(job *river.Job[DeliverArgs]) time.Time {
 	return time.Now().Add(retryDelay(w.schedule, job.Attempt, job.Args.retryAfter))
 }

@@ -7,27 +7,22 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
-	"github.com/riverqueue/river/rivertype"
 
 	"github.com/hookrelay/hookrelay/outbox"
 )
 
 // FanOutArgs are the args of the job that turns a batch of events into
-// deliveries. At most one is queued or running at a time.
+// deliveries. Each process keeps at most one of its own queued or running
+// (see Service.queueFanOut); concurrent ones claim disjoint batches.
 type FanOutArgs struct{}
 
 // Kind is a storage format: renaming it would strand queued jobs.
 func (FanOutArgs) Kind() string { return "hookrelay_fanout" }
 
-// InsertOpts make the job unique while queued or running; a failed one
-// (retryable) does not block the next.
+// InsertOpts: a failed fan-out is retried a few times, though the next poll
+// queues a fresh job anyway.
 func (FanOutArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{
-		MaxAttempts: 3,
-		UniqueOpts: river.UniqueOpts{ByState: []rivertype.JobState{
-			rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning, rivertype.JobStateScheduled,
-		}},
-	}
+	return river.InsertOpts{MaxAttempts: 3}
 }
 
 type fanOutWorker struct {

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/hookrelay/hookrelay/outbox"
 )
@@ -25,7 +26,14 @@ type Service struct {
 
 	stopPoller context.CancelFunc
 	pollerDone chan struct{}
+	lastFanOut *rivertype.JobRow // the poller's latest fan-out job
 }
+
+// fanOutStaleAfter is how long the poller waits on its fan-out job before
+// queueing another beside it: long enough for a large batch, short enough
+// that a job stranded by a killed process (rescued only after RescueAfter)
+// does not stall the outbox.
+const fanOutStaleAfter = 2 * time.Second
 
 // NewService returns a service for config, which must name a Store. It can
 // insert jobs (replays) at once; Start starts working them.
@@ -64,6 +72,7 @@ func NewService(config *Config) (*Service, error) {
 		Workers:              workers,
 		FetchCooldown:        config.FetchCooldown,
 		FetchPollInterval:    config.FetchPollInterval,
+		JobTimeout:           jobTimeout(config.Timeout),
 		RescueStuckJobsAfter: config.RescueAfter,
 		Logger:               config.Logger,
 	})
@@ -129,13 +138,28 @@ func (s *Service) poll(ctx context.Context) {
 	}
 }
 
+// queueFanOut queues a fan-out job when events wait, unless this process's
+// previous one is still queued or running and recent.
 func (s *Service) queueFanOut(ctx context.Context) error {
 	waiting, err := s.store.HasUnclaimedEvents(ctx)
 	if err != nil || !waiting {
 		return err
 	}
-	_, err = s.client.Insert(ctx, FanOutArgs{}, nil)
-	return wrap(err, "insert fan-out job")
+	if last := s.lastFanOut; last != nil && time.Since(last.CreatedAt) < fanOutStaleAfter {
+		job, err := s.client.JobGet(ctx, last.ID)
+		if err != nil && !errors.Is(err, river.ErrNotFound) {
+			return fmt.Errorf("get fan-out job: %w", err)
+		}
+		if err == nil && job.FinalizedAt == nil && job.State != rivertype.JobStateRetryable {
+			return nil // still queued or running
+		}
+	}
+	res, err := s.client.Insert(ctx, FanOutArgs{}, nil)
+	if err != nil {
+		return fmt.Errorf("insert fan-out job: %w", err)
+	}
+	s.lastFanOut = res.Job
+	return nil
 }
 
 // TestEventTypeDefault is the event type of a test-send unless told

@@ -1,0 +1,163 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/hookrelay/hookrelay/outbox"
+)
+
+var (
+	binaryOnce sync.Once
+	binaryPath string
+	binaryErr  error
+)
+
+// hookrelayBinary builds cmd/hookrelay once per test run.
+func hookrelayBinary(t *testing.T) string {
+	t.Helper()
+	binaryOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "hookrelay-bin")
+		if err != nil {
+			binaryErr = err
+			return
+		}
+		binaryPath = filepath.Join(dir, "hookrelay")
+		out, err := exec.Command("go", "build", "-o", binaryPath, "github.com/hookrelay/hookrelay/cmd/hookrelay").CombinedOutput()
+		if err != nil {
+			binaryErr = fmt.Errorf("go build: %v: %s", err, out)
+		}
+	})
+	require.NoError(t, binaryErr)
+	return binaryPath
+}
+
+type cliResult struct {
+	stdout, stderr string
+	code           int
+}
+
+// runCLI runs the hookrelay binary against databaseURL.
+func runCLI(t *testing.T, databaseURL string, args ...string) cliResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, hookrelayBinary(t), args...)
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+databaseURL)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if exitErr, ok := err.(*exec.ExitError); ok {
+		code = exitErr.ExitCode()
+	} else {
+		require.NoError(t, err)
+	}
+	return cliResult{stdout: stdout.String(), stderr: stderr.String(), code: code}
+}
+
+func TestCLI(t *testing.T) {
+	t.Parallel()
+	url := pg.NewEmptyDatabase(t)
+
+	require.Equal(t, 1, runCLI(t, url, "hooks", "list").code, "an unmigrated database is an error")
+	for range 2 {
+		res := runCLI(t, url, "migrate")
+		require.Equal(t, 0, res.code, res.stderr)
+	}
+
+	create := runCLI(t, url, "hooks", "create", "--url", "https://example.com/hook", "--event", "User.*", "--event", "PostSignIn",
+		"--name", "crm", "--header", "Authorization: Bearer abc", "--tenant", "t1")
+	require.Equal(t, 0, create.code, create.stderr)
+	var hook outbox.Hook
+	require.NoError(t, json.Unmarshal([]byte(create.stdout), &hook))
+	require.Equal(t, "crm", hook.Name)
+	require.Equal(t, []string{"User.*", "PostSignIn"}, hook.Events)
+	require.Equal(t, map[string]string{"Authorization": "Bearer abc"}, hook.Headers)
+	require.True(t, hook.Enabled)
+	require.True(t, strings.HasPrefix(hook.SigningKey, "whsec_"))
+
+	show := runCLI(t, url, "hooks", "show", hook.ID)
+	require.Equal(t, 0, show.code, show.stderr)
+	require.JSONEq(t, create.stdout, show.stdout)
+
+	update := runCLI(t, url, "hooks", "update", hook.ID, "--event", "*")
+	require.Equal(t, 0, update.code, update.stderr)
+	var updated outbox.Hook
+	require.NoError(t, json.Unmarshal([]byte(update.stdout), &updated))
+	require.Equal(t, []string{"*"}, updated.Events)
+	require.Equal(t, "crm", updated.Name, "unset flags leave settings alone")
+
+	disable := runCLI(t, url, "hooks", "disable", hook.ID)
+	require.Equal(t, 0, disable.code, disable.stderr)
+	require.Contains(t, disable.stdout, `"enabled": false`)
+	enable := runCLI(t, url, "hooks", "enable", hook.ID)
+	require.Contains(t, enable.stdout, `"enabled": true`)
+
+	rotate := runCLI(t, url, "hooks", "rotate-key", hook.ID, "--overlap", "1h")
+	require.Equal(t, 0, rotate.code, rotate.stderr)
+	var rotated outbox.Hook
+	require.NoError(t, json.Unmarshal([]byte(rotate.stdout), &rotated))
+	require.Equal(t, hook.SigningKey, rotated.PreviousSigningKey)
+
+	list := runCLI(t, url, "hooks", "list")
+	var hooks []outbox.Hook
+	require.NoError(t, json.Unmarshal([]byte(list.stdout), &hooks))
+	require.Len(t, hooks, 1)
+
+	publish := runCLI(t, url, "publish", "--event", "User.Created", "--data", `{"id":"u1"}`, "--context", `{"ip":"203.0.113.1"}`, "--tenant", "t1")
+	require.Equal(t, 0, publish.code, publish.stderr)
+	eventID := strings.TrimSpace(publish.stdout)
+	require.Len(t, eventID, 36)
+
+	deliveries := runCLI(t, url, "deliveries", "list", "--hook", hook.ID, "--status", "pending")
+	require.Equal(t, 0, deliveries.code, deliveries.stderr)
+	require.JSONEq(t, "[]", deliveries.stdout, "nothing is fanned out without serve")
+
+	del := runCLI(t, url, "hooks", "delete", hook.ID)
+	require.Equal(t, 0, del.code, del.stderr)
+	require.Equal(t, 1, runCLI(t, url, "hooks", "show", hook.ID).code)
+
+	t.Run("Errors", func(t *testing.T) {
+		for _, tt := range []struct {
+			args    []string
+			code    int
+			wantErr string
+		}{
+			{[]string{"nope"}, 2, "unknown command"},
+			{[]string{"hooks"}, 2, "needs a subcommand"},
+			{[]string{"hooks", "create", "--url", "https://example.com"}, 2, "at least one --event"},
+			{[]string{"hooks", "create", "--url", "ftp://example.com", "--event", "*"}, 1, "scheme must be http or https"},
+			{[]string{"hooks", "create", "--url", "https://example.com", "--event", "user.created"}, 1, "invalid event filter"},
+			{[]string{"hooks", "create", "--url", "https://example.com", "--event", "*", "--header", "X-A: 1", "--header", "x-a: 2"}, 2, "duplicate --header"},
+			{[]string{"hooks", "create", "--url", "https://example.com", "--event", "*", "--header", "Webhook-Id: 1"}, 1, "cannot be replaced"},
+			{[]string{"hooks", "show"}, 2, "takes one ID"},
+			{[]string{"hooks", "show", "00000000-0000-0000-0000-000000000000"}, 1, "hook not found"},
+			{[]string{"hooks", "create", "--bogus"}, 2, "flag provided but not defined"},
+			{[]string{"publish", "--event", "bad type"}, 1, "dotted PascalCase"},
+			{[]string{"publish", "--event", "User.Created", "--data", "{"}, 2, "not JSON"},
+			{[]string{"publish", "--event", "User.Created", "--context", "[1]"}, 2, "JSON object"},
+			{[]string{"deliveries", "list", "--status", "weird"}, 1, "invalid status"},
+			{[]string{"deliveries", "replay"}, 2, "takes a delivery ID"},
+			{[]string{"deliveries", "replay", "--hook", hook.ID, "--since", "yesterday"}, 2, "RFC 3339"},
+			{[]string{"serve"}, 2, "admin token"},
+			{[]string{"serve", "--admin-token", "x", "--retry-schedule", "soon"}, 2, "invalid retry schedule"},
+		} {
+			res := runCLI(t, url, tt.args...)
+			require.Equal(t, tt.code, res.code, "%v: %s", tt.args, res.stderr)
+			require.Contains(t, res.stderr, tt.wantErr, tt.args)
+			require.Equal(t, 1, strings.Count(res.stderr, "\n"), "one line: %q", res.stderr)
+		}
+	})
+}
