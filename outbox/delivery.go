@@ -312,3 +312,34 @@ func (s *Store) CreateTestDelivery(ctx context.Context, hookID, eventType string
 	})
 	return id, wrap(err, "create test delivery for hook %s", hookID)
 }
+
+// DeliveryCounts are how many deliveries there are of each status.
+type DeliveryCounts struct {
+	// Pending excludes Retrying.
+	Pending, Retrying, Succeeded, Failed, Canceled int64
+}
+
+// CountDeliveries counts all deliveries by status. It reads the whole table,
+// so it is meant for small databases (the demo, tests).
+func (s *Store) CountDeliveries(ctx context.Context) (*DeliveryCounts, error) {
+	rows, err := s.queries(s.pool).DeliveryCountByStatus(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("count deliveries: %w", err)
+	}
+	counts := &DeliveryCounts{}
+	for _, row := range rows {
+		switch {
+		case row.Retrying:
+			counts.Retrying += row.Count
+		case row.Status == DeliveryPending:
+			counts.Pending += row.Count
+		case row.Status == DeliverySucceeded:
+			counts.Succeeded += row.Count
+		case row.Status == DeliveryFailed:
+			counts.Failed += row.Count
+		case row.Status == DeliveryCanceled:
+			counts.Canceled += row.Count
+		}
+	}
+	return counts, nil
+}

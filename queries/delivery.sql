@@ -74,3 +74,11 @@ WITH event AS (
 INSERT INTO /* TEMPLATE: schema */deliveries (event_id, hook_id)
 SELECT id, @hook_id FROM event
 RETURNING id;
+
+-- DeliveryCountByStatus counts deliveries by status, pending ones split by
+-- whether an attempt failed already. It scans the table: for small
+-- databases such as the demo's.
+-- name: DeliveryCountByStatus :many
+SELECT status, (status = 'pending' AND attempts > 0)::boolean AS retrying, count(*)::bigint AS count
+FROM /* TEMPLATE: schema */deliveries
+GROUP BY 1, 2;

@@ -101,4 +101,3 @@ func parseTime(name, value string) (time.Time, error) {
 	}
 	return t, nil
 }
-

@@ -60,6 +60,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	commands := map[string]func(context.Context, []string, io.Writer) error{
 		"migrate":    runMigrate,
 		"serve":      runServe,
+		"demo":       runDemo,
 		"hooks":      runHooks,
 		"publish":    runPublish,
 		"deliveries": runDeliveries,

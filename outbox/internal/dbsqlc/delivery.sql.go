@@ -59,6 +59,41 @@ func (q *Queries) DeliveryCancel(ctx context.Context, arg *DeliveryCancelParams)
 	return err
 }
 
+const deliveryCountByStatus = `-- name: DeliveryCountByStatus :many
+SELECT status, (status = 'pending' AND attempts > 0)::boolean AS retrying, count(*)::bigint AS count
+FROM /* TEMPLATE: schema */deliveries
+GROUP BY 1, 2
+`
+
+type DeliveryCountByStatusRow struct {
+	Status   string
+	Retrying bool
+	Count    int64
+}
+
+// DeliveryCountByStatus counts deliveries by status, pending ones split by
+// whether an attempt failed already. It scans the table: for small
+// databases such as the demo's.
+func (q *Queries) DeliveryCountByStatus(ctx context.Context) ([]*DeliveryCountByStatusRow, error) {
+	rows, err := q.db.Query(ctx, deliveryCountByStatus)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []*DeliveryCountByStatusRow
+	for rows.Next() {
+		var i DeliveryCountByStatusRow
+		if err := rows.Scan(&i.Status, &i.Retrying, &i.Count); err != nil {
+			return nil, err
+		}
+		items = append(items, &i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const deliveryGetByID = `-- name: DeliveryGetByID :one
 SELECT id, event_id, hook_id, status, attempts, last_status_code, last_error, created_at, updated_at, finished_at FROM /* TEMPLATE: schema */deliveries WHERE id = $1
 `
