@@ -19,6 +19,9 @@ const (
 	FetchCooldownDefault     = 5 * time.Millisecond
 	FetchPollIntervalDefault = 50 * time.Millisecond
 	RescueAfterDefault       = 5 * time.Minute
+	RetentionDefault         = 168 * time.Hour
+	RetentionIntervalDefault = 10 * time.Minute
+	DisableAfterDefault      = 5 * 24 * time.Hour
 )
 
 // RetryScheduleDefault spreads 8 attempts over about 28 hours, like Svix.
@@ -67,6 +70,22 @@ type Config struct {
 	// at least a deliver job's own timeout (Timeout plus 10 s) plus 5 s.
 	RescueAfter time.Duration
 
+	// Retention is how long finished events, deliveries and attempts are
+	// kept. Defaults to RetentionDefault.
+	Retention time.Duration
+
+	// RetentionInterval is how often retention runs. Defaults to
+	// RetentionIntervalDefault.
+	RetentionInterval time.Duration
+
+	// DisableAfter disables a hook whose attempts have all failed for this
+	// long, like Svix; a success resets the clock, as does re-enabling.
+	// Defaults to DisableAfterDefault.
+	DisableAfter time.Duration
+
+	// Now is the clock. Defaults to time.Now; tests inject their own.
+	Now func() time.Time
+
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -83,6 +102,12 @@ func (c *Config) withDefaults() *Config {
 	config.FetchCooldown = orDefault(config.FetchCooldown, FetchCooldownDefault)
 	config.FetchPollInterval = orDefault(config.FetchPollInterval, FetchPollIntervalDefault)
 	config.RescueAfter = max(orDefault(config.RescueAfter, RescueAfterDefault), jobTimeout(config.Timeout)+5*time.Second)
+	config.Retention = orDefault(config.Retention, RetentionDefault)
+	config.RetentionInterval = orDefault(config.RetentionInterval, RetentionIntervalDefault)
+	config.DisableAfter = orDefault(config.DisableAfter, DisableAfterDefault)
+	if config.Now == nil {
+		config.Now = time.Now
+	}
 	if config.Logger == nil {
 		config.Logger = slog.Default()
 	}

@@ -40,10 +40,12 @@ func deliverMaxAttempts(schedule []time.Duration) int {
 
 type deliverWorker struct {
 	river.WorkerDefaults[DeliverArgs]
-	store    *outbox.Store
-	sender   *sender
-	schedule []time.Duration
-	logger   *slog.Logger
+	store        *outbox.Store
+	sender       *sender
+	schedule     []time.Duration
+	disableAfter time.Duration
+	metrics      *metrics
+	logger       *slog.Logger
 }
 
 // AttemptError is returned from a failed attempt that will be retried, so
@@ -79,35 +81,49 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 		if err := w.store.CancelDelivery(ctx, id, "hook disabled"); err != nil {
 			return w.storeFailed(ctx, job, err)
 		}
+		w.metrics.finished.WithLabelValues(outbox.DeliveryCanceled).Inc()
 		return nil
 	}
 
 	out := w.sender.send(ctx, send, send.Attempts+1)
+	w.metrics.observeAttempt(out)
 	gone := out.result.StatusCode == http.StatusGone
+	// The run of failures this attempt extends, if it fails.
+	failingFor := time.Duration(0)
+	if send.Hook.FailingSince != nil {
+		failingFor = out.result.At.Sub(*send.Hook.FailingSince)
+	}
+	disable := gone || failingFor >= w.disableAfter
 	last := job.Attempt >= len(w.schedule)+1
 	status := outbox.DeliveryPending
 	switch {
 	case out.succeeded():
 		status = outbox.DeliverySucceeded
-	case gone || last:
+	case disable || last:
 		status = outbox.DeliveryFailed
 	}
 	// Record even if the job's context ended: the request was made.
 	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := w.store.RecordAttempt(recordCtx, id, out.result, status); err != nil {
+	if err := w.store.RecordAttempt(recordCtx, send, out.result, status); err != nil {
 		return w.storeFailed(ctx, job, err)
+	}
+	if status != outbox.DeliveryPending {
+		w.metrics.finished.WithLabelValues(status).Inc()
 	}
 
 	switch {
 	case status == outbox.DeliverySucceeded:
 		return nil
-	case gone:
-		reason := "receiver answered 410 Gone at " + time.Now().UTC().Format(time.RFC3339)
-		if _, err := w.store.DisableHook(recordCtx, send.Hook.ID, reason); err != nil {
-			return fmt.Errorf("disable hook %s after 410: %w", send.Hook.ID, err)
+	case disable:
+		reason := "receiver answered 410 Gone at " + out.result.At.UTC().Format(time.RFC3339)
+		if !gone {
+			reason = fmt.Sprintf("every attempt failed since %s, for more than %s", send.Hook.FailingSince.UTC().Format(time.RFC3339), w.disableAfter)
 		}
-		w.logger.WarnContext(ctx, "hook disabled: receiver answered 410 Gone", "hook_id", send.Hook.ID, "delivery_id", id)
+		if _, err := w.store.DisableHook(recordCtx, send.Hook.ID, reason); err != nil {
+			return fmt.Errorf("disable hook %s: %w", send.Hook.ID, err)
+		}
+		w.logger.WarnContext(ctx, "hook disabled", "hook_id", send.Hook.ID, "reason", reason)
 		return river.JobCancel(&AttemptError{Result: out.result})
 	}
 	if last {

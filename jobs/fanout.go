@@ -30,6 +30,7 @@ type fanOutWorker struct {
 	store       *outbox.Store
 	batchSize   int
 	deliverOpts *river.InsertOpts
+	metrics     *metrics
 }
 
 // Work claims a batch of events, creates their deliveries and deliver jobs,
@@ -54,6 +55,7 @@ func (w *fanOutWorker) Work(ctx context.Context, job *river.Job[FanOutArgs]) err
 		if _, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job); err != nil {
 			return fmt.Errorf("complete fan-out job: %w", err)
 		}
+		w.metrics.fannedOut.Add(float64(res.Events)) // an overcount if the commit fails
 		// A full batch means more events wait: queue the next batch now
 		// rather than at the next poll.
 		if res.Events == w.batchSize {

@@ -51,7 +51,7 @@ func newSender(config *Config) *sender {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 		timeout: config.Timeout,
-		now:     time.Now,
+		now:     config.Now,
 	}
 }
 
@@ -73,7 +73,7 @@ func (s *sender) send(ctx context.Context, send *outbox.Send, attempt int) *outc
 	defer cancel()
 
 	start := s.now()
-	result := &outbox.AttemptResult{Attempt: attempt}
+	result := &outbox.AttemptResult{Attempt: attempt, At: start}
 	out := &outcome{result: result}
 	defer func() { result.Duration = s.now().Sub(start) }()
 

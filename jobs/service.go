@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
@@ -22,6 +23,7 @@ type Service struct {
 	store       *outbox.Store
 	client      *river.Client[pgx.Tx]
 	sender      *sender
+	metrics     *metrics
 	deliverOpts *river.InsertOpts
 
 	stopPoller context.CancelFunc
@@ -46,6 +48,7 @@ func NewService(config *Config) (*Service, error) {
 		config:      config,
 		store:       config.Store,
 		sender:      newSender(config),
+		metrics:     newMetrics(config.Store, config.Now, config.Logger),
 		deliverOpts: &river.InsertOpts{MaxAttempts: deliverMaxAttempts(config.RetrySchedule)},
 	}
 
@@ -54,14 +57,25 @@ func NewService(config *Config) (*Service, error) {
 		store:       s.store,
 		batchSize:   config.FanOutBatchSize,
 		deliverOpts: s.deliverOpts,
+		metrics:     s.metrics,
 	}); err != nil {
 		return nil, err
 	}
 	if err := river.AddWorkerSafely(workers, &deliverWorker{
-		store:    s.store,
-		sender:   s.sender,
-		schedule: config.RetrySchedule,
-		logger:   config.Logger,
+		store:        s.store,
+		sender:       s.sender,
+		schedule:     config.RetrySchedule,
+		disableAfter: config.DisableAfter,
+		metrics:      s.metrics,
+		logger:       config.Logger,
+	}); err != nil {
+		return nil, err
+	}
+	if err := river.AddWorkerSafely(workers, &retentionWorker{
+		store:     s.store,
+		retention: config.Retention,
+		now:       config.Now,
+		metrics:   s.metrics,
 	}); err != nil {
 		return nil, err
 	}
@@ -75,6 +89,11 @@ func NewService(config *Config) (*Service, error) {
 		JobTimeout:           jobTimeout(config.Timeout),
 		RescueStuckJobsAfter: config.RescueAfter,
 		Logger:               config.Logger,
+		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(
+			river.PeriodicInterval(config.RetentionInterval),
+			func() (river.JobArgs, *river.InsertOpts) { return RetentionArgs{}, nil },
+			&river.PeriodicJobOpts{RunOnStart: true},
+		)},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create River client: %w", err)
@@ -85,6 +104,9 @@ func NewService(config *Config) (*Service, error) {
 
 // Client returns the service's River client, for River UI.
 func (s *Service) Client() *river.Client[pgx.Tx] { return s.client }
+
+// Registry returns the service's Prometheus metrics.
+func (s *Service) Registry() *prometheus.Registry { return s.metrics.registry }
 
 // Store returns the service's store.
 func (s *Service) Store() *outbox.Store { return s.store }
@@ -185,7 +207,7 @@ func (s *Service) TestHook(ctx context.Context, hookID, eventType string) (*outb
 	if out.succeeded() {
 		status = outbox.DeliverySucceeded
 	}
-	if err := s.store.RecordAttempt(ctx, id, out.result, status); err != nil {
+	if err := s.store.RecordAttempt(ctx, send, out.result, status); err != nil {
 		return nil, err
 	}
 	return s.store.GetDelivery(ctx, id)

@@ -164,6 +164,8 @@ func (s *Store) GetSend(ctx context.Context, deliveryID string) (*Send, error) {
 type AttemptResult struct {
 	// Attempt numbers the request, from 1.
 	Attempt int
+	// At is when the request started.
+	At time.Time
 	// StatusCode is the receiver's answer, 0 when there was none.
 	StatusCode int
 	// Error says why there was no answer, or what was wrong with it.
@@ -175,16 +177,19 @@ type AttemptResult struct {
 	ResponseBody []byte
 }
 
-// RecordAttempt stores result and moves the delivery to status in one
-// statement.
-func (s *Store) RecordAttempt(ctx context.Context, deliveryID string, result *AttemptResult, status string) error {
+// RecordAttempt stores result, moves the delivery to status and updates its
+// hook's run of failures (Hook.FailingSince) in one statement.
+func (s *Store) RecordAttempt(ctx context.Context, send *Send, result *AttemptResult, status string) error {
 	var statusCode *int32
 	if result.StatusCode != 0 {
 		code := int32(result.StatusCode) //nolint:gosec // HTTP status codes are small
 		statusCode = &code
 	}
 	err := s.queries(s.pool).DeliveryRecordAttempt(ctx, &dbsqlc.DeliveryRecordAttemptParams{
-		DeliveryID:   deliveryID,
+		DeliveryID:   send.DeliveryID,
+		HookID:       send.Hook.ID,
+		Succeeded:    status == DeliverySucceeded,
+		AttemptedAt:  result.At,
 		Attempt:      int32(result.Attempt),                               //nolint:gosec // attempts are few
 		DurationMs:   int32(min(result.Duration.Milliseconds(), 1<<31-1)), //nolint:gosec // clamped
 		StatusCode:   statusCode,
@@ -192,7 +197,7 @@ func (s *Store) RecordAttempt(ctx context.Context, deliveryID string, result *At
 		ResponseBody: nullable(cleanText(string(result.ResponseBody), ResponseBodyMaxBytes)),
 		Status:       status,
 	})
-	return wrap(err, "record attempt %d of delivery %s", result.Attempt, deliveryID)
+	return wrap(err, "record attempt %d of delivery %s", result.Attempt, send.DeliveryID)
 }
 
 // CancelDelivery ends a pending delivery as canceled, recording reason.
@@ -342,4 +347,10 @@ func (s *Store) CountDeliveries(ctx context.Context) (*DeliveryCounts, error) {
 		}
 	}
 	return counts, nil
+}
+
+// CountPendingDeliveries counts deliveries not yet final.
+func (s *Store) CountPendingDeliveries(ctx context.Context) (int64, error) {
+	n, err := s.queries(s.pool).DeliveryCountPending(ctx)
+	return n, wrap(err, "count pending deliveries")
 }

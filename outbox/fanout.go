@@ -3,6 +3,7 @@ package outbox
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -79,4 +80,25 @@ func matchHook(hook *dbsqlc.HookListEnabledRow, event *dbsqlc.EventClaimBatchRow
 		return false
 	}
 	return MatchEventFilters(hook.Events, event.Type)
+}
+
+// OutboxLag returns the age of the oldest event waiting for fan-out, zero
+// when none waits.
+func (s *Store) OutboxLag(ctx context.Context, now time.Time) (time.Duration, error) {
+	oldest, err := s.queries(s.pool).EventOldestUnfannedCreatedAt(ctx)
+	if err != nil || len(oldest) == 0 {
+		return 0, wrap(err, "find oldest unclaimed event")
+	}
+	return max(now.Sub(oldest[0]), 0), nil
+}
+
+// DeleteFinishedEvents deletes up to maxEvents events created before before
+// whose deliveries are all final, with those deliveries and their attempts,
+// and returns how many events it deleted.
+func (s *Store) DeleteFinishedEvents(ctx context.Context, before time.Time, maxEvents int) (int64, error) {
+	n, err := s.queries(s.pool).EventDeleteFinishedBefore(ctx, &dbsqlc.EventDeleteFinishedBeforeParams{
+		Before: before,
+		Max:    int32(maxEvents), //nolint:gosec // a batch size
+	})
+	return n, wrap(err, "delete finished events")
 }

@@ -44,8 +44,11 @@ type Hook struct {
 	// the overlap of a rotation.
 	PreviousSigningKey   string     `json:"previousSigningKey,omitempty"`
 	PreviousKeyExpiresAt *time.Time `json:"previousKeyExpiresAt,omitempty"`
-	CreatedAt            time.Time  `json:"createdAt"`
-	UpdatedAt            time.Time  `json:"updatedAt"`
+	// FailingSince is the first failed attempt of the hook's current run of
+	// failures; a success clears it.
+	FailingSince *time.Time `json:"failingSince,omitempty"`
+	CreatedAt    time.Time  `json:"createdAt"`
+	UpdatedAt    time.Time  `json:"updatedAt"`
 }
 
 // SigningKeys returns the keys that sign a delivery at now: the current one,
@@ -380,6 +383,7 @@ func hookFromRow(row *dbsqlc.Hook) (*Hook, error) {
 		SigningKey:           row.SigningKey,
 		PreviousSigningKey:   deref(row.PreviousSigningKey),
 		PreviousKeyExpiresAt: row.PreviousKeyExpiresAt,
+		FailingSince:         row.FailingSince,
 		CreatedAt:            row.CreatedAt,
 		UpdatedAt:            row.UpdatedAt,
 	}, nil

@@ -22,20 +22,25 @@ WHERE (sqlc.narg('hook_id')::uuid IS NULL OR hook_id = sqlc.narg('hook_id'))
 ORDER BY id DESC
 LIMIT @max;
 
--- DeliveryRecordAttempt stores one attempt and moves its delivery to @status
--- in one statement.
+-- DeliveryRecordAttempt stores one attempt, moves its delivery to @status
+-- and keeps the hook's failing_since (the start of its current run of
+-- failures) in one statement.
 -- name: DeliveryRecordAttempt :exec
 WITH attempt AS (
-    INSERT INTO /* TEMPLATE: schema */delivery_attempts (delivery_id, attempt, status_code, error, duration_ms, response_body)
-    VALUES (@delivery_id, @attempt, sqlc.narg('status_code'), sqlc.narg('error'), @duration_ms, sqlc.narg('response_body'))
+    INSERT INTO /* TEMPLATE: schema */delivery_attempts (delivery_id, attempt, status_code, error, duration_ms, response_body, created_at)
+    VALUES (@delivery_id, @attempt, sqlc.narg('status_code'), sqlc.narg('error'), @duration_ms, sqlc.narg('response_body'), @attempted_at)
+), hook_health AS (
+    UPDATE /* TEMPLATE: schema */hooks
+    SET failing_since = CASE WHEN @succeeded::boolean THEN NULL ELSE @attempted_at::timestamptz END
+    WHERE hooks.id = @hook_id AND (failing_since IS NOT NULL) = @succeeded::boolean
 )
 UPDATE /* TEMPLATE: schema */deliveries
 SET status = @status,
     attempts = attempts + 1,
     last_status_code = sqlc.narg('status_code'),
     last_error = sqlc.narg('error'),
-    updated_at = now(),
-    finished_at = CASE WHEN @status::text <> 'pending' THEN now() END
+    updated_at = @attempted_at,
+    finished_at = CASE WHEN @status::text <> 'pending' THEN @attempted_at END
 WHERE deliveries.id = @delivery_id;
 
 -- name: DeliveryCancel :exec
@@ -82,3 +87,6 @@ RETURNING id;
 SELECT status, (status = 'pending' AND attempts > 0)::boolean AS retrying, count(*)::bigint AS count
 FROM /* TEMPLATE: schema */deliveries
 GROUP BY 1, 2;
+
+-- name: DeliveryCountPending :one
+SELECT count(*) FROM /* TEMPLATE: schema */deliveries WHERE status = 'pending';

@@ -25,3 +25,28 @@ UPDATE /* TEMPLATE: schema */events SET fanned_out_at = now() WHERE id = ANY(@id
 -- EventPublishSQL calls the SQL function that writers in other languages use.
 -- name: EventPublishSQL :one
 SELECT /* TEMPLATE: schema */publish(@event_type::text, sqlc.narg('data')::jsonb, coalesce(sqlc.narg('context')::jsonb, '{}'), sqlc.narg('tenant_id')::text)::text;
+
+-- EventOldestUnfannedCreatedAt is the creation time of the oldest event
+-- waiting for fan-out, for the outbox lag metric.
+-- name: EventOldestUnfannedCreatedAt :many
+SELECT created_at FROM /* TEMPLATE: schema */events
+WHERE fanned_out_at IS NULL
+ORDER BY id
+LIMIT 1;
+
+-- EventDeleteFinishedBefore deletes up to @max events created before
+-- @before that are fanned out and have no pending delivery; their deliveries
+-- and attempts go with them (ON DELETE CASCADE).
+-- name: EventDeleteFinishedBefore :execrows
+DELETE FROM /* TEMPLATE: schema */events
+WHERE id IN (
+    SELECT e.id FROM /* TEMPLATE: schema */events e
+    WHERE e.created_at < @before
+      AND e.fanned_out_at IS NOT NULL
+      AND NOT EXISTS (
+          SELECT 1 FROM /* TEMPLATE: schema */deliveries d
+          WHERE d.event_id = e.id AND d.status = 'pending'
+      )
+    ORDER BY e.created_at
+    LIMIT @max
+);

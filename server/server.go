@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"riverqueue.com/riverui"
 
 	"github.com/hookrelay/hookrelay/jobs"
@@ -64,6 +65,7 @@ func New(config *Config) (*Server, error) {
 	}
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(config.Service.Registry(), promhttp.HandlerOpts{}))
 	s.mux.Handle("/riverui/", s.authorize(riverUI))
 	s.routeAPI()
 	return s, nil

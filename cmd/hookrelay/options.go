@@ -30,13 +30,11 @@ type options struct {
 	timeout       string
 	retention     string
 	rescueAfter   string
+	disableAfter  string
 }
 
-// Defaults of the options without a package default.
-const (
-	addrDefault      = "127.0.0.1:8080"
-	retentionDefault = 168 * time.Hour
-)
+// addrDefault is where serve listens unless told otherwise.
+const addrDefault = "127.0.0.1:8080"
 
 func newFlagSet(name string) (*flag.FlagSet, *options) {
 	fs := flag.NewFlagSet("hookrelay "+name, flag.ContinueOnError)
@@ -49,7 +47,8 @@ func newFlagSet(name string) (*flag.FlagSet, *options) {
 	fs.StringVar(&o.allowCIDRs, "allow-cidrs", os.Getenv("HOOKRELAY_ALLOW_CIDRS"), "CIDRs deliveries may reach despite the SSRF guard (HOOKRELAY_ALLOW_CIDRS)")
 	fs.StringVar(&o.retrySchedule, "retry-schedule", envOr("HOOKRELAY_RETRY_SCHEDULE", joinDurations(jobs.RetryScheduleDefault)), "waits between attempts (HOOKRELAY_RETRY_SCHEDULE)")
 	fs.StringVar(&o.timeout, "timeout", envOr("HOOKRELAY_TIMEOUT", jobs.TimeoutDefault.String()), "per-attempt HTTP timeout (HOOKRELAY_TIMEOUT)")
-	fs.StringVar(&o.retention, "retention", envOr("HOOKRELAY_RETENTION", retentionDefault.String()), "how long finished events are kept (HOOKRELAY_RETENTION)")
+	fs.StringVar(&o.retention, "retention", envOr("HOOKRELAY_RETENTION", jobs.RetentionDefault.String()), "how long finished events are kept (HOOKRELAY_RETENTION)")
+	fs.StringVar(&o.disableAfter, "disable-after", envOr("HOOKRELAY_DISABLE_AFTER", jobs.DisableAfterDefault.String()), "disable a hook failing continuously this long (HOOKRELAY_DISABLE_AFTER)")
 	fs.StringVar(&o.rescueAfter, "rescue-after", envOr("HOOKRELAY_RESCUE_AFTER", jobs.RescueAfterDefault.String()), "how long before a job of a dead process runs again (HOOKRELAY_RESCUE_AFTER)")
 	return fs, o
 }
@@ -167,13 +166,18 @@ func (o *options) jobsConfig(store *outbox.Store, logger *slog.Logger) (*jobs.Co
 	if err != nil {
 		return nil, usagef("%v (HOOKRELAY_RETRY_SCHEDULE)", err)
 	}
-	timeout, err := time.ParseDuration(o.timeout)
-	if err != nil || timeout <= 0 {
-		return nil, usagef("invalid timeout %q: give a positive Go duration such as 10s (HOOKRELAY_TIMEOUT)", o.timeout)
-	}
-	rescueAfter, err := time.ParseDuration(o.rescueAfter)
-	if err != nil || rescueAfter <= 0 {
-		return nil, usagef("invalid rescue-after %q: give a positive Go duration such as 5m (HOOKRELAY_RESCUE_AFTER)", o.rescueAfter)
+	durations := map[string]time.Duration{}
+	for _, d := range []struct{ name, env, value string }{
+		{"timeout", "HOOKRELAY_TIMEOUT", o.timeout},
+		{"retention", "HOOKRELAY_RETENTION", o.retention},
+		{"rescue-after", "HOOKRELAY_RESCUE_AFTER", o.rescueAfter},
+		{"disable-after", "HOOKRELAY_DISABLE_AFTER", o.disableAfter},
+	} {
+		parsed, err := time.ParseDuration(d.value)
+		if err != nil || parsed <= 0 {
+			return nil, usagef("invalid %s %q: give a positive Go duration such as 10s or 168h (%s)", d.name, d.value, d.env)
+		}
+		durations[d.name] = parsed
 	}
 	allow, err := jobs.ParseCIDRs(o.allowCIDRs)
 	if err != nil {
@@ -182,9 +186,11 @@ func (o *options) jobsConfig(store *outbox.Store, logger *slog.Logger) (*jobs.Co
 	return &jobs.Config{
 		Store:         store,
 		RetrySchedule: schedule,
-		Timeout:       timeout,
+		Timeout:       durations["timeout"],
 		AllowCIDRs:    allow,
-		RescueAfter:   rescueAfter,
+		Retention:     durations["retention"],
+		RescueAfter:   durations["rescue-after"],
+		DisableAfter:  durations["disable-after"],
 		Logger:        logger,
 	}, nil
 }

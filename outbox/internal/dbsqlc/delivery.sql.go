@@ -94,6 +94,17 @@ func (q *Queries) DeliveryCountByStatus(ctx context.Context) ([]*DeliveryCountBy
 	return items, nil
 }
 
+const deliveryCountPending = `-- name: DeliveryCountPending :one
+SELECT count(*) FROM /* TEMPLATE: schema */deliveries WHERE status = 'pending'
+`
+
+func (q *Queries) DeliveryCountPending(ctx context.Context) (int64, error) {
+	row := q.db.QueryRow(ctx, deliveryCountPending)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const deliveryGetByID = `-- name: DeliveryGetByID :one
 SELECT id, event_id, hook_id, status, attempts, last_status_code, last_error, created_at, updated_at, finished_at FROM /* TEMPLATE: schema */deliveries WHERE id = $1
 `
@@ -319,40 +330,51 @@ func (q *Queries) DeliveryListIDsForReplay(ctx context.Context, arg *DeliveryLis
 
 const deliveryRecordAttempt = `-- name: DeliveryRecordAttempt :exec
 WITH attempt AS (
-    INSERT INTO /* TEMPLATE: schema */delivery_attempts (delivery_id, attempt, status_code, error, duration_ms, response_body)
-    VALUES ($4, $5, $2, $3, $6, $7)
+    INSERT INTO /* TEMPLATE: schema */delivery_attempts (delivery_id, attempt, status_code, error, duration_ms, response_body, created_at)
+    VALUES ($5, $6, $2, $3, $7, $8, $4)
+), hook_health AS (
+    UPDATE /* TEMPLATE: schema */hooks
+    SET failing_since = CASE WHEN $9::boolean THEN NULL ELSE $4::timestamptz END
+    WHERE hooks.id = $10 AND (failing_since IS NOT NULL) = $9::boolean
 )
 UPDATE /* TEMPLATE: schema */deliveries
 SET status = $1,
     attempts = attempts + 1,
     last_status_code = $2,
     last_error = $3,
-    updated_at = now(),
-    finished_at = CASE WHEN $1::text <> 'pending' THEN now() END
-WHERE deliveries.id = $4
+    updated_at = $4,
+    finished_at = CASE WHEN $1::text <> 'pending' THEN $4 END
+WHERE deliveries.id = $5
 `
 
 type DeliveryRecordAttemptParams struct {
 	Status       string
 	StatusCode   *int32
 	Error        *string
+	AttemptedAt  time.Time
 	DeliveryID   string
 	Attempt      int32
 	DurationMs   int32
 	ResponseBody *string
+	Succeeded    bool
+	HookID       string
 }
 
-// DeliveryRecordAttempt stores one attempt and moves its delivery to @status
-// in one statement.
+// DeliveryRecordAttempt stores one attempt, moves its delivery to @status
+// and keeps the hook's failing_since (the start of its current run of
+// failures) in one statement.
 func (q *Queries) DeliveryRecordAttempt(ctx context.Context, arg *DeliveryRecordAttemptParams) error {
 	_, err := q.db.Exec(ctx, deliveryRecordAttempt,
 		arg.Status,
 		arg.StatusCode,
 		arg.Error,
+		arg.AttemptedAt,
 		arg.DeliveryID,
 		arg.Attempt,
 		arg.DurationMs,
 		arg.ResponseBody,
+		arg.Succeeded,
+		arg.HookID,
 	)
 	return err
 }

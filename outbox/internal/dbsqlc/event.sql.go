@@ -7,6 +7,7 @@ package dbsqlc
 
 import (
 	"context"
+	"time"
 )
 
 const eventClaimBatch = `-- name: EventClaimBatch :many
@@ -44,6 +45,37 @@ func (q *Queries) EventClaimBatch(ctx context.Context, max int32) ([]*EventClaim
 		return nil, err
 	}
 	return items, nil
+}
+
+const eventDeleteFinishedBefore = `-- name: EventDeleteFinishedBefore :execrows
+DELETE FROM /* TEMPLATE: schema */events
+WHERE id IN (
+    SELECT e.id FROM /* TEMPLATE: schema */events e
+    WHERE e.created_at < $1
+      AND e.fanned_out_at IS NOT NULL
+      AND NOT EXISTS (
+          SELECT 1 FROM /* TEMPLATE: schema */deliveries d
+          WHERE d.event_id = e.id AND d.status = 'pending'
+      )
+    ORDER BY e.created_at
+    LIMIT $2
+)
+`
+
+type EventDeleteFinishedBeforeParams struct {
+	Before time.Time
+	Max    int32
+}
+
+// EventDeleteFinishedBefore deletes up to @max events created before
+// @before that are fanned out and have no pending delivery; their deliveries
+// and attempts go with them (ON DELETE CASCADE).
+func (q *Queries) EventDeleteFinishedBefore(ctx context.Context, arg *EventDeleteFinishedBeforeParams) (int64, error) {
+	result, err := q.db.Exec(ctx, eventDeleteFinishedBefore, arg.Before, arg.Max)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const eventGetByID = `-- name: EventGetByID :one
@@ -97,6 +129,35 @@ UPDATE /* TEMPLATE: schema */events SET fanned_out_at = now() WHERE id = ANY($1:
 func (q *Queries) EventMarkFannedOut(ctx context.Context, ids []string) error {
 	_, err := q.db.Exec(ctx, eventMarkFannedOut, ids)
 	return err
+}
+
+const eventOldestUnfannedCreatedAt = `-- name: EventOldestUnfannedCreatedAt :many
+SELECT created_at FROM /* TEMPLATE: schema */events
+WHERE fanned_out_at IS NULL
+ORDER BY id
+LIMIT 1
+`
+
+// EventOldestUnfannedCreatedAt is the creation time of the oldest event
+// waiting for fan-out, for the outbox lag metric.
+func (q *Queries) EventOldestUnfannedCreatedAt(ctx context.Context) ([]time.Time, error) {
+	rows, err := q.db.Query(ctx, eventOldestUnfannedCreatedAt)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []time.Time
+	for rows.Next() {
+		var created_at time.Time
+		if err := rows.Scan(&created_at); err != nil {
+			return nil, err
+		}
+		items = append(items, created_at)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const eventPublishSQL = `-- name: EventPublishSQL :one

@@ -1,0 +1,194 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/hookrelay/hookrelay/outbox"
+	"github.com/hookrelay/hookrelay/server"
+)
+
+const adminToken = "test-admin-token-0123456789"
+
+type apiBundle struct {
+	*pipelineBundle
+	url string
+}
+
+func setupAPI(t *testing.T) *apiBundle {
+	t.Helper()
+	bundle := setupPipeline(t, nil)
+	srv, err := server.New(&server.Config{Service: bundle.service, AdminToken: adminToken})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	require.NoError(t, srv.Start(ctx))
+	ts := httptest.NewServer(srv)
+	t.Cleanup(ts.Close)
+	return &apiBundle{pipelineBundle: bundle, url: ts.URL}
+}
+
+// call sends a request with the admin token and decodes the JSON answer into
+// out when it is not nil.
+func (b *apiBundle) call(t *testing.T, method, path string, body any, out any) int {
+	t.Helper()
+	var reader io.Reader
+	if body != nil {
+		encoded, err := json.Marshal(body)
+		require.NoError(t, err)
+		reader = bytes.NewReader(encoded)
+	}
+	req, err := http.NewRequest(method, b.url+path, reader)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	if out != nil {
+		require.NoError(t, json.Unmarshal(data, out), string(data))
+	}
+	return resp.StatusCode
+}
+
+func TestAPIAuthorization(t *testing.T) {
+	t.Parallel()
+	bundle := setupAPI(t)
+	hook := bundle.createHook(t, "https://example.com/hook", "*")
+
+	routes := []struct{ method, path string }{
+		{"GET", "/api/hooks"}, {"POST", "/api/hooks"}, {"GET", "/api/hooks/" + hook.ID},
+		{"PATCH", "/api/hooks/" + hook.ID}, {"DELETE", "/api/hooks/" + hook.ID},
+		{"POST", "/api/hooks/" + hook.ID + "/enable"}, {"POST", "/api/hooks/" + hook.ID + "/disable"},
+		{"POST", "/api/hooks/" + hook.ID + "/rotate-key"}, {"POST", "/api/hooks/" + hook.ID + "/test"},
+		{"GET", "/api/hooks/" + hook.ID + "/stats"}, {"GET", "/api/deliveries"},
+		{"GET", "/api/deliveries/" + hook.ID}, {"POST", "/api/deliveries/" + hook.ID + "/replay"},
+		{"POST", "/api/deliveries/replay"}, {"POST", "/api/events"}, {"GET", "/api/unknown"},
+		{"GET", "/riverui/"}, {"GET", "/riverui/api/jobs"},
+	}
+	for _, route := range routes {
+		for name, auth := range map[string]func(*http.Request){
+			"None":        func(*http.Request) {},
+			"WrongBearer": func(r *http.Request) { r.Header.Set("Authorization", "Bearer nope") },
+			"WrongBasic":  func(r *http.Request) { r.SetBasicAuth("admin", "nope") },
+			"TokenPrefix": func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+adminToken[:10]) },
+		} {
+			req, err := http.NewRequest(route.method, bundle.url+route.path, nil)
+			require.NoError(t, err)
+			auth(req)
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			resp.Body.Close()
+			require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "%s %s %s", name, route.method, route.path)
+			require.Equal(t, `Basic realm="hookrelay"`, resp.Header.Get("WWW-Authenticate"))
+		}
+	}
+
+	// With the token, as bearer or as Basic password.
+	req, _ := http.NewRequest("GET", bundle.url+"/riverui/", nil)
+	req.SetBasicAuth("admin", adminToken)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, string(page), "<html")
+
+	for _, open := range []string{"/healthz", "/readyz", "/metrics"} {
+		resp, err := http.Get(bundle.url + open)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode, open)
+	}
+}
+
+func TestAPIOperations(t *testing.T) {
+	t.Parallel()
+	bundle := setupAPI(t)
+	rec := newReceiver(t, nil)
+
+	var hook outbox.Hook
+	require.Equal(t, http.StatusCreated, bundle.call(t, "POST", "/api/hooks", map[string]any{
+		"name": "crm", "url": rec.URL, "events": []string{"User.*"}, "headers": map[string]string{"X-Team": "id"},
+	}, &hook))
+	require.Equal(t, "crm", hook.Name)
+	require.True(t, strings.HasPrefix(hook.SigningKey, "whsec_"))
+
+	var apiErr map[string]string
+	require.Equal(t, http.StatusBadRequest, bundle.call(t, "POST", "/api/hooks", map[string]any{"url": "ftp://x", "events": []string{"*"}}, &apiErr))
+	require.Contains(t, apiErr["error"], "scheme must be http or https")
+	require.Equal(t, http.StatusBadRequest, bundle.call(t, "POST", "/api/hooks", map[string]any{"url": rec.URL, "events": []string{"*"}, "bogus": 1}, &apiErr))
+	require.Contains(t, apiErr["error"], "unknown field")
+	require.Equal(t, http.StatusNotFound, bundle.call(t, "GET", "/api/hooks/00000000-0000-0000-0000-000000000000", nil, &apiErr))
+	require.Contains(t, apiErr["error"], "hook not found")
+
+	var updated outbox.Hook
+	require.Equal(t, http.StatusOK, bundle.call(t, "PATCH", "/api/hooks/"+hook.ID, map[string]any{"events": []string{"*"}}, &updated))
+	require.Equal(t, []string{"*"}, updated.Events)
+	require.Equal(t, "crm", updated.Name)
+
+	var hooks []outbox.Hook
+	require.Equal(t, http.StatusOK, bundle.call(t, "GET", "/api/hooks", nil, &hooks))
+	require.Len(t, hooks, 1)
+
+	var published map[string]string
+	require.Equal(t, http.StatusCreated, bundle.call(t, "POST", "/api/events", map[string]any{"event": "User.Created", "data": map[string]any{"id": "u1"}}, &published))
+	require.Len(t, published["id"], 36)
+	rec.waitFor(t, 20*time.Second, func(r []received) bool { return len(r) == 1 })
+	bundle.waitDelivery(t, hook.ID, outbox.DeliverySucceeded, 1)
+
+	var deliveries []outbox.Delivery
+	require.Equal(t, http.StatusOK, bundle.call(t, "GET", "/api/deliveries?hook="+hook.ID+"&status=succeeded&limit=10", nil, &deliveries))
+	require.Len(t, deliveries, 1)
+	var delivery outbox.Delivery
+	require.Equal(t, http.StatusOK, bundle.call(t, "GET", "/api/deliveries/"+deliveries[0].ID, nil, &delivery))
+	require.Len(t, delivery.Attempts, 1)
+
+	require.Equal(t, http.StatusAccepted, bundle.call(t, "POST", "/api/deliveries/"+delivery.ID+"/replay", nil, nil))
+	rec.waitFor(t, 20*time.Second, func(r []received) bool { return len(r) == 2 })
+	require.Equal(t, delivery.ID, rec.all()[1].Header.Get("webhook-id"))
+	bundle.waitDelivery(t, hook.ID, outbox.DeliverySucceeded, 1)
+
+	var replayed map[string]int
+	require.Equal(t, http.StatusAccepted, bundle.call(t, "POST", "/api/deliveries/replay", map[string]any{
+		"hookId": hook.ID, "since": time.Now().Add(-time.Hour), "status": "succeeded",
+	}, &replayed))
+	require.Equal(t, 1, replayed["replayed"])
+	rec.waitFor(t, 20*time.Second, func(r []received) bool { return len(r) == 3 })
+
+	var tested outbox.Delivery
+	require.Equal(t, http.StatusOK, bundle.call(t, "POST", "/api/hooks/"+hook.ID+"/test", map[string]any{"event": "User.Deleted"}, &tested))
+	require.Equal(t, outbox.DeliverySucceeded, tested.Status)
+
+	var stats outbox.HookStats
+	require.Eventually(t, func() bool {
+		bundle.call(t, "GET", "/api/hooks/"+hook.ID+"/stats", nil, &stats)
+		return stats.Requests == 4
+	}, 20*time.Second, 50*time.Millisecond)
+	require.Equal(t, int64(4), stats.Successes)
+
+	var rotated outbox.Hook
+	require.Equal(t, http.StatusOK, bundle.call(t, "POST", "/api/hooks/"+hook.ID+"/rotate-key", map[string]any{"overlap": "1h"}, &rotated))
+	require.Equal(t, hook.SigningKey, rotated.PreviousSigningKey)
+	require.Equal(t, http.StatusBadRequest, bundle.call(t, "POST", "/api/hooks/"+hook.ID+"/rotate-key", map[string]any{"overlap": "soon"}, &apiErr))
+
+	var disabled outbox.Hook
+	require.Equal(t, http.StatusOK, bundle.call(t, "POST", "/api/hooks/"+hook.ID+"/disable", nil, &disabled))
+	require.False(t, disabled.Enabled)
+	require.Equal(t, http.StatusConflict, bundle.call(t, "POST", "/api/deliveries/"+delivery.ID+"/replay", nil, &apiErr))
+	require.Equal(t, http.StatusOK, bundle.call(t, "POST", "/api/hooks/"+hook.ID+"/enable", nil, &disabled))
+	require.True(t, disabled.Enabled)
+
+	require.Equal(t, http.StatusOK, bundle.call(t, "DELETE", "/api/hooks/"+hook.ID, nil, nil))
+	require.Equal(t, http.StatusNotFound, bundle.call(t, "DELETE", "/api/hooks/"+hook.ID, nil, nil))
+}

@@ -1,0 +1,172 @@
+package integration
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"regexp"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/hookrelay/hookrelay/jobs"
+	"github.com/hookrelay/hookrelay/outbox"
+)
+
+// metricValue scrapes /metrics and returns the value of the sample named
+// exactly name (with its labels), or -1 when absent.
+func metricValue(t *testing.T, baseURL, name string) float64 {
+	t.Helper()
+	resp, err := http.Get(baseURL + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\S+)$`).FindSubmatch(body)
+	if m == nil {
+		return -1
+	}
+	v, err := strconv.ParseFloat(string(m[1]), 64)
+	require.NoError(t, err)
+	return v
+}
+
+func TestMetrics(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	bundle := setupAPI(t)
+	ok := newReceiver(t, nil)
+	failing := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, _ int) { w.WriteHeader(http.StatusInternalServerError) })
+	bundle.createHook(t, ok.URL, "*")
+	failingHook := bundle.createHook(t, failing.URL, "*")
+
+	require.Equal(t, 0.0, metricValue(t, bundle.url, `hookrelay_delivery_attempts_total{result="success"}`))
+	require.Equal(t, 0.0, metricValue(t, bundle.url, "hookrelay_deliveries_pending"))
+	require.Equal(t, 0.0, metricValue(t, bundle.url, "hookrelay_outbox_lag_seconds"))
+
+	for range 5 {
+		_, err := bundle.store.Publish(ctx, &outbox.Event{Type: "User.Created"})
+		require.NoError(t, err)
+	}
+	bundle.waitDelivery(t, failingHook.ID, outbox.DeliveryFailed, 5) // the schedule is three fast retries
+
+	require.Equal(t, 5.0, metricValue(t, bundle.url, `hookrelay_delivery_attempts_total{result="success"}`))
+	require.Equal(t, 20.0, metricValue(t, bundle.url, `hookrelay_delivery_attempts_total{result="http_error"}`))
+	require.Equal(t, 5.0, metricValue(t, bundle.url, `hookrelay_deliveries_finished_total{status="succeeded"}`))
+	require.Equal(t, 5.0, metricValue(t, bundle.url, `hookrelay_deliveries_finished_total{status="failed"}`))
+	require.Equal(t, 5.0, metricValue(t, bundle.url, "hookrelay_events_fanned_out_total"))
+	require.Equal(t, 25.0, metricValue(t, bundle.url, "hookrelay_delivery_attempt_duration_seconds_count"))
+	require.Equal(t, 0.0, metricValue(t, bundle.url, "hookrelay_deliveries_pending"))
+	require.GreaterOrEqual(t, metricValue(t, bundle.url, `hookrelay_river_queue_jobs{queue="default",state="available"}`), 0.0)
+
+	// An event nobody fans out shows as lag: stop the service first.
+	stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	require.NoError(t, bundle.service.Stop(stopCtx))
+	_, err := bundle.pool.Exec(ctx, "INSERT INTO hookrelay.events (type, created_at) VALUES ('User.Created', now() - interval '90 seconds')")
+	require.NoError(t, err)
+	require.InDelta(t, 90, metricValue(t, bundle.url, "hookrelay_outbox_lag_seconds"), 10)
+	require.NoError(t, bundle.service.Start(ctx))
+}
+
+func TestRetention(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	bundle := setupPipeline(t, &jobs.Config{RetrySchedule: []time.Duration{time.Hour}})
+	ok := newReceiver(t, nil)
+	failing := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, _ int) { w.WriteHeader(http.StatusInternalServerError) })
+	okHook := bundle.createHook(t, ok.URL, "User.*")
+	failingHook := bundle.createHook(t, failing.URL, "Role.*")
+
+	publish := func(eventType string) string {
+		id, err := bundle.store.Publish(ctx, &outbox.Event{Type: eventType})
+		require.NoError(t, err)
+		return id
+	}
+	oldFinished := publish("User.Created")
+	oldPending := publish("Role.Created")
+	newFinished := publish("User.Deleted")
+	bundle.waitDelivery(t, okHook.ID, outbox.DeliverySucceeded, 2)
+	bundle.waitDelivery(t, failingHook.ID, outbox.DeliveryPending, 1)
+	_, err := bundle.pool.Exec(ctx, "UPDATE hookrelay.events SET created_at = now() - interval '8 days' WHERE id = ANY($1)", []string{oldFinished, oldPending})
+	require.NoError(t, err)
+
+	_, err = bundle.service.Client().Insert(ctx, jobs.RetentionArgs{}, nil)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		_, err := bundle.store.GetEvent(ctx, oldFinished)
+		return err != nil
+	}, 20*time.Second, 20*time.Millisecond)
+	_, err = bundle.store.GetEvent(ctx, oldFinished)
+	require.ErrorIs(t, err, outbox.ErrEventNotFound)
+
+	for _, kept := range []string{oldPending, newFinished} {
+		_, err := bundle.store.GetEvent(ctx, kept)
+		require.NoError(t, err, "retention keeps new and unfinished events")
+	}
+	var deliveries, attempts int
+	require.NoError(t, bundle.pool.QueryRow(ctx, "SELECT count(*) FROM hookrelay.deliveries").Scan(&deliveries))
+	require.NoError(t, bundle.pool.QueryRow(ctx, "SELECT count(*) FROM hookrelay.delivery_attempts").Scan(&attempts))
+	require.Equal(t, 2, deliveries, "the old event's delivery went with it")
+	require.Equal(t, 2, attempts)
+}
+
+func TestAutoDisable(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var offset atomic.Int64 // the fake clock's lead over the real one
+	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	schedule := []time.Duration{20 * time.Millisecond, 20 * time.Millisecond, 20 * time.Millisecond, time.Hour}
+	bundle := setupPipeline(t, &jobs.Config{RetrySchedule: schedule, DisableAfter: 5 * 24 * time.Hour, Now: now})
+
+	var failures atomic.Int64
+	failures.Store(1)
+	rec := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, n int) {
+		if int64(n) <= failures.Load() {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	hook := bundle.createHook(t, rec.URL, "*")
+
+	t.Run("SuccessResetsTheRun", func(t *testing.T) {
+		_, err := bundle.store.Publish(ctx, &outbox.Event{Type: "User.Created"})
+		require.NoError(t, err)
+		bundle.waitDelivery(t, hook.ID, outbox.DeliverySucceeded, 1)
+		got, err := bundle.store.GetHook(ctx, hook.ID)
+		require.NoError(t, err)
+		require.Nil(t, got.FailingSince)
+		require.True(t, got.Enabled)
+	})
+
+	t.Run("FailingForTheWindowDisables", func(t *testing.T) {
+		failures.Store(1 << 30)
+		_, err := bundle.store.Publish(ctx, &outbox.Event{Type: "User.Created"})
+		require.NoError(t, err)
+		var got *outbox.Hook
+		require.Eventually(t, func() bool {
+			got, err = bundle.store.GetHook(ctx, hook.ID)
+			return err == nil && got.FailingSince != nil
+		}, 20*time.Second, 10*time.Millisecond)
+		rec.waitFor(t, 20*time.Second, func(r []received) bool { return len(r) >= 4 })
+		got, err = bundle.store.GetHook(ctx, hook.ID)
+		require.NoError(t, err)
+		require.True(t, got.Enabled, "a short run of failures is tolerated")
+
+		offset.Store(int64(5*24*time.Hour + time.Minute))
+		require.Eventually(t, func() bool {
+			got, err = bundle.store.GetHook(ctx, hook.ID)
+			return err == nil && !got.Enabled
+		}, 20*time.Second, 20*time.Millisecond)
+		require.Contains(t, got.DisabledReason, "every attempt failed since")
+
+		enabled, err := bundle.store.EnableHook(ctx, hook.ID)
+		require.NoError(t, err)
+		require.Nil(t, enabled.FailingSince, "re-enabling resets the run")
+		require.Empty(t, enabled.DisabledReason)
+	})
+}

@@ -1,0 +1,132 @@
+package jobs
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/hookrelay/hookrelay/outbox"
+)
+
+// metrics are the service's Prometheus metrics. Counters count what this
+// process did; gauges are read from the database at each scrape, so every
+// process reports the same.
+type metrics struct {
+	registry        *prometheus.Registry
+	fannedOut       prometheus.Counter
+	attempts        *prometheus.CounterVec
+	finished        *prometheus.CounterVec
+	attemptDuration prometheus.Histogram
+	pruned          prometheus.Counter
+}
+
+// Attempt results, the values of the result label.
+const (
+	resultSuccess   = "success"
+	resultHTTPError = "http_error"
+	resultError     = "error"
+)
+
+func newMetrics(store *outbox.Store, now func() time.Time, logger *slog.Logger) *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		fannedOut: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookrelay_events_fanned_out_total",
+			Help: "Published events this process fanned out to their hooks.",
+		}),
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookrelay_delivery_attempts_total",
+			Help: "Delivery attempts by result: success (2xx), http_error (another status) or error (no answer).",
+		}, []string{"result"}),
+		finished: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookrelay_deliveries_finished_total",
+			Help: "Deliveries that reached a final status: succeeded, failed or canceled.",
+		}, []string{"status"}),
+		attemptDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "hookrelay_delivery_attempt_duration_seconds",
+			Help:    "Duration of delivery attempts, from the request's start to the end of the answer.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
+		}),
+		pruned: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookrelay_retention_events_deleted_total",
+			Help: "Finished events (with their deliveries and attempts) deleted by retention.",
+		}),
+	}
+	for _, status := range []string{outbox.DeliverySucceeded, outbox.DeliveryFailed, outbox.DeliveryCanceled} {
+		m.finished.WithLabelValues(status)
+	}
+	for _, result := range []string{resultSuccess, resultHTTPError, resultError} {
+		m.attempts.WithLabelValues(result)
+	}
+	m.registry.MustRegister(m.fannedOut, m.attempts, m.finished, m.attemptDuration, m.pruned,
+		&databaseCollector{store: store, now: now, logger: logger},
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) observeAttempt(out *outcome) {
+	switch {
+	case out.succeeded():
+		m.attempts.WithLabelValues(resultSuccess).Inc()
+	case out.result.StatusCode != 0:
+		m.attempts.WithLabelValues(resultHTTPError).Inc()
+	default:
+		m.attempts.WithLabelValues(resultError).Inc()
+	}
+	m.attemptDuration.Observe(out.result.Duration.Seconds())
+}
+
+var (
+	outboxLagDesc = prometheus.NewDesc("hookrelay_outbox_lag_seconds",
+		"Age of the oldest event waiting for fan-out; 0 when none waits.", nil, nil)
+	pendingDesc = prometheus.NewDesc("hookrelay_deliveries_pending",
+		"Deliveries not yet final, across all processes.", nil, nil)
+	queueDesc = prometheus.NewDesc("hookrelay_river_queue_jobs",
+		"River jobs of hookrelay's queue by state (available or running).", []string{"queue", "state"}, nil)
+)
+
+// databaseCollector reads the gauges from the database at scrape time.
+type databaseCollector struct {
+	store  *outbox.Store
+	now    func() time.Time
+	logger *slog.Logger
+}
+
+func (c *databaseCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- outboxLagDesc
+	ch <- pendingDesc
+	ch <- queueDesc
+}
+
+func (c *databaseCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if lag, err := c.store.OutboxLag(ctx, c.now()); err == nil {
+		ch <- prometheus.MustNewConstMetric(outboxLagDesc, prometheus.GaugeValue, lag.Seconds())
+	} else {
+		c.logger.WarnContext(ctx, "metrics: read outbox lag", "error", err)
+	}
+	if pending, err := c.store.CountPendingDeliveries(ctx); err == nil {
+		ch <- prometheus.MustNewConstMetric(pendingDesc, prometheus.GaugeValue, float64(pending))
+	} else {
+		c.logger.WarnContext(ctx, "metrics: count pending deliveries", "error", err)
+	}
+	counts, err := riverpgxv5.New(c.store.Pool()).GetExecutor().JobCountByQueueAndState(ctx, &riverdriver.JobCountByQueueAndStateParams{
+		QueueNames: []string{river.QueueDefault},
+		Schema:     c.store.Schema(),
+	})
+	if err != nil {
+		c.logger.WarnContext(ctx, "metrics: count River jobs", "error", err)
+		return
+	}
+	for _, count := range counts {
+		ch <- prometheus.MustNewConstMetric(queueDesc, prometheus.GaugeValue, float64(count.CountAvailable), count.Queue, "available")
+		ch <- prometheus.MustNewConstMetric(queueDesc, prometheus.GaugeValue, float64(count.CountRunning), count.Queue, "running")
+	}
+}

@@ -1,0 +1,46 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/hookrelay/hookrelay/outbox"
+)
+
+// retentionBatchSize bounds one DELETE, so retention never holds long locks
+// or builds a huge transaction.
+const retentionBatchSize = 1000
+
+// RetentionArgs are the args of the periodic job that deletes finished
+// events older than the retention, with their deliveries and attempts.
+type RetentionArgs struct{}
+
+// Kind is a storage format: renaming it would strand queued jobs.
+func (RetentionArgs) Kind() string { return "hookrelay_retention" }
+
+type retentionWorker struct {
+	river.WorkerDefaults[RetentionArgs]
+	store     *outbox.Store
+	retention time.Duration
+	now       func() time.Time
+	metrics   *metrics
+}
+
+// Work deletes in batches until nothing old is left; a batch per statement
+// keeps locks short.
+func (w *retentionWorker) Work(ctx context.Context, _ *river.Job[RetentionArgs]) error {
+	before := w.now().Add(-w.retention)
+	for {
+		n, err := w.store.DeleteFinishedEvents(ctx, before, retentionBatchSize)
+		if err != nil {
+			return fmt.Errorf("retention: %w", err)
+		}
+		w.metrics.pruned.Add(float64(n))
+		if n < retentionBatchSize {
+			return nil
+		}
+	}
+}
