@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"strings"
 	"testing"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hookrelay/hookrelay/outbox"
+	"github.com/hookrelay/hookrelay/schema"
 )
 
 type storeBundle struct {
@@ -181,7 +183,9 @@ func TestMigrate(t *testing.T) {
 
 		var versions int
 		require.NoError(t, bundle.pool.QueryRow(ctx, "SELECT count(*) FROM hookrelay.hookrelay_migration").Scan(&versions))
-		require.Equal(t, 1, versions)
+		files, err := fs.Glob(schema.FS, "*.up.sql")
+		require.NoError(t, err)
+		require.Equal(t, len(files), versions)
 	})
 
 	t.Run("CustomSchemaHoldsEverything", func(t *testing.T) {

@@ -25,6 +25,9 @@ Usage:
   hookrelay publish --event TYPE [--data JSON] [--context JSON] [--tenant ID]
   hookrelay deliveries list [--hook ID] [--status STATUS] [--limit N] | show ID
   hookrelay deliveries replay ID | replay --hook ID --since RFC3339 [--until RFC3339] [--status failed]
+  hookrelay capture install --table SCHEMA.TABLE --entity User --columns id,username,… [--tenant-column C]
+  hookrelay capture list | remove --table SCHEMA.TABLE
+  hookrelay events                         list the event catalogue
 
 Every command takes --database-url (DATABASE_URL) and --schema (HOOKRELAY_SCHEMA);
 run a command with -h for its flags.
@@ -64,6 +67,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		"hooks":      runHooks,
 		"publish":    runPublish,
 		"deliveries": runDeliveries,
+		"capture":    runCapture,
+		"events":     runEvents,
 	}
 	switch args[0] {
 	case "help", "-h", "--help":

@@ -8,6 +8,15 @@ import (
 	"time"
 )
 
+type Capture struct {
+	TableName    string
+	Entity       string
+	Columns      []string
+	TenantColumn *string
+	FunctionName string
+	CreatedAt    time.Time
+}
+
 type Delivery struct {
 	ID             string
 	EventID        string

@@ -18,6 +18,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/hookrelay/hookrelay/examples/identity"
 	"github.com/hookrelay/hookrelay/jobs"
 	"github.com/hookrelay/hookrelay/outbox"
 	"github.com/hookrelay/hookrelay/server"
@@ -107,11 +108,11 @@ func Run(ctx context.Context, config *Config) error {
 		}, token, listener, config.Logger)
 	}()
 
-	identity, err := newIdentityStore(ctx, pool, store)
+	identityStore, err := identity.New(ctx, pool, store)
 	if err != nil {
 		return err
 	}
-	workErr := drive(runCtx, config, identity, store, rec)
+	workErr := drive(runCtx, config, &workload{store: identityStore}, store, rec)
 	cancel()
 	serveErr := <-serveDone
 	if errors.Is(workErr, context.Canceled) {
@@ -122,9 +123,9 @@ func Run(ctx context.Context, config *Config) error {
 
 func registerHooks(ctx context.Context, store *outbox.Store, rec *receiver) error {
 	for _, params := range []*outbox.HookParams{
-		{Name: "crm", URL: rec.url("/crm"), Events: []string{"User.*"}},
+		{Name: "crm", URL: rec.url("/crm"), Events: []string{"User.*", "Organization.*"}},
 		{Name: "audit-log", URL: rec.url("/audit"), Events: []string{"*"}},
-		{Name: "security", URL: rec.url("/security"), Events: []string{"PostSignIn", "PostRegister"}},
+		{Name: "security", URL: rec.url("/security"), Events: []string{"PostSignIn", "PostRegister", "Role.Scopes.Updated"}},
 	} {
 		hook, err := store.CreateHook(ctx, params)
 		if err != nil {
@@ -137,7 +138,7 @@ func registerHooks(ctx context.Context, store *outbox.Store, rec *receiver) erro
 
 // drive runs the workload and prints progress until ctx ends or, with
 // Config.Events, until the events are published and every delivery is final.
-func drive(ctx context.Context, config *Config, identity *identityStore, store *outbox.Store, rec *receiver) error {
+func drive(ctx context.Context, config *Config, work *workload, store *outbox.Store, rec *receiver) error {
 	rate := config.Rate
 	if rate <= 0 {
 		rate = 20
@@ -157,7 +158,7 @@ func drive(ctx context.Context, config *Config, identity *identityStore, store *
 			if config.Events > 0 && published >= config.Events {
 				continue
 			}
-			n, err := identity.step(ctx, published)
+			n, err := work.step(ctx)
 			if err != nil {
 				return err
 			}

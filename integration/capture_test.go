@@ -1,0 +1,161 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hookrelay/hookrelay/outbox"
+)
+
+const usersTable = `
+CREATE SCHEMA auth;
+CREATE TABLE auth.users (
+    id text PRIMARY KEY,
+    tenant_id text,
+    username text NOT NULL,
+    primary_email text,
+    password_hash text NOT NULL,
+    profile jsonb NOT NULL DEFAULT '{}',
+    last_sign_in_at timestamptz,
+    created_at timestamptz NOT NULL DEFAULT now()
+);`
+
+type capturedEvent struct {
+	Type   string
+	Data   map[string]any
+	Tenant *string
+}
+
+// capturedEvents returns the events in publication order.
+func capturedEvents(t *testing.T, bundle *storeBundle) []capturedEvent {
+	t.Helper()
+	rows, err := bundle.pool.Query(context.Background(), "SELECT type, data, tenant_id FROM hookrelay.events ORDER BY id")
+	require.NoError(t, err)
+	events, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (capturedEvent, error) {
+		var e capturedEvent
+		var data []byte
+		err := row.Scan(&e.Type, &data, &e.Tenant)
+		if err == nil && data != nil {
+			err = json.Unmarshal(data, &e.Data)
+		}
+		return e, err
+	})
+	require.NoError(t, err)
+	return events
+}
+
+func TestCapture(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	bundle := setupStore(t)
+	exec := func(sql string, args ...any) {
+		t.Helper()
+		_, err := bundle.pool.Exec(ctx, sql, args...)
+		require.NoError(t, err)
+	}
+	exec(usersTable)
+
+	t.Run("RefusesBadInput", func(t *testing.T) {
+		for _, tt := range []struct {
+			capture outbox.Capture
+			wantErr string
+		}{
+			{outbox.Capture{Table: "auth.users", Entity: "User"}, "without a list no trigger"},
+			{outbox.Capture{Table: "auth.users", Entity: "User", Columns: []string{"id", "password_hash"}}, "looks like a secret"},
+			{outbox.Capture{Table: "auth.users", Entity: "User", Columns: []string{"id", "nope"}}, `no column "nope"`},
+			{outbox.Capture{Table: "auth.users", Entity: "User", Columns: []string{"id", "id"}}, "listed twice"},
+			{outbox.Capture{Table: "auth.nope", Entity: "User", Columns: []string{"id"}}, "does not exist"},
+			{outbox.Capture{Table: "auth.users", Entity: "user.x", Columns: []string{"id"}}, "invalid entity"},
+			{outbox.Capture{Table: "hookrelay.hooks", Entity: "Hook", Columns: []string{"id"}}, "hookrelay's own tables"},
+		} {
+			_, err := bundle.store.InstallCapture(ctx, &tt.capture)
+			var validationErr *outbox.ValidationError
+			require.ErrorAs(t, err, &validationErr, tt.wantErr)
+			require.ErrorContains(t, err, tt.wantErr)
+		}
+		captures, err := bundle.store.ListCaptures(ctx)
+		require.NoError(t, err)
+		require.Empty(t, captures)
+	})
+
+	capture, err := bundle.store.InstallCapture(ctx, &outbox.Capture{
+		Table: "auth.users", Entity: "User", Columns: []string{"id", "username", "primary_email", "profile"}, TenantColumn: "tenant_id",
+	})
+	require.NoError(t, err)
+	require.Equal(t, "auth.users", capture.Table)
+
+	exec("INSERT INTO auth.users (id, tenant_id, username, primary_email, password_hash) VALUES ('u1', 't1', 'ann', 'ann@example.com', 'argon2-secret')")
+	exec("UPDATE auth.users SET primary_email = 'ann@example.org' WHERE id = 'u1'")
+	exec("UPDATE auth.users SET last_sign_in_at = now(), password_hash = 'argon2-new' WHERE id = 'u1'") // unlisted: no event
+	exec("DELETE FROM auth.users WHERE id = 'u1'")
+
+	events := capturedEvents(t, bundle)
+	require.Len(t, events, 3)
+	require.Equal(t, "User.Created", events[0].Type)
+	require.Equal(t, map[string]any{"id": "u1", "username": "ann", "primaryEmail": "ann@example.com", "profile": map[string]any{}}, events[0].Data)
+	require.Equal(t, "t1", *events[0].Tenant)
+	require.Equal(t, "User.Data.Updated", events[1].Type)
+	require.Equal(t, "ann@example.org", events[1].Data["primaryEmail"])
+	require.Equal(t, "User.Deleted", events[2].Type)
+	require.Equal(t, "u1", events[2].Data["id"])
+	var leaked int
+	require.NoError(t, bundle.pool.QueryRow(ctx, "SELECT count(*) FROM hookrelay.events WHERE data::text LIKE '%argon2%' OR context::text LIKE '%argon2%'").Scan(&leaked))
+	require.Zero(t, leaked, "the password hash never leaves the table")
+
+	t.Run("RollbackPublishesNothing", func(t *testing.T) {
+		tx, err := bundle.pool.Begin(ctx)
+		require.NoError(t, err)
+		_, err = tx.Exec(ctx, "INSERT INTO auth.users (id, username, password_hash) VALUES ('u2', 'bob', 'x')")
+		require.NoError(t, err)
+		require.NoError(t, tx.Rollback(ctx))
+		require.Len(t, capturedEvents(t, bundle), 3)
+	})
+
+	t.Run("BulkUpdatePublishesOneEventPerChangedRow", func(t *testing.T) {
+		exec("ALTER TABLE auth.users DISABLE TRIGGER ALL")
+		exec("INSERT INTO auth.users (id, username, password_hash) SELECT 'bulk' || i, 'user' || i, 'x' FROM generate_series(1, 600) i")
+		exec("ALTER TABLE auth.users ENABLE TRIGGER ALL")
+		exec("UPDATE auth.users SET username = username || '!' WHERE id LIKE 'bulk%' AND substring(id from 5)::int <= 500")
+		events := capturedEvents(t, bundle)
+		require.Len(t, events, 3+500)
+		for _, e := range events[3:] {
+			require.Equal(t, "User.Data.Updated", e.Type)
+		}
+	})
+
+	t.Run("SurvivesNewColumns", func(t *testing.T) {
+		exec("ALTER TABLE auth.users ADD COLUMN mfa_secret text DEFAULT 'TOTP-SEED', ADD COLUMN locale text")
+		exec("INSERT INTO auth.users (id, username, password_hash, locale) VALUES ('u3', 'cy', 'x', 'en')")
+		events := capturedEvents(t, bundle)
+		last := events[len(events)-1]
+		require.Equal(t, "User.Created", last.Type)
+		require.Len(t, last.Data, 4, "only the listed columns")
+		require.Nil(t, last.Tenant)
+	})
+
+	t.Run("RemoveLeavesTheTableUntouched", func(t *testing.T) {
+		columns := func() []string {
+			rows, err := bundle.pool.Query(ctx, "SELECT column_name || ' ' || data_type FROM information_schema.columns WHERE table_schema = 'auth' AND table_name = 'users' ORDER BY ordinal_position")
+			require.NoError(t, err)
+			list, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			require.NoError(t, err)
+			return list
+		}
+		before := columns()
+		require.NoError(t, bundle.store.RemoveCapture(ctx, "auth.users"))
+		require.Equal(t, before, columns())
+		count := len(capturedEvents(t, bundle))
+		exec("INSERT INTO auth.users (id, username, password_hash) VALUES ('u4', 'di', 'x')")
+		require.Len(t, capturedEvents(t, bundle), count, "no trigger remains")
+		var triggers, functions int
+		require.NoError(t, bundle.pool.QueryRow(ctx, "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'auth.users'::regclass AND NOT tgisinternal").Scan(&triggers))
+		require.NoError(t, bundle.pool.QueryRow(ctx, "SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'hookrelay' AND proname LIKE 'capture_%'").Scan(&functions))
+		require.Zero(t, triggers)
+		require.Zero(t, functions)
+		require.ErrorIs(t, bundle.store.RemoveCapture(ctx, "auth.users"), outbox.ErrCaptureNotFound)
+	})
+}

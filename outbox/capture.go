@@ -1,0 +1,261 @@
+package outbox
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hookrelay/hookrelay/outbox/internal/dbsqlc"
+)
+
+// ErrCaptureNotFound is returned when a table has no capture installed.
+var ErrCaptureNotFound = errors.New("no capture is installed on that table")
+
+// Capture publishes events from an existing table's changes: <Entity>.Created
+// on insert, <Entity>.Data.Updated when a listed column changes and
+// <Entity>.Deleted on delete, in the mutating transaction, with only the
+// listed columns (in camelCase) as data.
+type Capture struct {
+	// Table is schema.table.
+	Table  string `json:"table"`
+	Entity string `json:"entity"`
+	// Columns are the only columns published.
+	Columns []string `json:"columns"`
+	// TenantColumn, when set, gives each event's tenant.
+	TenantColumn string    `json:"tenantColumn,omitempty"`
+	CreatedAt    time.Time `json:"createdAt"`
+}
+
+var entityRE = regexp.MustCompile(`^[A-Z][A-Za-z0-9]{0,49}$`)
+
+// sensitiveColumnRE matches column names that hold secrets; they are never
+// published, whatever the column list says.
+var sensitiveColumnRE = regexp.MustCompile(`(?i)password|passwd|secret|hash|salt|token|otp|totp|mfa|private|credential`)
+
+// InstallCapture installs (or replaces) the triggers of capture on its table.
+// The table is left untouched otherwise: no column is added or changed.
+//
+// The triggers run as the role that mutates the table, which therefore needs
+// EXECUTE on the schema's publish function and INSERT on its events table.
+func (s *Store) InstallCapture(ctx context.Context, capture *Capture) (*Capture, error) {
+	if !entityRE.MatchString(capture.Entity) {
+		return nil, invalid("entity", "%q: give one PascalCase word such as User or Organization", capture.Entity)
+	}
+	if len(capture.Columns) == 0 {
+		return nil, invalid("columns", "list the columns to publish; without a list no trigger is installed, so that no secret column can leak")
+	}
+	var result *Capture
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		q := s.queries(tx)
+		table, err := s.resolveTable(ctx, q, capture)
+		if err != nil {
+			return err
+		}
+		function := s.captureFunction(table.name)
+		// DDL with identifiers, which sqlc cannot parameterise; every name in
+		// it was checked against the catalogue and is quoted.
+		if _, err := tx.Exec(ctx, s.captureDDL(table, capture, function)); err != nil {
+			return fmt.Errorf("install capture triggers on %s: %w", table.name, err)
+		}
+		row, err := q.CaptureInsert(ctx, &dbsqlc.CaptureInsertParams{
+			TableName:    table.name,
+			Entity:       capture.Entity,
+			Columns:      capture.Columns,
+			TenantColumn: nullable(capture.TenantColumn),
+			FunctionName: function,
+		})
+		if err != nil {
+			return fmt.Errorf("record capture of %s: %w", table.name, err)
+		}
+		result = captureFromRow(row)
+		return nil
+	})
+	return result, err
+}
+
+// ListCaptures returns the installed captures.
+func (s *Store) ListCaptures(ctx context.Context) ([]*Capture, error) {
+	rows, err := s.queries(s.pool).CaptureList(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list captures: %w", err)
+	}
+	captures := make([]*Capture, len(rows))
+	for i, row := range rows {
+		captures[i] = captureFromRow(row)
+	}
+	return captures, nil
+}
+
+// RemoveCapture drops the triggers of the capture on table and forgets it.
+func (s *Store) RemoveCapture(ctx context.Context, table string) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		q := s.queries(tx)
+		resolved, err := s.resolveTable(ctx, q, &Capture{Table: table})
+		name := table
+		if err == nil {
+			name = resolved.name
+		}
+		row, err := q.CaptureGet(ctx, name)
+		if err != nil {
+			return notFound(err, ErrCaptureNotFound)
+		}
+		ident := splitIdent(row.TableName)
+		ddl := fmt.Sprintf("DROP TRIGGER IF EXISTS %s ON %s; DROP FUNCTION IF EXISTS %s();",
+			s.triggerName(), ident.Sanitize(), pgx.Identifier{s.schema, row.FunctionName}.Sanitize())
+		if resolved == nil { // the table is gone, and its triggers with it
+			ddl = fmt.Sprintf("DROP FUNCTION IF EXISTS %s();", pgx.Identifier{s.schema, row.FunctionName}.Sanitize())
+		}
+		if _, err := tx.Exec(ctx, ddl); err != nil {
+			return fmt.Errorf("drop capture triggers of %s: %w", row.TableName, err)
+		}
+		return wrap(q.CaptureDelete(ctx, row.TableName), "forget capture of %s", row.TableName)
+	})
+}
+
+type captureTable struct {
+	name    string // schema.table, as Postgres spells it
+	ident   pgx.Identifier
+	columns []string
+}
+
+// resolveTable finds the table and checks the capture's columns against it.
+func (s *Store) resolveTable(ctx context.Context, q *dbsqlc.Queries, capture *Capture) (*captureTable, error) {
+	rows, err := q.CaptureTableColumns(ctx, capture.Table)
+	if err != nil {
+		return nil, fmt.Errorf("look up table %s: %w", capture.Table, err)
+	}
+	if len(rows) == 0 {
+		return nil, invalid("table", "%q does not exist (give schema.table)", capture.Table)
+	}
+	table := &captureTable{
+		name:  rows[0].SchemaName + "." + rows[0].TableName,
+		ident: pgx.Identifier{rows[0].SchemaName, rows[0].TableName},
+	}
+	for _, row := range rows {
+		table.columns = append(table.columns, row.ColumnName)
+	}
+	if table.ident[0] == s.schema {
+		return nil, invalid("table", "%s is one of hookrelay's own tables", table.name)
+	}
+	check := func(column string) error {
+		if !slices.Contains(table.columns, column) {
+			return invalid("column", "%s has no column %q", table.name, column)
+		}
+		if sensitiveColumnRE.MatchString(column) {
+			return invalid("column", "%q looks like a secret (password, hash, token, …) and is never published", column)
+		}
+		return nil
+	}
+	for i, column := range capture.Columns {
+		if err := check(column); err != nil {
+			return nil, err
+		}
+		if slices.Contains(capture.Columns[:i], column) {
+			return nil, invalid("column", "%q is listed twice", column)
+		}
+	}
+	if capture.TenantColumn != "" {
+		if err := check(capture.TenantColumn); err != nil {
+			return nil, err
+		}
+	}
+	return table, nil
+}
+
+func (s *Store) triggerName() string {
+	return pgx.Identifier{"hookrelay_capture_" + s.schema}.Sanitize()
+}
+
+// captureFunction names the table's trigger function by a hash of its name,
+// which stays within Postgres's 63 characters whatever the table is called.
+func (s *Store) captureFunction(table string) string {
+	sum := sha256.Sum256([]byte(table))
+	return "capture_" + hex.EncodeToString(sum[:8])
+}
+
+// captureDDL is the trigger function and trigger of a capture. Data is built
+// from the listed columns by name, so columns added to the table later are
+// never published and do not break the trigger.
+func (s *Store) captureDDL(table *captureTable, capture *Capture, function string) string {
+	build := func(row string) string {
+		parts := make([]string, len(capture.Columns))
+		for i, column := range capture.Columns {
+			parts[i] = fmt.Sprintf("%s, %s.%s", quoteLiteral(camelCase(column)), row, pgx.Identifier{column}.Sanitize())
+		}
+		return "jsonb_build_object(" + strings.Join(parts, ", ") + ")"
+	}
+	tenant := func(row string) string {
+		if capture.TenantColumn == "" {
+			return "NULL"
+		}
+		return fmt.Sprintf("nullif(%s.%s::text, '')", row, pgx.Identifier{capture.TenantColumn}.Sanitize())
+	}
+	publish := pgx.Identifier{s.schema, "publish"}.Sanitize()
+	functionIdent := pgx.Identifier{s.schema, function}.Sanitize()
+	return fmt.Sprintf(`
+CREATE OR REPLACE FUNCTION %[1]s() RETURNS trigger LANGUAGE plpgsql AS $capture$
+DECLARE
+    old_data jsonb;
+    new_data jsonb;
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        PERFORM %[2]s(%[3]s, %[4]s, '{}', %[5]s);
+    ELSIF TG_OP = 'UPDATE' THEN
+        old_data := %[6]s;
+        new_data := %[4]s;
+        IF old_data IS DISTINCT FROM new_data THEN
+            PERFORM %[2]s(%[7]s, new_data, '{}', %[5]s);
+        END IF;
+    ELSE
+        PERFORM %[2]s(%[8]s, %[6]s, '{}', %[9]s);
+    END IF;
+    RETURN NULL;
+END;
+$capture$;
+DROP TRIGGER IF EXISTS %[10]s ON %[11]s;
+CREATE TRIGGER %[10]s AFTER INSERT OR UPDATE OR DELETE ON %[11]s
+    FOR EACH ROW EXECUTE FUNCTION %[1]s();`,
+		functionIdent, publish,
+		quoteLiteral(capture.Entity+".Created"), build("NEW"), tenant("NEW"),
+		build("OLD"), quoteLiteral(capture.Entity+".Data.Updated"),
+		quoteLiteral(capture.Entity+".Deleted"), tenant("OLD"),
+		s.triggerName(), table.ident.Sanitize())
+}
+
+// camelCase turns primary_email into primaryEmail, as Logto names fields.
+func camelCase(column string) string {
+	parts := strings.Split(column, "_")
+	for i := 1; i < len(parts); i++ {
+		if parts[i] != "" {
+			parts[i] = strings.ToUpper(parts[i][:1]) + parts[i][1:]
+		}
+	}
+	return strings.Join(parts, "")
+}
+
+func quoteLiteral(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+}
+
+func splitIdent(table string) pgx.Identifier {
+	schema, name, _ := strings.Cut(table, ".")
+	return pgx.Identifier{schema, name}
+}
+
+func captureFromRow(row *dbsqlc.Capture) *Capture {
+	return &Capture{
+		Table:        row.TableName,
+		Entity:       row.Entity,
+		Columns:      row.Columns,
+		TenantColumn: deref(row.TenantColumn),
+		CreatedAt:    row.CreatedAt,
+	}
+}

@@ -1,0 +1,25 @@
+-- name: CaptureInsert :one
+INSERT INTO /* TEMPLATE: schema */captures (table_name, entity, columns, tenant_column, function_name)
+VALUES (@table_name, @entity, @columns, @tenant_column, @function_name)
+ON CONFLICT (table_name) DO UPDATE
+SET entity = EXCLUDED.entity, columns = EXCLUDED.columns, tenant_column = EXCLUDED.tenant_column, created_at = now()
+RETURNING *;
+
+-- name: CaptureList :many
+SELECT * FROM /* TEMPLATE: schema */captures ORDER BY table_name;
+
+-- name: CaptureGet :one
+SELECT * FROM /* TEMPLATE: schema */captures WHERE table_name = @table_name;
+
+-- name: CaptureDelete :exec
+DELETE FROM /* TEMPLATE: schema */captures WHERE table_name = @table_name;
+
+-- CaptureTableColumns resolves a table name as Postgres would and lists its
+-- columns; no row means no such table.
+-- name: CaptureTableColumns :many
+SELECT n.nspname::text AS schema_name, c.relname::text AS table_name, a.attname::text AS column_name
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+WHERE c.oid = to_regclass(@table_name::text) AND c.relkind IN ('r', 'p')
+ORDER BY a.attnum;
