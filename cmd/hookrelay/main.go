@@ -19,6 +19,7 @@ Usage:
   hookrelay migrate                        apply River's and hookrelay's migrations
   hookrelay serve                          run the workers and the HTTP server
   hookrelay demo                           a throwaway Postgres, a receiver and a workload
+  hookrelay bench [--json]                 measure throughput and latency against River itself
   hookrelay hooks create --url URL --event TYPE [--event TYPE…] [--name N] [--header 'K: V'…] [--tenant ID]
   hookrelay hooks list | show ID | update ID … | delete ID | enable ID | disable ID
   hookrelay hooks rotate-key ID [--overlap 24h] | test ID [--event TYPE]
@@ -64,6 +65,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		"migrate":    runMigrate,
 		"serve":      runServe,
 		"demo":       runDemo,
+		"bench":      runBench,
 		"hooks":      runHooks,
 		"publish":    runPublish,
 		"deliveries": runDeliveries,

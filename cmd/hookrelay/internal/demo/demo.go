@@ -18,6 +18,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/hookrelay/hookrelay/cmd/hookrelay/internal/tempdb"
 	"github.com/hookrelay/hookrelay/examples/identity"
 	"github.com/hookrelay/hookrelay/jobs"
 	"github.com/hookrelay/hookrelay/outbox"
@@ -51,7 +52,7 @@ var retrySchedule = []time.Duration{time.Second, 2 * time.Second, 4 * time.Secon
 func Run(ctx context.Context, config *Config) error {
 	databaseURL := config.DatabaseURL
 	if databaseURL == "" {
-		db, err := StartTempDB(ctx)
+		db, err := tempdb.Start(ctx)
 		if err != nil {
 			return err
 		}

@@ -1,4 +1,6 @@
-package demo
+// Package tempdb runs a throwaway Postgres cluster from the server binaries
+// installed on the machine, for hookrelay demo and bench.
+package tempdb
 
 import (
 	"context"
@@ -21,8 +23,8 @@ import (
 // ErrNoPostgres is returned when no Postgres server binaries are installed.
 var ErrNoPostgres = errors.New("no Postgres server binaries (initdb, postgres) found on PATH, via pg_config --bindir or in /usr/lib/postgresql/*/bin; install them (Debian/Ubuntu: apt-get install postgresql; macOS: brew install postgresql) or set DATABASE_URL")
 
-// TempDB is a throwaway Postgres cluster in a temporary directory.
-type TempDB struct {
+// DB is a throwaway Postgres cluster in a temporary directory.
+type DB struct {
 	// URL connects to its postgres database.
 	URL string
 
@@ -30,10 +32,10 @@ type TempDB struct {
 	cmd *exec.Cmd
 }
 
-// StartTempDB initialises and starts a cluster on a free loopback port. As
+// Start initialises and starts a cluster on a free loopback port. As
 // root it runs as the postgres user, since initdb refuses root. Call Stop to
 // stop it and remove its directory.
-func StartTempDB(ctx context.Context) (*TempDB, error) {
+func Start(ctx context.Context) (*DB, error) {
 	bindir, err := findBindir()
 	if err != nil {
 		return nil, err
@@ -46,7 +48,7 @@ func StartTempDB(ctx context.Context) (*TempDB, error) {
 	if err != nil {
 		return nil, err
 	}
-	db := &TempDB{dir: dir}
+	db := &DB{dir: dir}
 	if err := db.start(ctx, bindir, credential); err != nil {
 		db.Stop()
 		return nil, err
@@ -54,7 +56,7 @@ func StartTempDB(ctx context.Context) (*TempDB, error) {
 	return db, nil
 }
 
-func (db *TempDB) start(ctx context.Context, bindir string, credential *syscall.Credential) error {
+func (db *DB) start(ctx context.Context, bindir string, credential *syscall.Credential) error {
 	if credential != nil {
 		if err := os.Chown(db.dir, int(credential.Uid), int(credential.Gid)); err != nil {
 			return err
@@ -101,7 +103,7 @@ func (db *TempDB) start(ctx context.Context, bindir string, credential *syscall.
 }
 
 // Stop shuts the cluster down and removes its directory.
-func (db *TempDB) Stop() {
+func (db *DB) Stop() {
 	if db.cmd != nil && db.cmd.Process != nil {
 		_ = db.cmd.Process.Signal(syscall.SIGINT) // fast shutdown
 		done := make(chan struct{})
@@ -117,7 +119,7 @@ func (db *TempDB) Stop() {
 }
 
 // Dir is the cluster's directory, removed by Stop.
-func (db *TempDB) Dir() string { return db.dir }
+func (db *DB) Dir() string { return db.dir }
 
 // findBindir returns the directory of initdb and postgres.
 func findBindir() (string, error) {

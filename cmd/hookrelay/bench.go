@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hookrelay/hookrelay/cmd/hookrelay/internal/bench"
+	"github.com/hookrelay/hookrelay/cmd/hookrelay/internal/tempdb"
+)
+
+func runBench(ctx context.Context, args []string, stdout io.Writer) error {
+	fs, o := newFlagSet("bench")
+	events := fs.Int("events", 20000, "events of the throughput phase")
+	hooks := fs.Int("hooks", 2, "hooks receiving every event")
+	writers := fs.Int("writers", 16, "concurrent publishers of the throughput phase")
+	rate := fs.Int("rate", 1000, "offered load of the latency phases, deliveries/s")
+	duration := fs.Duration("duration", 10*time.Second, "length of each latency and publish-overhead phase")
+	asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
+	if err := parseNone(fs, args); err != nil {
+		return err
+	}
+	if *events <= 0 || *hooks <= 0 || *writers <= 0 || *rate <= 0 || *duration <= 0 {
+		return usagef("bench: --events, --hooks, --writers, --rate and --duration must be positive")
+	}
+	databaseURL := o.databaseURL
+	if databaseURL == "" {
+		db, err := tempdb.Start(ctx)
+		if err != nil {
+			return err
+		}
+		defer db.Stop()
+		databaseURL = db.URL
+	}
+	res, err := bench.Run(ctx, &bench.Config{
+		DatabaseURL: databaseURL,
+		Events:      *events,
+		Hooks:       *hooks,
+		Writers:     *writers,
+		Rate:        *rate,
+		Duration:    *duration,
+		Logger:      slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}, os.Stderr)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(stdout, res)
+	}
+	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	rows := [][2]string{
+		{"river_noop_jobs_per_s", fmt.Sprintf("%.0f", res.RiverNoopJobsPerS)},
+		{"deliveries_per_s", fmt.Sprintf("%.0f  (%d events × %d hooks, %d writers)", res.DeliveriesPerS, res.Events, res.Hooks, res.Writers)},
+		{"ratio", fmt.Sprintf("%.2f", res.Ratio)},
+		{"latency_ms go  p50/p95/p99", fmt.Sprintf("%.1f / %.1f / %.1f  at %d deliveries/s", res.Latency.Go.P50, res.Latency.Go.P95, res.Latency.Go.P99, res.OfferedDeliveriesPerS)},
+		{"latency_ms sql p50/p95/p99", fmt.Sprintf("%.1f / %.1f / %.1f", res.Latency.SQL.P50, res.Latency.SQL.P95, res.Latency.SQL.P99)},
+		{"publish_overhead", fmt.Sprintf("%.2f  (%.0f tx/s plain insert, %.0f tx/s PublishTx)", res.PublishOverhead, res.PlainInsertTxPerS, res.PublishTxPerS)},
+		{"peak_rss", fmt.Sprintf("%.0f MiB", float64(res.PeakRSSBytes)/(1<<20))},
+		{"postgres per event", fmt.Sprintf("%.0f bytes, %.1f rows", res.BytesPerEvent, res.RowsPerEvent)},
+		{"rows per event after retention", fmt.Sprintf("%.1f", res.RowsPerEventRetained)},
+		{"wall", fmt.Sprintf("%.0f s", res.WallSeconds)},
+	}
+	for _, row := range rows {
+		fmt.Fprintf(w, "%s\t%s\n", row[0], row[1])
+	}
+	return w.Flush()
+}

@@ -1,0 +1,238 @@
+// Package bench measures hookrelay against River itself on the same
+// database: River's no-op job rate is the ceiling, since every delivery needs
+// at least one River job plus hookrelay's own rows.
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/hookrelay/hookrelay/jobs"
+	"github.com/hookrelay/hookrelay/outbox"
+)
+
+// Config configures a run.
+type Config struct {
+	// DatabaseURL is the database to measure in; its schemas
+	// hookrelay_bench and hookrelay_bench_river are dropped and recreated.
+	DatabaseURL string
+	// Events is how many events the throughput phase publishes.
+	Events int
+	// Hooks is how many hooks receive every event.
+	Hooks int
+	// Writers publish concurrently in the throughput phase.
+	Writers int
+	// Rate is the offered load of the latency phases, in deliveries/s.
+	Rate int
+	// Duration is the length of each latency and publish-overhead phase.
+	Duration time.Duration
+	// Logger receives the service's warnings.
+	Logger *slog.Logger
+}
+
+// Result is one run's figures.
+type Result struct {
+	RiverNoopJobsPerS float64 `json:"river_noop_jobs_per_s"`
+	DeliveriesPerS    float64 `json:"deliveries_per_s"`
+	Ratio             float64 `json:"ratio"`
+	Latency           struct {
+		Go  Percentiles `json:"go"`
+		SQL Percentiles `json:"sql"`
+	} `json:"latency_ms"`
+	OfferedDeliveriesPerS int     `json:"offered_deliveries_per_s"`
+	PublishOverhead       float64 `json:"publish_overhead"`
+	PlainInsertTxPerS     float64 `json:"plain_insert_tx_per_s"`
+	PublishTxPerS         float64 `json:"publish_tx_per_s"`
+	PeakRSSBytes          int64   `json:"peak_rss_bytes"`
+	BytesPerEvent         float64 `json:"postgres_bytes_per_event"`
+	RowsPerEvent          float64 `json:"postgres_rows_per_event"`
+	RowsPerEventRetained  float64 `json:"postgres_rows_per_event_after_retention"`
+	Events                int     `json:"events"`
+	Hooks                 int     `json:"hooks"`
+	Writers               int     `json:"writers"`
+	WallSeconds           float64 `json:"wall_seconds"`
+}
+
+// Percentiles are latencies in milliseconds.
+type Percentiles struct {
+	P50 float64 `json:"p50"`
+	P95 float64 `json:"p95"`
+	P99 float64 `json:"p99"`
+	N   int     `json:"n"`
+}
+
+const (
+	benchSchema      = "hookrelay_bench"
+	benchRiverSchema = "hookrelay_bench_river"
+)
+
+// Run runs every phase in order and returns the figures.
+func Run(ctx context.Context, config *Config, progress io.Writer) (*Result, error) {
+	start := time.Now()
+	pool, err := newPool(ctx, config.DatabaseURL, 100)
+	if err != nil {
+		return nil, err
+	}
+	defer pool.Close()
+
+	res := &Result{Events: config.Events, Hooks: config.Hooks, Writers: config.Writers, OfferedDeliveriesPerS: config.Rate}
+	step := func(name string) { fmt.Fprintf(progress, "bench: %s…\n", name) }
+
+	step("River no-op burn-down (baseline)")
+	if res.RiverNoopJobsPerS, err = riverNoop(ctx, pool, config.Events*config.Hooks); err != nil {
+		return nil, fmt.Errorf("river baseline: %w", err)
+	}
+
+	step("end-to-end signed deliveries")
+	env, err := newEnvironment(ctx, pool, config)
+	if err != nil {
+		return nil, err
+	}
+	defer env.close()
+	if res.DeliveriesPerS, err = env.throughput(ctx, config.Events, config.Writers); err != nil {
+		return nil, fmt.Errorf("throughput: %w", err)
+	}
+	res.Ratio = res.DeliveriesPerS / res.RiverNoopJobsPerS
+	if res.BytesPerEvent, res.RowsPerEvent, err = env.footprint(ctx, config.Events); err != nil {
+		return nil, err
+	}
+
+	step("latency at fixed load, Go publishers")
+	if res.Latency.Go, err = env.latency(ctx, config.Rate, config.Duration, false); err != nil {
+		return nil, fmt.Errorf("latency (Go): %w", err)
+	}
+	step("latency at fixed load, SQL publishers")
+	if res.Latency.SQL, err = env.latency(ctx, config.Rate, config.Duration, true); err != nil {
+		return nil, fmt.Errorf("latency (SQL): %w", err)
+	}
+
+	step("retention")
+	if res.RowsPerEventRetained, err = env.afterRetention(ctx); err != nil {
+		return nil, err
+	}
+	env.close()
+
+	step("publish overhead (32 writers)")
+	if res.PlainInsertTxPerS, res.PublishTxPerS, err = publishOverhead(ctx, pool, env.store, config.Duration); err != nil {
+		return nil, fmt.Errorf("publish overhead: %w", err)
+	}
+	res.PublishOverhead = res.PlainInsertTxPerS / res.PublishTxPerS
+
+	res.PeakRSSBytes = peakRSS()
+	res.WallSeconds = time.Since(start).Seconds()
+	return res, nil
+}
+
+// environment is a migrated schema with a running service, its hooks and
+// an in-process receiver that verifies every signature.
+type environment struct {
+	pool    *pgxpool.Pool
+	store   *outbox.Store
+	service *jobs.Service
+	rec     *receiver
+	closed  bool
+}
+
+func newEnvironment(ctx context.Context, pool *pgxpool.Pool, config *Config) (*environment, error) {
+	if _, err := pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+benchSchema+" CASCADE"); err != nil {
+		return nil, err
+	}
+	store, err := outbox.NewStore(pool, &outbox.Config{Schema: benchSchema})
+	if err != nil {
+		return nil, err
+	}
+	if err := store.Migrate(ctx); err != nil {
+		return nil, err
+	}
+	rec, err := startReceiver()
+	if err != nil {
+		return nil, err
+	}
+	for i := range config.Hooks {
+		hook, err := store.CreateHook(ctx, &outbox.HookParams{URL: rec.url("/" + strconv.Itoa(i)), Events: []string{"*"}})
+		if err != nil {
+			rec.close()
+			return nil, err
+		}
+		rec.keys.Store(hook.ID, hook.SigningKey)
+	}
+	service, err := jobs.NewService(&jobs.Config{
+		Store:      store,
+		AllowCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
+		Logger:     config.Logger,
+	})
+	if err == nil {
+		err = service.Start(ctx)
+	}
+	if err != nil {
+		rec.close()
+		return nil, err
+	}
+	return &environment{pool: pool, store: store, service: service, rec: rec}, nil
+}
+
+func (e *environment) close() {
+	if e.closed {
+		return
+	}
+	e.closed = true
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_ = e.service.Stop(ctx)
+	e.rec.close()
+}
+
+// peakRSS reads the process's high-water resident set size.
+func peakRSS() int64 {
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}
+
+func newPool(ctx context.Context, url string, size int32) (*pgxpool.Pool, error) {
+	if url == "" {
+		return nil, errors.New("bench: no database")
+	}
+	config, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, err
+	}
+	config.MaxConns = size
+	return pgxpool.NewWithConfig(ctx, config)
+}
+
+// waitUntil polls cond every few milliseconds until it holds or timeout.
+func waitUntil(ctx context.Context, timeout time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return errors.New("timed out")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+var discardLogger = slog.New(slog.DiscardHandler) //nolint:gochecknoglobals

@@ -1,0 +1,294 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivermigrate"
+
+	"github.com/hookrelay/hookrelay/jobs"
+	"github.com/hookrelay/hookrelay/outbox"
+)
+
+// The phases measure with SQL of their own (schemas, sizes, a stand-in
+// identity table): measurement, not hookrelay's runtime.
+
+type noopArgs struct{}
+
+func (noopArgs) Kind() string { return "hookrelay_bench_noop" }
+
+// riverNoop is River's burn-down of n no-op jobs, with hookrelay's worker
+// count and fetch settings, in a schema of its own.
+func riverNoop(ctx context.Context, pool *pgxpool.Pool, n int) (float64, error) {
+	if _, err := pool.Exec(ctx, fmt.Sprintf("DROP SCHEMA IF EXISTS %[1]s CASCADE; CREATE SCHEMA %[1]s", benchRiverSchema)); err != nil {
+		return 0, err
+	}
+	defer func() {
+		_, _ = pool.Exec(context.WithoutCancel(ctx), "DROP SCHEMA IF EXISTS "+benchRiverSchema+" CASCADE")
+	}()
+	driver := riverpgxv5.New(pool)
+	migrator, err := rivermigrate.New(driver, &rivermigrate.Config{Schema: benchRiverSchema})
+	if err != nil {
+		return 0, err
+	}
+	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return 0, err
+	}
+
+	var done atomic.Int64
+	workers := river.NewWorkers()
+	river.AddWorker(workers, river.WorkFunc(func(context.Context, *river.Job[noopArgs]) error {
+		done.Add(1)
+		return nil
+	}))
+	client, err := river.NewClient(driver, &river.Config{
+		Schema:            benchRiverSchema,
+		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: jobs.MaxWorkersDefault}},
+		Workers:           workers,
+		FetchCooldown:     jobs.FetchCooldownDefault,
+		FetchPollInterval: jobs.FetchPollIntervalDefault,
+		Logger:            discardLogger,
+	})
+	if err != nil {
+		return 0, err
+	}
+	for inserted := 0; inserted < n; {
+		batch := make([]river.InsertManyParams, min(5000, n-inserted))
+		for i := range batch {
+			batch[i] = river.InsertManyParams{Args: noopArgs{}}
+		}
+		if _, err := client.InsertManyFast(ctx, batch); err != nil {
+			return 0, err
+		}
+		inserted += len(batch)
+	}
+	start := time.Now()
+	if err := client.Start(ctx); err != nil {
+		return 0, err
+	}
+	err = waitUntil(ctx, 10*time.Minute, func() bool { return done.Load() >= int64(n) })
+	elapsed := time.Since(start)
+	stopCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if stopErr := client.Stop(stopCtx); err == nil {
+		err = stopErr
+	}
+	return float64(n) / elapsed.Seconds(), err
+}
+
+// throughput publishes events from writers concurrent transactions and
+// returns signed deliveries per second until the receiver has them all.
+func (e *environment) throughput(ctx context.Context, events, writers int) (float64, error) {
+	hooks := 0
+	e.rec.keys.Range(func(any, any) bool { hooks++; return true })
+	want := int64(events * hooks)
+	e.rec.takeArrivals()
+	before := e.rec.verified.Load()
+
+	start := time.Now()
+	var next atomic.Int64
+	errs := make(chan error, writers)
+	for range writers {
+		go func() {
+			for next.Add(1) <= int64(events) {
+				if _, err := e.store.Publish(ctx, &outbox.Event{Type: outbox.EventUserCreated, Data: sampleData}); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range writers {
+		if err := <-errs; err != nil {
+			return 0, err
+		}
+	}
+	if err := waitUntil(ctx, 30*time.Minute, func() bool { return e.rec.verified.Load()-before >= want }); err != nil {
+		return 0, fmt.Errorf("%d of %d deliveries arrived: %w", e.rec.verified.Load()-before, want, err)
+	}
+	if bad := e.rec.bad.Load(); bad > 0 {
+		return 0, fmt.Errorf("%d deliveries had a bad signature", bad)
+	}
+	return float64(want) / time.Since(start).Seconds(), nil
+}
+
+// sampleData is about 100 bytes of JSON, a small identity entity.
+var sampleData = json.RawMessage(`{"id":"u_0123456789","username":"ann","primaryEmail":"ann@example.com","name":"Ann Example"}`) //nolint:gochecknoglobals
+
+// latency offers rate deliveries/s for duration and returns the percentiles
+// of commit → receipt.
+func (e *environment) latency(ctx context.Context, rate int, duration time.Duration, viaSQL bool) (Percentiles, error) {
+	hooks := 0
+	e.rec.keys.Range(func(any, any) bool { hooks++; return true })
+	eventsPerS := max(rate/hooks, 1)
+	total := int(duration.Seconds() * float64(eventsPerS))
+	e.rec.takeArrivals()
+
+	var mu sync.Mutex
+	committed := make(map[string]time.Time, total)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 64)
+	var firstErr atomic.Value
+	start := time.Now()
+	for i := range total {
+		time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(eventsPerS))))
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			var id string
+			var err error
+			if viaSQL {
+				id, err = e.store.PublishSQL(ctx, outbox.EventUserCreated, sampleData, nil, "")
+			} else {
+				id, err = e.store.Publish(ctx, &outbox.Event{Type: outbox.EventUserCreated, Data: sampleData})
+			}
+			at := time.Now()
+			if err != nil {
+				firstErr.CompareAndSwap(nil, err)
+				return
+			}
+			mu.Lock()
+			committed[id] = at
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if err, ok := firstErr.Load().(error); ok {
+		return Percentiles{}, err
+	}
+
+	var arrivals []arrival
+	err := waitUntil(ctx, time.Minute, func() bool {
+		arrivals = append(arrivals, e.rec.takeArrivals()...)
+		return len(arrivals) >= total*hooks
+	})
+	if err != nil {
+		return Percentiles{}, fmt.Errorf("%d of %d deliveries arrived: %w", len(arrivals), total*hooks, err)
+	}
+	seen := map[[2]string]bool{}
+	var ms []float64
+	for _, a := range arrivals {
+		key := [2]string{a.eventID, a.hookID}
+		if commit, ok := committed[a.eventID]; ok && !seen[key] {
+			seen[key] = true
+			ms = append(ms, float64(a.at.Sub(commit).Microseconds())/1000)
+		}
+	}
+	return percentiles(ms), nil
+}
+
+func percentiles(ms []float64) Percentiles {
+	if len(ms) == 0 {
+		return Percentiles{}
+	}
+	slices.Sort(ms)
+	at := func(p float64) float64 { return ms[min(int(p*float64(len(ms))), len(ms)-1)] }
+	return Percentiles{P50: at(0.50), P95: at(0.95), P99: at(0.99), N: len(ms)}
+}
+
+// footprint is the schema's size (tables, indexes, TOAST, River's included)
+// and row count per event.
+func (e *environment) footprint(ctx context.Context, events int) (bytesPerEvent, rowsPerEvent float64, err error) {
+	var bytes, rows int64
+	err = e.pool.QueryRow(ctx, `
+		SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = $1 AND c.relkind = 'r'`, benchSchema).Scan(&bytes)
+	if err != nil {
+		return 0, 0, err
+	}
+	err = e.pool.QueryRow(ctx, fmt.Sprintf(`SELECT
+		(SELECT count(*) FROM %[1]s.events) + (SELECT count(*) FROM %[1]s.deliveries) +
+		(SELECT count(*) FROM %[1]s.delivery_attempts) + (SELECT count(*) FROM %[1]s.river_job)`, benchSchema)).Scan(&rows)
+	return float64(bytes) / float64(events), float64(rows) / float64(events), err
+}
+
+// afterRetention deletes every finished event, as retention will once they
+// are old, and returns the rows left per event (River's completed jobs, which
+// River's own cleaner removes after a day).
+func (e *environment) afterRetention(ctx context.Context) (float64, error) {
+	var events int64
+	if err := e.pool.QueryRow(ctx, "SELECT count(*) FROM "+benchSchema+".events").Scan(&events); err != nil {
+		return 0, err
+	}
+	for {
+		n, err := e.store.DeleteFinishedEvents(ctx, time.Now().Add(time.Hour), 5000)
+		if err != nil {
+			return 0, err
+		}
+		if n == 0 {
+			break
+		}
+	}
+	_, rows, err := e.footprint(ctx, int(events))
+	return rows, err
+}
+
+// publishOverhead runs 32 writers of an identity-like transaction, first
+// with a plain 500-byte INSERT, then with PublishTx of a 500-byte event
+// instead, and returns both rates in transactions per second.
+func publishOverhead(ctx context.Context, pool *pgxpool.Pool, store *outbox.Store, duration time.Duration) (plain, publish float64, err error) {
+	const writers = 32
+	setup := fmt.Sprintf(`
+		CREATE TABLE IF NOT EXISTS %[1]s.users (id bigint PRIMARY KEY, email text UNIQUE, profile jsonb, updated_at timestamptz);
+		CREATE TABLE IF NOT EXISTS %[1]s.audit (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, payload jsonb NOT NULL);
+		TRUNCATE %[1]s.users, %[1]s.audit`, benchSchema)
+	if _, err := pool.Exec(ctx, setup); err != nil {
+		return 0, 0, err
+	}
+	payload := json.RawMessage(`{"data":"` + strings.Repeat("x", 490) + `"}`)
+	var ids atomic.Int64
+	run := func(withPublish bool) (float64, error) {
+		var count atomic.Int64
+		deadline := time.Now().Add(duration)
+		errs := make(chan error, writers)
+		for range writers {
+			go func() {
+				for time.Now().Before(deadline) {
+					id := ids.Add(1)
+					err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+						if _, err := tx.Exec(ctx, fmt.Sprintf("INSERT INTO %s.users (id, email, profile, updated_at) VALUES ($1, $2, $3, now())", benchSchema),
+							id, fmt.Sprintf("u%d@example.com", id), sampleData); err != nil {
+							return err
+						}
+						if withPublish {
+							_, err := store.PublishTx(ctx, tx, &outbox.Event{Type: outbox.EventUserCreated, Data: payload})
+							return err
+						}
+						_, err := tx.Exec(ctx, fmt.Sprintf("INSERT INTO %s.audit (payload) VALUES ($1)", benchSchema), payload)
+						return err
+					})
+					if err != nil {
+						errs <- err
+						return
+					}
+					count.Add(1)
+				}
+				errs <- nil
+			}()
+		}
+		for range writers {
+			if err := <-errs; err != nil {
+				return 0, err
+			}
+		}
+		return float64(count.Load()) / duration.Seconds(), nil
+	}
+	if plain, err = run(false); err != nil {
+		return 0, 0, err
+	}
+	publish, err = run(true)
+	return plain, publish, err
+}
