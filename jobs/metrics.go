@@ -10,6 +10,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/hookrelay/hookrelay/outbox"
 )
@@ -86,7 +87,7 @@ var (
 	outboxLagDesc = prometheus.NewDesc("hookrelay_outbox_lag_seconds",
 		"Age of the oldest event waiting for fan-out; 0 when none waits.", nil, nil)
 	pendingDesc = prometheus.NewDesc("hookrelay_deliveries_pending",
-		"Deliveries not yet final, across all processes.", nil, nil)
+		"Deliveries not yet final, across all processes: River jobs not yet finalized (a few are fan-out jobs).", nil, nil)
 	queueDesc = prometheus.NewDesc("hookrelay_river_queue_jobs",
 		"River jobs of hookrelay's queue by state (available or running).", []string{"queue", "state"}, nil)
 )
@@ -112,12 +113,20 @@ func (c *databaseCollector) Collect(ch chan<- prometheus.Metric) {
 	} else {
 		c.logger.WarnContext(ctx, "metrics: read outbox lag", "error", err)
 	}
-	if pending, err := c.store.CountPendingDeliveries(ctx); err == nil {
-		ch <- prometheus.MustNewConstMetric(pendingDesc, prometheus.GaugeValue, float64(pending))
-	} else {
-		c.logger.WarnContext(ctx, "metrics: count pending deliveries", "error", err)
+	exec := riverpgxv5.New(c.store.Pool()).GetExecutor()
+	// River's state indexes count these cheaply, where counting pending
+	// deliveries would scan the table.
+	pending := 0
+	for _, state := range []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStateRunning, rivertype.JobStateRetryable, rivertype.JobStateScheduled} {
+		n, err := exec.JobCountByState(ctx, &riverdriver.JobCountByStateParams{Schema: c.store.Schema(), State: state})
+		if err != nil {
+			c.logger.WarnContext(ctx, "metrics: count River jobs", "error", err)
+			return
+		}
+		pending += n
 	}
-	counts, err := riverpgxv5.New(c.store.Pool()).GetExecutor().JobCountByQueueAndState(ctx, &riverdriver.JobCountByQueueAndStateParams{
+	ch <- prometheus.MustNewConstMetric(pendingDesc, prometheus.GaugeValue, float64(pending))
+	counts, err := exec.JobCountByQueueAndState(ctx, &riverdriver.JobCountByQueueAndStateParams{
 		QueueNames: []string{river.QueueDefault},
 		Schema:     c.store.Schema(),
 	})

@@ -112,16 +112,26 @@ func (s *Store) GetDelivery(ctx context.Context, id string) (*Delivery, error) {
 		return nil, fmt.Errorf("list attempts of delivery %s: %w", id, err)
 	}
 	delivery := deliveryFromRow(row)
-	delivery.Attempts = make([]*Attempt, len(attempts))
-	for i, a := range attempts {
-		delivery.Attempts[i] = &Attempt{
+	delivery.Attempts = make([]*Attempt, 0, len(attempts)+1)
+	for _, a := range attempts {
+		delivery.Attempts = append(delivery.Attempts, &Attempt{
 			Attempt:      int(a.Attempt),
 			StatusCode:   intPtr(a.StatusCode),
 			Error:        deref(a.Error),
 			DurationMS:   int(a.DurationMs),
 			ResponseBody: deref(a.ResponseBody),
 			CreatedAt:    a.CreatedAt,
-		}
+		})
+	}
+	// A successful attempt lives on the delivery only.
+	if row.Status == DeliverySucceeded && row.LastAttemptAt != nil {
+		delivery.Attempts = append(delivery.Attempts, &Attempt{
+			Attempt:      int(row.Attempts),
+			StatusCode:   intPtr(row.LastStatusCode),
+			DurationMS:   int(deref(row.LastDurationMs)),
+			ResponseBody: deref(row.LastResponseBody),
+			CreatedAt:    *row.LastAttemptAt,
+		})
 	}
 	return delivery, nil
 }
@@ -349,8 +359,3 @@ func (s *Store) CountDeliveries(ctx context.Context) (*DeliveryCounts, error) {
 	return counts, nil
 }
 
-// CountPendingDeliveries counts deliveries not yet final.
-func (s *Store) CountPendingDeliveries(ctx context.Context) (int64, error) {
-	n, err := s.queries(s.pool).DeliveryCountPending(ctx)
-	return n, wrap(err, "count pending deliveries")
-}

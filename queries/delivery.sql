@@ -22,13 +22,15 @@ WHERE (sqlc.narg('hook_id')::uuid IS NULL OR hook_id = sqlc.narg('hook_id'))
 ORDER BY id DESC
 LIMIT @max;
 
--- DeliveryRecordAttempt stores one attempt, moves its delivery to @status
--- and keeps the hook's failing_since (the start of its current run of
--- failures) in one statement.
+-- DeliveryRecordAttempt records one attempt on its delivery, and as a row of
+-- delivery_attempts if it failed, moves the delivery to @status and keeps the
+-- hook's failing_since (the start of its current run of failures), in one
+-- statement.
 -- name: DeliveryRecordAttempt :exec
 WITH attempt AS (
     INSERT INTO /* TEMPLATE: schema */delivery_attempts (delivery_id, attempt, status_code, error, duration_ms, response_body, created_at)
-    VALUES (@delivery_id, @attempt, sqlc.narg('status_code'), sqlc.narg('error'), @duration_ms, sqlc.narg('response_body'), @attempted_at)
+    SELECT @delivery_id, @attempt, sqlc.narg('status_code'), sqlc.narg('error'), @duration_ms::integer, sqlc.narg('response_body'), @attempted_at::timestamptz
+    WHERE NOT @succeeded::boolean
 ), hook_health AS (
     UPDATE /* TEMPLATE: schema */hooks
     SET failing_since = CASE WHEN @succeeded::boolean THEN NULL ELSE @attempted_at::timestamptz END
@@ -39,8 +41,11 @@ SET status = @status,
     attempts = attempts + 1,
     last_status_code = sqlc.narg('status_code'),
     last_error = sqlc.narg('error'),
-    updated_at = @attempted_at,
-    finished_at = CASE WHEN @status::text <> 'pending' THEN @attempted_at END
+    last_duration_ms = @duration_ms::integer,
+    last_response_body = sqlc.narg('response_body'),
+    last_attempt_at = @attempted_at::timestamptz,
+    updated_at = @attempted_at::timestamptz,
+    finished_at = CASE WHEN @status::text <> 'pending' THEN @attempted_at::timestamptz END
 WHERE deliveries.id = @delivery_id;
 
 -- name: DeliveryCancel :exec
@@ -88,5 +93,3 @@ SELECT status, (status = 'pending' AND attempts > 0)::boolean AS retrying, count
 FROM /* TEMPLATE: schema */deliveries
 GROUP BY 1, 2;
 
--- name: DeliveryCountPending :one
-SELECT count(*) FROM /* TEMPLATE: schema */deliveries WHERE status = 'pending';

@@ -56,19 +56,24 @@ CREATE TABLE /* TEMPLATE: schema */deliveries (
     hook_id uuid NOT NULL REFERENCES /* TEMPLATE: schema */hooks (id) ON DELETE CASCADE,
     status text NOT NULL DEFAULT 'pending',
     attempts integer NOT NULL DEFAULT 0,
+    -- The latest attempt, which is never a row of delivery_attempts when it
+    -- succeeded: a success costs no extra row.
     last_status_code integer,
     last_error text,
+    last_duration_ms integer,
+    last_response_body text,
+    last_attempt_at timestamptz,
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now(),
     finished_at timestamptz,
     -- Invariant: one delivery per (event, hook), whatever crashes in between.
     CONSTRAINT deliveries_event_hook_key UNIQUE (event_id, hook_id),
     CONSTRAINT deliveries_status_valid CHECK (status IN ('pending', 'succeeded', 'failed', 'canceled'))
-);
+) WITH (fillfactor = 85); -- room for HOT updates: no index covers what an attempt changes
 
 CREATE INDEX deliveries_hook_created_idx ON /* TEMPLATE: schema */deliveries (hook_id, created_at);
-CREATE INDEX deliveries_pending_idx ON /* TEMPLATE: schema */deliveries (created_at) WHERE status = 'pending';
 
+-- Failed attempts; a successful one is recorded on its delivery only.
 CREATE TABLE /* TEMPLATE: schema */delivery_attempts (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     delivery_id uuid NOT NULL REFERENCES /* TEMPLATE: schema */deliveries (id) ON DELETE CASCADE,

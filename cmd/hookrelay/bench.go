@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"text/tabwriter"
 	"time"
 
@@ -21,11 +22,23 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	rate := fs.Int("rate", 1000, "offered load of the latency phases, deliveries/s")
 	duration := fs.Duration("duration", 10*time.Second, "length of each latency and publish-overhead phase")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	if err := parseNone(fs, args); err != nil {
 		return err
 	}
 	if *events <= 0 || *hooks <= 0 || *writers <= 0 || *rate <= 0 || *duration <= 0 {
 		return usagef("bench: --events, --hooks, --writers, --rate and --duration must be positive")
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	databaseURL := o.databaseURL
 	if databaseURL == "" {

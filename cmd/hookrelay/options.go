@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,10 +32,16 @@ type options struct {
 	retention     string
 	rescueAfter   string
 	disableAfter  string
+	dbMaxConns    int
 }
 
 // addrDefault is where serve listens unless told otherwise.
 const addrDefault = "127.0.0.1:8080"
+
+// DBMaxConnsDefault sizes the connection pool: enough for River's workers,
+// which hold a connection only around each query, without crowding a small
+// Postgres with backends that compete for its cores.
+const dbMaxConnsDefault = 25
 
 func newFlagSet(name string) (*flag.FlagSet, *options) {
 	fs := flag.NewFlagSet("hookrelay "+name, flag.ContinueOnError)
@@ -48,6 +55,7 @@ func newFlagSet(name string) (*flag.FlagSet, *options) {
 	fs.StringVar(&o.retrySchedule, "retry-schedule", envOr("HOOKRELAY_RETRY_SCHEDULE", joinDurations(jobs.RetryScheduleDefault)), "waits between attempts (HOOKRELAY_RETRY_SCHEDULE)")
 	fs.StringVar(&o.timeout, "timeout", envOr("HOOKRELAY_TIMEOUT", jobs.TimeoutDefault.String()), "per-attempt HTTP timeout (HOOKRELAY_TIMEOUT)")
 	fs.StringVar(&o.retention, "retention", envOr("HOOKRELAY_RETENTION", jobs.RetentionDefault.String()), "how long finished events are kept (HOOKRELAY_RETENTION)")
+	fs.IntVar(&o.dbMaxConns, "db-max-conns", envInt("HOOKRELAY_DB_MAX_CONNS", dbMaxConnsDefault), "most database connections (HOOKRELAY_DB_MAX_CONNS)")
 	fs.StringVar(&o.disableAfter, "disable-after", envOr("HOOKRELAY_DISABLE_AFTER", jobs.DisableAfterDefault.String()), "disable a hook failing continuously this long (HOOKRELAY_DISABLE_AFTER)")
 	fs.StringVar(&o.rescueAfter, "rescue-after", envOr("HOOKRELAY_RESCUE_AFTER", jobs.RescueAfterDefault.String()), "how long before a job of a dead process runs again (HOOKRELAY_RESCUE_AFTER)")
 	return fs, o
@@ -56,6 +64,13 @@ func newFlagSet(name string) (*flag.FlagSet, *options) {
 func envOr(name, fallback string) string {
 	if value := os.Getenv(name); value != "" {
 		return value
+	}
+	return fallback
+}
+
+func envInt(name string, fallback int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
 	}
 	return fallback
 }
@@ -142,6 +157,10 @@ func (o *options) connect(ctx context.Context) (*outbox.Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("invalid DATABASE_URL: %w", err)
 	}
+	if o.dbMaxConns <= 0 {
+		return nil, usagef("invalid --db-max-conns %d: give a positive number", o.dbMaxConns)
+	}
+	config.MaxConns = int32(min(o.dbMaxConns, 10000)) //nolint:gosec // bounded
 	pool, err := pgxpool.NewWithConfig(ctx, config)
 	if err != nil {
 		return nil, fmt.Errorf("connect to database: %w", err)

@@ -94,19 +94,8 @@ func (q *Queries) DeliveryCountByStatus(ctx context.Context) ([]*DeliveryCountBy
 	return items, nil
 }
 
-const deliveryCountPending = `-- name: DeliveryCountPending :one
-SELECT count(*) FROM /* TEMPLATE: schema */deliveries WHERE status = 'pending'
-`
-
-func (q *Queries) DeliveryCountPending(ctx context.Context) (int64, error) {
-	row := q.db.QueryRow(ctx, deliveryCountPending)
-	var count int64
-	err := row.Scan(&count)
-	return count, err
-}
-
 const deliveryGetByID = `-- name: DeliveryGetByID :one
-SELECT id, event_id, hook_id, status, attempts, last_status_code, last_error, created_at, updated_at, finished_at FROM /* TEMPLATE: schema */deliveries WHERE id = $1
+SELECT id, event_id, hook_id, status, attempts, last_status_code, last_error, last_duration_ms, last_response_body, last_attempt_at, created_at, updated_at, finished_at FROM /* TEMPLATE: schema */deliveries WHERE id = $1
 `
 
 func (q *Queries) DeliveryGetByID(ctx context.Context, id string) (*Delivery, error) {
@@ -120,6 +109,9 @@ func (q *Queries) DeliveryGetByID(ctx context.Context, id string) (*Delivery, er
 		&i.Attempts,
 		&i.LastStatusCode,
 		&i.LastError,
+		&i.LastDurationMs,
+		&i.LastResponseBody,
+		&i.LastAttemptAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.FinishedAt,
@@ -128,7 +120,7 @@ func (q *Queries) DeliveryGetByID(ctx context.Context, id string) (*Delivery, er
 }
 
 const deliveryGetForSend = `-- name: DeliveryGetForSend :one
-SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.created_at, d.updated_at, d.finished_at, e.id, e.type, e.data, e.context, e.tenant_id, e.created_at, e.fanned_out_at, h.id, h.name, h.url, h.events, h.headers, h.tenant_id, h.enabled, h.disabled_reason, h.signing_key, h.previous_signing_key, h.previous_key_expires_at, h.failing_since, h.created_at, h.updated_at
+SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, e.id, e.type, e.data, e.context, e.tenant_id, e.created_at, e.fanned_out_at, h.id, h.name, h.url, h.events, h.headers, h.tenant_id, h.enabled, h.disabled_reason, h.signing_key, h.previous_signing_key, h.previous_key_expires_at, h.failing_since, h.created_at, h.updated_at
 FROM /* TEMPLATE: schema */deliveries d
 JOIN /* TEMPLATE: schema */events e ON e.id = d.event_id
 JOIN /* TEMPLATE: schema */hooks h ON h.id = d.hook_id
@@ -153,6 +145,9 @@ func (q *Queries) DeliveryGetForSend(ctx context.Context, id string) (*DeliveryG
 		&i.Delivery.Attempts,
 		&i.Delivery.LastStatusCode,
 		&i.Delivery.LastError,
+		&i.Delivery.LastDurationMs,
+		&i.Delivery.LastResponseBody,
+		&i.Delivery.LastAttemptAt,
 		&i.Delivery.CreatedAt,
 		&i.Delivery.UpdatedAt,
 		&i.Delivery.FinishedAt,
@@ -240,7 +235,7 @@ func (q *Queries) DeliveryInsertTest(ctx context.Context, arg *DeliveryInsertTes
 }
 
 const deliveryList = `-- name: DeliveryList :many
-SELECT id, event_id, hook_id, status, attempts, last_status_code, last_error, created_at, updated_at, finished_at FROM /* TEMPLATE: schema */deliveries
+SELECT id, event_id, hook_id, status, attempts, last_status_code, last_error, last_duration_ms, last_response_body, last_attempt_at, created_at, updated_at, finished_at FROM /* TEMPLATE: schema */deliveries
 WHERE ($1::uuid IS NULL OR hook_id = $1)
   AND ($2::text IS NULL OR status = $2)
 ORDER BY id DESC
@@ -270,6 +265,9 @@ func (q *Queries) DeliveryList(ctx context.Context, arg *DeliveryListParams) ([]
 			&i.Attempts,
 			&i.LastStatusCode,
 			&i.LastError,
+			&i.LastDurationMs,
+			&i.LastResponseBody,
+			&i.LastAttemptAt,
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.FinishedAt,
@@ -331,10 +329,11 @@ func (q *Queries) DeliveryListIDsForReplay(ctx context.Context, arg *DeliveryLis
 const deliveryRecordAttempt = `-- name: DeliveryRecordAttempt :exec
 WITH attempt AS (
     INSERT INTO /* TEMPLATE: schema */delivery_attempts (delivery_id, attempt, status_code, error, duration_ms, response_body, created_at)
-    VALUES ($5, $6, $2, $3, $7, $8, $4)
+    SELECT $7, $8, $2, $3, $4::integer, $5, $6::timestamptz
+    WHERE NOT $9::boolean
 ), hook_health AS (
     UPDATE /* TEMPLATE: schema */hooks
-    SET failing_since = CASE WHEN $9::boolean THEN NULL ELSE $4::timestamptz END
+    SET failing_since = CASE WHEN $9::boolean THEN NULL ELSE $6::timestamptz END
     WHERE hooks.id = $10 AND (failing_since IS NOT NULL) = $9::boolean
 )
 UPDATE /* TEMPLATE: schema */deliveries
@@ -342,37 +341,41 @@ SET status = $1,
     attempts = attempts + 1,
     last_status_code = $2,
     last_error = $3,
-    updated_at = $4,
-    finished_at = CASE WHEN $1::text <> 'pending' THEN $4 END
-WHERE deliveries.id = $5
+    last_duration_ms = $4::integer,
+    last_response_body = $5,
+    last_attempt_at = $6::timestamptz,
+    updated_at = $6::timestamptz,
+    finished_at = CASE WHEN $1::text <> 'pending' THEN $6::timestamptz END
+WHERE deliveries.id = $7
 `
 
 type DeliveryRecordAttemptParams struct {
 	Status       string
 	StatusCode   *int32
 	Error        *string
+	DurationMs   int32
+	ResponseBody *string
 	AttemptedAt  time.Time
 	DeliveryID   string
 	Attempt      int32
-	DurationMs   int32
-	ResponseBody *string
 	Succeeded    bool
 	HookID       string
 }
 
-// DeliveryRecordAttempt stores one attempt, moves its delivery to @status
-// and keeps the hook's failing_since (the start of its current run of
-// failures) in one statement.
+// DeliveryRecordAttempt records one attempt on its delivery, and as a row of
+// delivery_attempts if it failed, moves the delivery to @status and keeps the
+// hook's failing_since (the start of its current run of failures), in one
+// statement.
 func (q *Queries) DeliveryRecordAttempt(ctx context.Context, arg *DeliveryRecordAttemptParams) error {
 	_, err := q.db.Exec(ctx, deliveryRecordAttempt,
 		arg.Status,
 		arg.StatusCode,
 		arg.Error,
+		arg.DurationMs,
+		arg.ResponseBody,
 		arg.AttemptedAt,
 		arg.DeliveryID,
 		arg.Attempt,
-		arg.DurationMs,
-		arg.ResponseBody,
 		arg.Succeeded,
 		arg.HookID,
 	)

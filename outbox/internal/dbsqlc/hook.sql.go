@@ -248,13 +248,23 @@ func (q *Queries) HookSetEnabled(ctx context.Context, arg *HookSetEnabledParams)
 }
 
 const hookStats = `-- name: HookStats :one
-SELECT count(*)::bigint AS requests,
-       (count(*) FILTER (WHERE a.status_code BETWEEN 200 AND 299))::bigint AS successes
-FROM /* TEMPLATE: schema */delivery_attempts a
-JOIN /* TEMPLATE: schema */deliveries d ON d.id = a.delivery_id
-WHERE d.hook_id = $1
-  AND d.created_at > now() - interval '2 days'
-  AND a.created_at > now() - interval '24 hours'
+WITH failed AS (
+    SELECT count(*) AS n
+    FROM /* TEMPLATE: schema */delivery_attempts a
+    JOIN /* TEMPLATE: schema */deliveries d ON d.id = a.delivery_id
+    WHERE d.hook_id = $1
+      AND d.created_at > now() - interval '2 days'
+      AND a.created_at > now() - interval '24 hours'
+), succeeded AS (
+    SELECT count(*) AS n
+    FROM /* TEMPLATE: schema */deliveries
+    WHERE hook_id = $1
+      AND created_at > now() - interval '2 days'
+      AND status = 'succeeded'
+      AND last_attempt_at > now() - interval '24 hours'
+)
+SELECT (failed.n + succeeded.n)::bigint AS requests, succeeded.n::bigint AS successes
+FROM failed, succeeded
 `
 
 type HookStatsRow struct {
@@ -263,8 +273,9 @@ type HookStatsRow struct {
 }
 
 // HookStats counts a hook's requests and successes of the last 24 hours, as
-// Logto's console shows them. Retries end within the default schedule's 28
-// hours, so deliveries of the last two days cover every attempt of the window.
+// Logto's console shows them: failed attempts are rows, successes are on
+// their deliveries. Retries end within the default schedule's 28 hours, so
+// deliveries of the last two days cover every attempt of the window.
 func (q *Queries) HookStats(ctx context.Context, hookID string) (*HookStatsRow, error) {
 	row := q.db.QueryRow(ctx, hookStats, hookID)
 	var i HookStatsRow

@@ -18,16 +18,19 @@ type Capture struct {
 }
 
 type Delivery struct {
-	ID             string
-	EventID        string
-	HookID         string
-	Status         string
-	Attempts       int32
-	LastStatusCode *int32
-	LastError      *string
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
-	FinishedAt     *time.Time
+	ID               string
+	EventID          string
+	HookID           string
+	Status           string
+	Attempts         int32
+	LastStatusCode   *int32
+	LastError        *string
+	LastDurationMs   *int32
+	LastResponseBody *string
+	LastAttemptAt    *time.Time
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+	FinishedAt       *time.Time
 }
 
 type DeliveryAttempt struct {

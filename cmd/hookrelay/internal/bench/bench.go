@@ -79,7 +79,7 @@ const (
 // Run runs every phase in order and returns the figures.
 func Run(ctx context.Context, config *Config, progress io.Writer) (*Result, error) {
 	start := time.Now()
-	pool, err := newPool(ctx, config.DatabaseURL, 100)
+	pool, err := newPool(ctx, config.DatabaseURL, 25)
 	if err != nil {
 		return nil, err
 	}

@@ -61,7 +61,12 @@ func Run(ctx context.Context, config *Config) error {
 		fmt.Fprintf(config.Out, "Postgres   %s (throwaway, in %s, removed on exit)\n", db.URL, db.Dir())
 	}
 
-	pool, err := pgxpool.New(ctx, databaseURL)
+	poolConfig, err := pgxpool.ParseConfig(databaseURL)
+	if err != nil {
+		return fmt.Errorf("invalid database URL: %w", err)
+	}
+	poolConfig.MaxConns = 25
+	pool, err := pgxpool.NewWithConfig(ctx, poolConfig)
 	if err != nil {
 		return fmt.Errorf("connect to database: %w", err)
 	}
