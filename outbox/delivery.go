@@ -147,27 +147,49 @@ type Send struct {
 }
 
 // GetSend loads a delivery with its hook and builds its body, or returns
-// ErrDeliveryNotFound (its hook or event was deleted).
+// ErrDeliveryNotFound (its hook or event was deleted). Concurrent calls
+// share round trips.
 func (s *Store) GetSend(ctx context.Context, deliveryID string) (*Send, error) {
-	row, err := s.queries(s.pool).DeliveryGetForSend(ctx, deliveryID)
+	send, err := s.sendLoader.do(ctx, deliveryID)
 	if err != nil {
-		return nil, wrap(notFound(err, ErrDeliveryNotFound), "load delivery %s", deliveryID)
+		return nil, fmt.Errorf("load delivery %s: %w", deliveryID, err)
 	}
-	hook, err := hookFromRow(&row.Hook)
+	if send == nil {
+		return nil, ErrDeliveryNotFound
+	}
+	return send, nil
+}
+
+// loadSends is the sendLoader's flush: one query for many deliveries; a
+// delivery not found gets a nil *Send.
+func (s *Store) loadSends(ctx context.Context, ids []string) ([]*Send, error) {
+	rows, err := s.queries(s.pool).DeliveryGetForSendMany(ctx, ids)
 	if err != nil {
 		return nil, err
 	}
-	body, err := buildBody(hook.ID, &row.Event)
-	if err != nil {
-		return nil, err
+	byID := make(map[string]*Send, len(rows))
+	for _, row := range rows {
+		hook, err := hookFromRow(&row.Hook)
+		if err != nil {
+			return nil, err
+		}
+		body, err := buildBody(hook.ID, &row.Event)
+		if err != nil {
+			return nil, err
+		}
+		byID[row.Delivery.ID] = &Send{
+			DeliveryID: row.Delivery.ID,
+			Status:     row.Delivery.Status,
+			Attempts:   int(row.Delivery.Attempts),
+			Hook:       hook,
+			Body:       body,
+		}
 	}
-	return &Send{
-		DeliveryID: deliveryID,
-		Status:     row.Delivery.Status,
-		Attempts:   int(row.Delivery.Attempts),
-		Hook:       hook,
-		Body:       body,
-	}, nil
+	sends := make([]*Send, len(ids))
+	for i, id := range ids {
+		sends[i] = byID[id]
+	}
+	return sends, nil
 }
 
 // AttemptResult is the outcome of one request.
@@ -187,27 +209,39 @@ type AttemptResult struct {
 	ResponseBody []byte
 }
 
-// RecordAttempt stores result, moves the delivery to status and updates its
-// hook's run of failures (Hook.FailingSince) in one statement.
+// RecordAttempt records result on the delivery (and as an attempt row if
+// it failed), moves the delivery to status and updates its hook's run of
+// failures (Hook.FailingSince). Concurrent calls share statements.
 func (s *Store) RecordAttempt(ctx context.Context, send *Send, result *AttemptResult, status string) error {
-	var statusCode *int32
-	if result.StatusCode != 0 {
-		code := int32(result.StatusCode) //nolint:gosec // HTTP status codes are small
-		statusCode = &code
-	}
-	err := s.queries(s.pool).DeliveryRecordAttempt(ctx, &dbsqlc.DeliveryRecordAttemptParams{
-		DeliveryID:   send.DeliveryID,
-		HookID:       send.Hook.ID,
-		Succeeded:    status == DeliverySucceeded,
-		AttemptedAt:  result.At,
-		Attempt:      int32(result.Attempt),                               //nolint:gosec // attempts are few
-		DurationMs:   int32(min(result.Duration.Milliseconds(), 1<<31-1)), //nolint:gosec // clamped
-		StatusCode:   statusCode,
-		Error:        nullable(cleanText(result.Error, 1024)),
-		ResponseBody: nullable(cleanText(string(result.ResponseBody), ResponseBodyMaxBytes)),
-		Status:       status,
-	})
+	_, err := s.attemptRecorder.do(ctx, &attemptRecord{send: send, result: result, status: status})
 	return wrap(err, "record attempt %d of delivery %s", result.Attempt, send.DeliveryID)
+}
+
+type attemptRecord struct {
+	send   *Send
+	result *AttemptResult
+	status string
+}
+
+// recordAttempts is the attemptRecorder's flush: one statement for many
+// attempts.
+func (s *Store) recordAttempts(ctx context.Context, records []*attemptRecord) ([]struct{}, error) {
+	p := &dbsqlc.DeliveryRecordAttemptsParams{}
+	for _, r := range records {
+		p.DeliveryIds = append(p.DeliveryIds, r.send.DeliveryID)
+		p.HookIds = append(p.HookIds, r.send.Hook.ID)
+		p.Attempts = append(p.Attempts, int32(r.result.Attempt))          //nolint:gosec // attempts are few
+		p.StatusCodes = append(p.StatusCodes, int32(r.result.StatusCode)) //nolint:gosec // HTTP status codes are small
+		p.Errors = append(p.Errors, cleanText(r.result.Error, 1024))
+		p.DurationsMs = append(p.DurationsMs, int32(min(r.result.Duration.Milliseconds(), 1<<31-1))) //nolint:gosec // clamped
+		p.ResponseBodies = append(p.ResponseBodies, cleanText(string(r.result.ResponseBody), ResponseBodyMaxBytes))
+		p.Statuses = append(p.Statuses, r.status)
+		p.AttemptedAt = append(p.AttemptedAt, r.result.At)
+	}
+	if err := s.queries(s.pool).DeliveryRecordAttempts(ctx, p); err != nil {
+		return nil, err
+	}
+	return make([]struct{}, len(records)), nil
 }
 
 // CancelDelivery ends a pending delivery as canceled, recording reason.
@@ -358,4 +392,3 @@ func (s *Store) CountDeliveries(ctx context.Context) (*DeliveryCounts, error) {
 	}
 	return counts, nil
 }
-

@@ -38,7 +38,14 @@ type Store struct {
 	pool     *pgxpool.Pool
 	schema   string
 	rewriter *schemaRewriter
+
+	sendLoader      *batcher[string, *Send]
+	attemptRecorder *batcher[*attemptRecord, struct{}]
 }
+
+// deliveryBatchMax bounds the deliveries one batched statement loads or
+// records.
+const deliveryBatchMax = 200
 
 // NewStore returns a Store over pool. The schema must have been migrated with
 // Migrate.
@@ -50,7 +57,10 @@ func NewStore(pool *pgxpool.Pool, config *Config) (*Store, error) {
 	if err := ValidateSchemaName(schema); err != nil {
 		return nil, err
 	}
-	return &Store{pool: pool, schema: schema, rewriter: newSchemaRewriter(schema)}, nil
+	s := &Store{pool: pool, schema: schema, rewriter: newSchemaRewriter(schema)}
+	s.sendLoader = newBatcher(deliveryBatchMax, s.loadSends)
+	s.attemptRecorder = newBatcher(deliveryBatchMax, s.recordAttempts)
+	return s, nil
 }
 
 // Pool returns the pool the store was made with.

@@ -7,13 +7,14 @@ RETURNING id;
 -- name: DeliveryGetByID :one
 SELECT * FROM /* TEMPLATE: schema */deliveries WHERE id = @id;
 
--- DeliveryGetForSend loads everything one attempt needs in one round trip.
--- name: DeliveryGetForSend :one
+-- DeliveryGetForSendMany loads everything the given deliveries' attempts
+-- need in one round trip.
+-- name: DeliveryGetForSendMany :many
 SELECT sqlc.embed(d), sqlc.embed(e), sqlc.embed(h)
 FROM /* TEMPLATE: schema */deliveries d
 JOIN /* TEMPLATE: schema */events e ON e.id = d.event_id
 JOIN /* TEMPLATE: schema */hooks h ON h.id = d.hook_id
-WHERE d.id = @id;
+WHERE d.id = ANY(@ids::uuid[]);
 
 -- name: DeliveryList :many
 SELECT * FROM /* TEMPLATE: schema */deliveries
@@ -22,31 +23,48 @@ WHERE (sqlc.narg('hook_id')::uuid IS NULL OR hook_id = sqlc.narg('hook_id'))
 ORDER BY id DESC
 LIMIT @max;
 
--- DeliveryRecordAttempt records one attempt on its delivery, and as a row of
--- delivery_attempts if it failed, moves the delivery to @status and keeps the
--- hook's failing_since (the start of its current run of failures), in one
--- statement.
--- name: DeliveryRecordAttempt :exec
-WITH attempt AS (
+-- DeliveryRecordAttempts records attempts, one per delivery: each on its
+-- delivery, and as a row of delivery_attempts if it failed; moves each
+-- delivery to its status; and keeps each hook's failing_since (the start of
+-- its current run of failures: a success in the batch ends it). Zero status
+-- codes and empty strings stand for NULL.
+-- name: DeliveryRecordAttempts :exec
+WITH input AS (
+    SELECT unnest(@delivery_ids::uuid[]) AS delivery_id,
+           unnest(@hook_ids::uuid[]) AS hook_id,
+           unnest(@attempts::integer[]) AS attempt,
+           nullif(unnest(@status_codes::integer[]), 0) AS status_code,
+           nullif(unnest(@errors::text[]), '') AS error,
+           unnest(@durations_ms::integer[]) AS duration_ms,
+           nullif(unnest(@response_bodies::text[]), '') AS response_body,
+           unnest(@statuses::text[]) AS status,
+           unnest(@attempted_at::timestamptz[]) AS attempted_at
+), attempt AS (
     INSERT INTO /* TEMPLATE: schema */delivery_attempts (delivery_id, attempt, status_code, error, duration_ms, response_body, created_at)
-    SELECT @delivery_id, @attempt, sqlc.narg('status_code'), sqlc.narg('error'), @duration_ms::integer, sqlc.narg('response_body'), @attempted_at::timestamptz
-    WHERE NOT @succeeded::boolean
+    SELECT delivery_id, attempt, status_code, error, duration_ms, response_body, attempted_at
+    FROM input
+    WHERE status <> 'succeeded'
 ), hook_health AS (
     UPDATE /* TEMPLATE: schema */hooks
-    SET failing_since = CASE WHEN @succeeded::boolean THEN NULL ELSE @attempted_at::timestamptz END
-    WHERE hooks.id = @hook_id AND (failing_since IS NOT NULL) = @succeeded::boolean
+    SET failing_since = CASE WHEN per_hook.any_success THEN NULL ELSE per_hook.first_attempt_at END
+    FROM (
+        SELECT hook_id, bool_or(status = 'succeeded') AS any_success, min(attempted_at) AS first_attempt_at
+        FROM input GROUP BY hook_id
+    ) per_hook
+    WHERE hooks.id = per_hook.hook_id AND (hooks.failing_since IS NOT NULL) = per_hook.any_success
 )
 UPDATE /* TEMPLATE: schema */deliveries
-SET status = @status,
-    attempts = attempts + 1,
-    last_status_code = sqlc.narg('status_code'),
-    last_error = sqlc.narg('error'),
-    last_duration_ms = @duration_ms::integer,
-    last_response_body = sqlc.narg('response_body'),
-    last_attempt_at = @attempted_at::timestamptz,
-    updated_at = @attempted_at::timestamptz,
-    finished_at = CASE WHEN @status::text <> 'pending' THEN @attempted_at::timestamptz END
-WHERE deliveries.id = @delivery_id;
+SET status = input.status,
+    attempts = deliveries.attempts + 1,
+    last_status_code = input.status_code,
+    last_error = input.error,
+    last_duration_ms = input.duration_ms,
+    last_response_body = input.response_body,
+    last_attempt_at = input.attempted_at,
+    updated_at = input.attempted_at,
+    finished_at = CASE WHEN input.status <> 'pending' THEN input.attempted_at END
+FROM input
+WHERE deliveries.id = input.delivery_id;
 
 -- name: DeliveryCancel :exec
 UPDATE /* TEMPLATE: schema */deliveries

@@ -119,61 +119,75 @@ func (q *Queries) DeliveryGetByID(ctx context.Context, id string) (*Delivery, er
 	return &i, err
 }
 
-const deliveryGetForSend = `-- name: DeliveryGetForSend :one
+const deliveryGetForSendMany = `-- name: DeliveryGetForSendMany :many
 SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, e.id, e.type, e.data, e.context, e.tenant_id, e.created_at, e.fanned_out_at, h.id, h.name, h.url, h.events, h.headers, h.tenant_id, h.enabled, h.disabled_reason, h.signing_key, h.previous_signing_key, h.previous_key_expires_at, h.failing_since, h.created_at, h.updated_at
 FROM /* TEMPLATE: schema */deliveries d
 JOIN /* TEMPLATE: schema */events e ON e.id = d.event_id
 JOIN /* TEMPLATE: schema */hooks h ON h.id = d.hook_id
-WHERE d.id = $1
+WHERE d.id = ANY($1::uuid[])
 `
 
-type DeliveryGetForSendRow struct {
+type DeliveryGetForSendManyRow struct {
 	Delivery Delivery
 	Event    Event
 	Hook     Hook
 }
 
-// DeliveryGetForSend loads everything one attempt needs in one round trip.
-func (q *Queries) DeliveryGetForSend(ctx context.Context, id string) (*DeliveryGetForSendRow, error) {
-	row := q.db.QueryRow(ctx, deliveryGetForSend, id)
-	var i DeliveryGetForSendRow
-	err := row.Scan(
-		&i.Delivery.ID,
-		&i.Delivery.EventID,
-		&i.Delivery.HookID,
-		&i.Delivery.Status,
-		&i.Delivery.Attempts,
-		&i.Delivery.LastStatusCode,
-		&i.Delivery.LastError,
-		&i.Delivery.LastDurationMs,
-		&i.Delivery.LastResponseBody,
-		&i.Delivery.LastAttemptAt,
-		&i.Delivery.CreatedAt,
-		&i.Delivery.UpdatedAt,
-		&i.Delivery.FinishedAt,
-		&i.Event.ID,
-		&i.Event.Type,
-		&i.Event.Data,
-		&i.Event.Context,
-		&i.Event.TenantID,
-		&i.Event.CreatedAt,
-		&i.Event.FannedOutAt,
-		&i.Hook.ID,
-		&i.Hook.Name,
-		&i.Hook.Url,
-		&i.Hook.Events,
-		&i.Hook.Headers,
-		&i.Hook.TenantID,
-		&i.Hook.Enabled,
-		&i.Hook.DisabledReason,
-		&i.Hook.SigningKey,
-		&i.Hook.PreviousSigningKey,
-		&i.Hook.PreviousKeyExpiresAt,
-		&i.Hook.FailingSince,
-		&i.Hook.CreatedAt,
-		&i.Hook.UpdatedAt,
-	)
-	return &i, err
+// DeliveryGetForSendMany loads everything the given deliveries' attempts
+// need in one round trip.
+func (q *Queries) DeliveryGetForSendMany(ctx context.Context, ids []string) ([]*DeliveryGetForSendManyRow, error) {
+	rows, err := q.db.Query(ctx, deliveryGetForSendMany, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []*DeliveryGetForSendManyRow
+	for rows.Next() {
+		var i DeliveryGetForSendManyRow
+		if err := rows.Scan(
+			&i.Delivery.ID,
+			&i.Delivery.EventID,
+			&i.Delivery.HookID,
+			&i.Delivery.Status,
+			&i.Delivery.Attempts,
+			&i.Delivery.LastStatusCode,
+			&i.Delivery.LastError,
+			&i.Delivery.LastDurationMs,
+			&i.Delivery.LastResponseBody,
+			&i.Delivery.LastAttemptAt,
+			&i.Delivery.CreatedAt,
+			&i.Delivery.UpdatedAt,
+			&i.Delivery.FinishedAt,
+			&i.Event.ID,
+			&i.Event.Type,
+			&i.Event.Data,
+			&i.Event.Context,
+			&i.Event.TenantID,
+			&i.Event.CreatedAt,
+			&i.Event.FannedOutAt,
+			&i.Hook.ID,
+			&i.Hook.Name,
+			&i.Hook.Url,
+			&i.Hook.Events,
+			&i.Hook.Headers,
+			&i.Hook.TenantID,
+			&i.Hook.Enabled,
+			&i.Hook.DisabledReason,
+			&i.Hook.SigningKey,
+			&i.Hook.PreviousSigningKey,
+			&i.Hook.PreviousKeyExpiresAt,
+			&i.Hook.FailingSince,
+			&i.Hook.CreatedAt,
+			&i.Hook.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, &i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const deliveryInsertBatch = `-- name: DeliveryInsertBatch :many
@@ -326,58 +340,73 @@ func (q *Queries) DeliveryListIDsForReplay(ctx context.Context, arg *DeliveryLis
 	return items, nil
 }
 
-const deliveryRecordAttempt = `-- name: DeliveryRecordAttempt :exec
-WITH attempt AS (
+const deliveryRecordAttempts = `-- name: DeliveryRecordAttempts :exec
+WITH input AS (
+    SELECT unnest($1::uuid[]) AS delivery_id,
+           unnest($2::uuid[]) AS hook_id,
+           unnest($3::integer[]) AS attempt,
+           nullif(unnest($4::integer[]), 0) AS status_code,
+           nullif(unnest($5::text[]), '') AS error,
+           unnest($6::integer[]) AS duration_ms,
+           nullif(unnest($7::text[]), '') AS response_body,
+           unnest($8::text[]) AS status,
+           unnest($9::timestamptz[]) AS attempted_at
+), attempt AS (
     INSERT INTO /* TEMPLATE: schema */delivery_attempts (delivery_id, attempt, status_code, error, duration_ms, response_body, created_at)
-    SELECT $7, $8, $2, $3, $4::integer, $5, $6::timestamptz
-    WHERE NOT $9::boolean
+    SELECT delivery_id, attempt, status_code, error, duration_ms, response_body, attempted_at
+    FROM input
+    WHERE status <> 'succeeded'
 ), hook_health AS (
     UPDATE /* TEMPLATE: schema */hooks
-    SET failing_since = CASE WHEN $9::boolean THEN NULL ELSE $6::timestamptz END
-    WHERE hooks.id = $10 AND (failing_since IS NOT NULL) = $9::boolean
+    SET failing_since = CASE WHEN per_hook.any_success THEN NULL ELSE per_hook.first_attempt_at END
+    FROM (
+        SELECT hook_id, bool_or(status = 'succeeded') AS any_success, min(attempted_at) AS first_attempt_at
+        FROM input GROUP BY hook_id
+    ) per_hook
+    WHERE hooks.id = per_hook.hook_id AND (hooks.failing_since IS NOT NULL) = per_hook.any_success
 )
 UPDATE /* TEMPLATE: schema */deliveries
-SET status = $1,
-    attempts = attempts + 1,
-    last_status_code = $2,
-    last_error = $3,
-    last_duration_ms = $4::integer,
-    last_response_body = $5,
-    last_attempt_at = $6::timestamptz,
-    updated_at = $6::timestamptz,
-    finished_at = CASE WHEN $1::text <> 'pending' THEN $6::timestamptz END
-WHERE deliveries.id = $7
+SET status = input.status,
+    attempts = deliveries.attempts + 1,
+    last_status_code = input.status_code,
+    last_error = input.error,
+    last_duration_ms = input.duration_ms,
+    last_response_body = input.response_body,
+    last_attempt_at = input.attempted_at,
+    updated_at = input.attempted_at,
+    finished_at = CASE WHEN input.status <> 'pending' THEN input.attempted_at END
+FROM input
+WHERE deliveries.id = input.delivery_id
 `
 
-type DeliveryRecordAttemptParams struct {
-	Status       string
-	StatusCode   *int32
-	Error        *string
-	DurationMs   int32
-	ResponseBody *string
-	AttemptedAt  time.Time
-	DeliveryID   string
-	Attempt      int32
-	Succeeded    bool
-	HookID       string
+type DeliveryRecordAttemptsParams struct {
+	DeliveryIds    []string
+	HookIds        []string
+	Attempts       []int32
+	StatusCodes    []int32
+	Errors         []string
+	DurationsMs    []int32
+	ResponseBodies []string
+	Statuses       []string
+	AttemptedAt    []time.Time
 }
 
-// DeliveryRecordAttempt records one attempt on its delivery, and as a row of
-// delivery_attempts if it failed, moves the delivery to @status and keeps the
-// hook's failing_since (the start of its current run of failures), in one
-// statement.
-func (q *Queries) DeliveryRecordAttempt(ctx context.Context, arg *DeliveryRecordAttemptParams) error {
-	_, err := q.db.Exec(ctx, deliveryRecordAttempt,
-		arg.Status,
-		arg.StatusCode,
-		arg.Error,
-		arg.DurationMs,
-		arg.ResponseBody,
+// DeliveryRecordAttempts records attempts, one per delivery: each on its
+// delivery, and as a row of delivery_attempts if it failed; moves each
+// delivery to its status; and keeps each hook's failing_since (the start of
+// its current run of failures: a success in the batch ends it). Zero status
+// codes and empty strings stand for NULL.
+func (q *Queries) DeliveryRecordAttempts(ctx context.Context, arg *DeliveryRecordAttemptsParams) error {
+	_, err := q.db.Exec(ctx, deliveryRecordAttempts,
+		arg.DeliveryIds,
+		arg.HookIds,
+		arg.Attempts,
+		arg.StatusCodes,
+		arg.Errors,
+		arg.DurationsMs,
+		arg.ResponseBodies,
+		arg.Statuses,
 		arg.AttemptedAt,
-		arg.DeliveryID,
-		arg.Attempt,
-		arg.Succeeded,
-		arg.HookID,
 	)
 	return err
 }
