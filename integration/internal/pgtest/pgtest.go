@@ -32,7 +32,6 @@ const templateDB = "hookrelay_template"
 // Container is a running Postgres with a migrated template database.
 type Container struct {
 	container *postgres.PostgresContainer
-	adminURL  string
 
 	mu      sync.Mutex // CREATE DATABASE … TEMPLATE wants the template alone
 	counter atomic.Int64
@@ -59,10 +58,6 @@ func Start(ctx context.Context) (*Container, error) {
 		return nil, fmt.Errorf("start postgres container from image %s (set HOOKRELAY_TEST_PG_IMAGE, or build one with integration/postgres-image/build.sh): %w", image, err)
 	}
 	c := &Container{container: pg}
-	if c.adminURL, err = pg.ConnectionString(ctx, "sslmode=disable"); err != nil {
-		_ = c.Terminate()
-		return nil, err
-	}
 	if err := c.exec(ctx, "CREATE DATABASE "+templateDB); err != nil {
 		_ = c.Terminate()
 		return nil, err
@@ -84,13 +79,14 @@ func (c *Container) Terminate() error {
 	return c.container.Terminate(ctx)
 }
 
-// URL returns the connection string of database name.
+// URL returns the connection string of database name. It is read anew each
+// time: a container stopped and started again gets another host port.
 func (c *Container) URL(name string) string {
-	cfg, err := pgx.ParseConfig(c.adminURL)
+	endpoint, err := c.container.PortEndpoint(context.Background(), "5432/tcp", "")
 	if err != nil {
-		panic(err) // the container's own URL always parses
+		panic(fmt.Sprintf("pgtest: container has no endpoint: %v", err))
 	}
-	return fmt.Sprintf("postgres://%s:%s@%s:%d/%s?sslmode=disable", cfg.User, cfg.Password, cfg.Host, cfg.Port, name)
+	return fmt.Sprintf("postgres://postgres:postgres@%s/%s?sslmode=disable", endpoint, name)
 }
 
 // NewDatabase creates a database cloned from the migrated template, dropped
@@ -153,7 +149,7 @@ func (c *Container) migrate(ctx context.Context, url string) error {
 }
 
 func (c *Container) exec(ctx context.Context, sql string) error {
-	conn, err := pgx.Connect(ctx, c.adminURL)
+	conn, err := pgx.Connect(ctx, c.URL("postgres"))
 	if err != nil {
 		return err
 	}
