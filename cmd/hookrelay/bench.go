@@ -42,7 +42,7 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	databaseURL := o.databaseURL
 	if databaseURL == "" {
-		db, err := tempdb.Start(ctx)
+		db, err := tempdb.Start(ctx, &tempdb.Options{Durable: true})
 		if err != nil {
 			return err
 		}

@@ -233,7 +233,13 @@ func TestFaults(t *testing.T) {
 	faults := map[string]int{}
 	var readyzDown bool
 	inject := []func(){
-		func() { i := rand.IntN(2); kill(i); faults["SIGKILL one of two serve"]++; time.Sleep(300 * time.Millisecond); startProc(i) },
+		func() {
+			i := rand.IntN(2)
+			kill(i)
+			faults["SIGKILL one of two serve"]++
+			time.Sleep(300 * time.Millisecond)
+			startProc(i)
+		},
 		func() {
 			kill(0)
 			kill(1)

@@ -52,7 +52,7 @@ var retrySchedule = []time.Duration{time.Second, 2 * time.Second, 4 * time.Secon
 func Run(ctx context.Context, config *Config) error {
 	databaseURL := config.DatabaseURL
 	if databaseURL == "" {
-		db, err := tempdb.Start(ctx)
+		db, err := tempdb.Start(ctx, nil)
 		if err != nil {
 			return err
 		}

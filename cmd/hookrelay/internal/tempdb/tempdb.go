@@ -32,10 +32,17 @@ type DB struct {
 	cmd *exec.Cmd
 }
 
+// Options configure a cluster.
+type Options struct {
+	// Durable keeps fsync on, as a production server has it (bench); off,
+	// the cluster is faster and as good for a throwaway demo.
+	Durable bool
+}
+
 // Start initialises and starts a cluster on a free loopback port. As
 // root it runs as the postgres user, since initdb refuses root. Call Stop to
 // stop it and remove its directory.
-func Start(ctx context.Context) (*DB, error) {
+func Start(ctx context.Context, opts *Options) (*DB, error) {
 	bindir, err := findBindir()
 	if err != nil {
 		return nil, err
@@ -49,14 +56,14 @@ func Start(ctx context.Context) (*DB, error) {
 		return nil, err
 	}
 	db := &DB{dir: dir}
-	if err := db.start(ctx, bindir, credential); err != nil {
+	if err := db.start(ctx, bindir, credential, opts != nil && opts.Durable); err != nil {
 		db.Stop()
 		return nil, err
 	}
 	return db, nil
 }
 
-func (db *DB) start(ctx context.Context, bindir string, credential *syscall.Credential) error {
+func (db *DB) start(ctx context.Context, bindir string, credential *syscall.Credential, durable bool) error {
 	if credential != nil {
 		if err := os.Chown(db.dir, int(credential.Uid), int(credential.Gid)); err != nil {
 			return err
@@ -78,9 +85,13 @@ func (db *DB) start(ctx context.Context, bindir string, credential *syscall.Cred
 		return err
 	}
 	defer log.Close()
+	fsync := "off"
+	if durable {
+		fsync = "on"
+	}
 	db.cmd = exec.Command(filepath.Join(bindir, "postgres"), "-D", data, "-p", strconv.Itoa(port),
 		"-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="+db.dir,
-		"-c", "fsync=off", "-c", "max_connections=200")
+		"-c", "fsync="+fsync, "-c", "max_connections=200")
 	db.cmd.Stdout, db.cmd.Stderr = log, log
 	db.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: credential, Setpgid: true}
 	if err := db.cmd.Start(); err != nil {

@@ -1,0 +1,29 @@
+package integration
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestBench runs a tiny `hookrelay bench --json` to prove every phase works;
+// it asserts no speed.
+func TestBench(t *testing.T) {
+	t.Parallel()
+	url := pg.NewEmptyDatabase(t)
+	res := runCLI(t, url, "bench", "--events", "300", "--hooks", "2", "--writers", "4", "--rate", "200", "--duration", "1s", "--json")
+	require.Equal(t, 0, res.code, res.stderr)
+
+	var out map[string]any
+	require.NoError(t, json.Unmarshal([]byte(res.stdout), &out), res.stdout)
+	for _, key := range []string{"river_noop_jobs_per_s", "deliveries_per_s", "ratio", "publish_overhead", "peak_rss_bytes", "postgres_bytes_per_event"} {
+		require.Greater(t, out[key].(float64), 0.0, key)
+	}
+	latency := out["latency_ms"].(map[string]any)
+	for _, path := range []string{"go", "sql"} {
+		p := latency[path].(map[string]any)
+		require.Equal(t, 200.0, p["n"], "every offered delivery of the %s phase was measured", path)
+		require.Greater(t, p["p99"].(float64), 0.0)
+	}
+}
