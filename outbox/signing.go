@@ -49,3 +49,20 @@ func SignatureLogto(signingKey string, body []byte) string {
 	mac.Write(body)
 	return hex.EncodeToString(mac.Sum(nil))
 }
+
+// VerifySignatureV1 reports whether the webhook-signature header value holds
+// a valid v1 entry for signingKey, as a receiver checks it: id is the
+// webhook-id header, timestamp the webhook-timestamp header. It does not
+// check the timestamp's age; a receiver should refuse old ones.
+func VerifySignatureV1(signingKey, id string, timestamp int64, body []byte, header string) bool {
+	want, err := SignatureV1(signingKey, id, timestamp, body)
+	if err != nil {
+		return false
+	}
+	for _, entry := range strings.Fields(header) {
+		if hmac.Equal([]byte(entry), []byte(want)) {
+			return true
+		}
+	}
+	return false
+}

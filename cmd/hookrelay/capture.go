@@ -32,16 +32,9 @@ func captureInstall(ctx context.Context, args []string, stdout io.Writer) error 
 	for _, column := range strings.Split(*columns, ",") {
 		list = append(list, strings.TrimSpace(column))
 	}
-	store, err := o.openStore(ctx)
-	if err != nil {
-		return err
-	}
-	defer store.Pool().Close()
-	capture, err := store.InstallCapture(ctx, &outbox.Capture{Table: *table, Entity: *entity, Columns: list, TenantColumn: *tenant})
-	if err != nil {
-		return err
-	}
-	return printJSON(stdout, capture)
+	return o.printFromStore(ctx, stdout, func(store *outbox.Store) (any, error) {
+		return store.InstallCapture(ctx, &outbox.Capture{Table: *table, Entity: *entity, Columns: list, TenantColumn: *tenant})
+	})
 }
 
 func captureList(ctx context.Context, args []string, stdout io.Writer) error {
@@ -49,16 +42,9 @@ func captureList(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := parseNone(fs, args); err != nil {
 		return err
 	}
-	store, err := o.openStore(ctx)
-	if err != nil {
-		return err
-	}
-	defer store.Pool().Close()
-	captures, err := store.ListCaptures(ctx)
-	if err != nil {
-		return err
-	}
-	return printJSON(stdout, captures)
+	return o.printFromStore(ctx, stdout, func(store *outbox.Store) (any, error) {
+		return store.ListCaptures(ctx)
+	})
 }
 
 func captureRemove(ctx context.Context, args []string, stdout io.Writer) error {
@@ -70,15 +56,9 @@ func captureRemove(ctx context.Context, args []string, stdout io.Writer) error {
 	if *table == "" {
 		return usagef("capture remove needs --table")
 	}
-	store, err := o.openStore(ctx)
-	if err != nil {
-		return err
-	}
-	defer store.Pool().Close()
-	if err := store.RemoveCapture(ctx, *table); err != nil {
-		return err
-	}
-	return printJSON(stdout, map[string]any{"table": *table, "removed": true})
+	return o.printFromStore(ctx, stdout, func(store *outbox.Store) (any, error) {
+		return map[string]any{"table": *table, "removed": true}, store.RemoveCapture(ctx, *table)
+	})
 }
 
 func runEvents(_ context.Context, args []string, stdout io.Writer) error {

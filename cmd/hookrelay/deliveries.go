@@ -25,16 +25,9 @@ func deliveriesList(ctx context.Context, args []string, stdout io.Writer) error 
 	if err := parseNone(fs, args); err != nil {
 		return err
 	}
-	store, err := o.openStore(ctx)
-	if err != nil {
-		return err
-	}
-	defer store.Pool().Close()
-	deliveries, err := store.ListDeliveries(ctx, &outbox.DeliveryFilter{HookID: *hook, Status: *status, Max: *limit})
-	if err != nil {
-		return err
-	}
-	return printJSON(stdout, deliveries)
+	return o.printFromStore(ctx, stdout, func(store *outbox.Store) (any, error) {
+		return store.ListDeliveries(ctx, &outbox.DeliveryFilter{HookID: *hook, Status: *status, Max: *limit})
+	})
 }
 
 func deliveriesShow(ctx context.Context, args []string, stdout io.Writer) error {
@@ -72,26 +65,17 @@ func deliveriesReplay(ctx context.Context, args []string, stdout io.Writer) erro
 		}
 	}
 
-	store, err := o.openStore(ctx)
-	if err != nil {
-		return err
-	}
-	defer store.Pool().Close()
-	service, err := o.newService(store)
-	if err != nil {
-		return err
-	}
-	if len(positional) == 1 {
-		if err := service.ReplayDelivery(ctx, positional[0]); err != nil {
-			return err
+	return o.printFromStore(ctx, stdout, func(store *outbox.Store) (any, error) {
+		service, err := o.newService(store)
+		if err != nil {
+			return nil, err
 		}
-		return printJSON(stdout, map[string]any{"replayed": 1, "id": positional[0]})
-	}
-	n, err := service.ReplayRange(ctx, r)
-	if err != nil {
-		return err
-	}
-	return printJSON(stdout, map[string]int{"replayed": n})
+		if len(positional) == 1 {
+			return map[string]any{"replayed": 1, "id": positional[0]}, service.ReplayDelivery(ctx, positional[0])
+		}
+		n, err := service.ReplayRange(ctx, r)
+		return map[string]int{"replayed": n}, err
+	})
 }
 
 func parseTime(name, value string) (time.Time, error) {

@@ -73,18 +73,11 @@ func hooksCreate(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	store, err := o.openStore(ctx)
-	if err != nil {
-		return err
-	}
-	defer store.Pool().Close()
-	hook, err := store.CreateHook(ctx, &outbox.HookParams{
-		Name: f.name, URL: f.url, Events: f.events, Headers: headers, TenantID: f.tenant, Disabled: *disabled,
+	return o.printFromStore(ctx, stdout, func(store *outbox.Store) (any, error) {
+		return store.CreateHook(ctx, &outbox.HookParams{
+			Name: f.name, URL: f.url, Events: f.events, Headers: headers, TenantID: f.tenant, Disabled: *disabled,
+		})
 	})
-	if err != nil {
-		return err
-	}
-	return printJSON(stdout, hook)
 }
 
 func hooksList(ctx context.Context, args []string, stdout io.Writer) error {
@@ -92,16 +85,9 @@ func hooksList(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := parseNone(fs, args); err != nil {
 		return err
 	}
-	store, err := o.openStore(ctx)
-	if err != nil {
-		return err
-	}
-	defer store.Pool().Close()
-	hooks, err := store.ListHooks(ctx)
-	if err != nil {
-		return err
-	}
-	return printJSON(stdout, hooks)
+	return o.printFromStore(ctx, stdout, func(store *outbox.Store) (any, error) {
+		return store.ListHooks(ctx)
+	})
 }
 
 // withHook parses one hook ID and calls fn with an open store.
@@ -114,16 +100,9 @@ func withHook(ctx context.Context, name string, args []string, addFlags func(fs 
 	if err != nil {
 		return err
 	}
-	store, err := o.openStore(ctx)
-	if err != nil {
-		return err
-	}
-	defer store.Pool().Close()
-	result, err := fn(store, fs, o, id)
-	if err != nil {
-		return err
-	}
-	return printJSON(stdout, result)
+	return o.printFromStore(ctx, stdout, func(store *outbox.Store) (any, error) {
+		return fn(store, fs, o, id)
+	})
 }
 
 func hooksShow(ctx context.Context, args []string, stdout io.Writer) error {

@@ -148,6 +148,21 @@ func (o *options) openStore(ctx context.Context) (*outbox.Store, error) {
 	return store, nil
 }
 
+// printFromStore opens the store, prints what fn returns as JSON and closes
+// the store.
+func (o *options) printFromStore(ctx context.Context, stdout io.Writer, fn func(store *outbox.Store) (any, error)) error {
+	store, err := o.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer store.Pool().Close()
+	result, err := fn(store)
+	if err != nil {
+		return err
+	}
+	return printJSON(stdout, result)
+}
+
 // connect connects to the database without checking its schema.
 func (o *options) connect(ctx context.Context) (*outbox.Store, error) {
 	if o.databaseURL == "" {

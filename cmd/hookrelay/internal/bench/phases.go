@@ -92,7 +92,6 @@ func (e *environment) throughput(ctx context.Context, events, writers int) (floa
 	hooks := 0
 	e.rec.keys.Range(func(any, any) bool { hooks++; return true })
 	want := int64(events * hooks)
-	e.rec.takeArrivals()
 	before := e.rec.verified.Load()
 
 	start := time.Now()
@@ -133,6 +132,8 @@ func (e *environment) latency(ctx context.Context, rate int, duration time.Durat
 	e.rec.keys.Range(func(any, any) bool { hooks++; return true })
 	eventsPerS := max(rate/hooks, 1)
 	total := int(duration.Seconds() * float64(eventsPerS))
+	e.rec.tracking.Store(true)
+	defer e.rec.tracking.Store(false)
 	e.rec.takeArrivals()
 
 	var mu sync.Mutex

@@ -6,9 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -94,6 +92,5 @@ func (r *receiver) verify(req *http.Request, body []byte) bool {
 	if err != nil || time.Since(time.Unix(timestamp, 0)).Abs() > 5*time.Minute {
 		return false
 	}
-	want, err := outbox.SignatureV1(key.(string), req.Header.Get("webhook-id"), timestamp, body)
-	return err == nil && slices.Contains(strings.Fields(req.Header.Get("webhook-signature")), want)
+	return outbox.VerifySignatureV1(key.(string), req.Header.Get("webhook-id"), timestamp, body, req.Header.Get("webhook-signature"))
 }
