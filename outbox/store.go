@@ -84,11 +84,6 @@ func (s *Store) queries(db dbsqlc.DBTX) *dbsqlc.Queries {
 	return dbsqlc.New(&schemaDB{db: db, rewriter: s.rewriter})
 }
 
-// inTx runs fn in a transaction on the store's pool.
-func (s *Store) inTx(ctx context.Context, fn func(q *dbsqlc.Queries) error) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return fn(s.queries(tx)) })
-}
-
 const schemaMarker = "/* TEMPLATE: schema */"
 
 // schemaRewriter replaces the schema marker of generated SQL with the
