@@ -62,7 +62,7 @@ func TestMetrics(t *testing.T) {
 	require.Eventually(t, func() bool { // River finalizes jobs a moment after they return
 		return metricValue(t, bundle.url, "hookrelay_deliveries_pending") == 0
 	}, 10*time.Second, 20*time.Millisecond)
-	require.GreaterOrEqual(t, metricValue(t, bundle.url, `hookrelay_river_queue_jobs{queue="default",state="available"}`), 0.0)
+	require.GreaterOrEqual(t, metricValue(t, bundle.url, `hookrelay_river_queue_jobs{queue="hookrelay_deliver",state="available"}`), 0.0)
 
 	// An event nobody fans out shows as lag: stop the service first.
 	stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)

@@ -22,7 +22,7 @@ func (FanOutArgs) Kind() string { return "hookrelay_fanout" }
 // InsertOpts: a failed fan-out is retried a few times, though the next poll
 // queues a fresh job anyway.
 func (FanOutArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{MaxAttempts: 3}
+	return river.InsertOpts{Queue: QueueControl, MaxAttempts: 3}
 }
 
 type fanOutWorker struct {

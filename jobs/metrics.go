@@ -7,7 +7,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
@@ -89,7 +88,7 @@ var (
 	pendingDesc = prometheus.NewDesc("hookrelay_deliveries_pending",
 		"Deliveries not yet final, across all processes: River jobs not yet finalized (a few are fan-out jobs).", nil, nil)
 	queueDesc = prometheus.NewDesc("hookrelay_river_queue_jobs",
-		"River jobs of hookrelay's queue by state (available or running).", []string{"queue", "state"}, nil)
+		"River jobs of hookrelay's queues by state (available or running).", []string{"queue", "state"}, nil)
 )
 
 // databaseCollector reads the gauges from the database at scrape time.
@@ -127,7 +126,7 @@ func (c *databaseCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(pendingDesc, prometheus.GaugeValue, float64(pending))
 	counts, err := exec.JobCountByQueueAndState(ctx, &riverdriver.JobCountByQueueAndStateParams{
-		QueueNames: []string{river.QueueDefault},
+		QueueNames: []string{QueueDeliver, QueueControl},
 		Schema:     c.store.Schema(),
 	})
 	if err != nil {

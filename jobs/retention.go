@@ -21,6 +21,11 @@ type RetentionArgs struct{}
 // Kind is a storage format: renaming it would strand queued jobs.
 func (RetentionArgs) Kind() string { return "hookrelay_retention" }
 
+// InsertOpts put retention beside fan-out, away from deliveries.
+func (RetentionArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueControl}
+}
+
 type retentionWorker struct {
 	river.WorkerDefaults[RetentionArgs]
 	store     *outbox.Store

@@ -31,6 +31,17 @@ type Service struct {
 	lastFanOut *rivertype.JobRow // the poller's latest fan-out job
 }
 
+// River queues. Fan-out has a queue of its own so that it never waits for a
+// free worker behind a backlog of deliveries.
+const (
+	// QueueDeliver holds hookrelay_deliver jobs.
+	QueueDeliver = "hookrelay_deliver"
+	// QueueControl holds hookrelay_fanout and hookrelay_retention jobs.
+	QueueControl = "hookrelay_control"
+
+	controlMaxWorkers = 4
+)
+
 // fanOutStaleAfter is how long the poller waits on its fan-out job before
 // queueing another beside it: long enough for a large batch, short enough
 // that a job stranded by a killed process (rescued only after RescueAfter)
@@ -49,7 +60,7 @@ func NewService(config *Config) (*Service, error) {
 		store:       config.Store,
 		sender:      newSender(config),
 		metrics:     newMetrics(config.Store, config.Now, config.Logger),
-		deliverOpts: &river.InsertOpts{MaxAttempts: deliverMaxAttempts(config.RetrySchedule)},
+		deliverOpts: &river.InsertOpts{Queue: QueueDeliver, MaxAttempts: deliverMaxAttempts(config.RetrySchedule)},
 	}
 
 	workers := river.NewWorkers()
@@ -81,8 +92,11 @@ func NewService(config *Config) (*Service, error) {
 	}
 
 	client, err := river.NewClient(riverpgxv5.New(s.store.Pool()), &river.Config{
-		Schema:               s.store.Schema(),
-		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: config.MaxWorkers}},
+		Schema: s.store.Schema(),
+		Queues: map[string]river.QueueConfig{
+			QueueDeliver: {MaxWorkers: config.MaxWorkers},
+			QueueControl: {MaxWorkers: controlMaxWorkers},
+		},
 		Workers:              workers,
 		FetchCooldown:        config.FetchCooldown,
 		FetchPollInterval:    config.FetchPollInterval,
