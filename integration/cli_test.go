@@ -153,6 +153,7 @@ func TestCLI(t *testing.T) {
 			{[]string{"deliveries", "replay", "--hook", hook.ID, "--since", "yesterday"}, 2, "RFC 3339"},
 			{[]string{"serve"}, 2, "admin token"},
 			{[]string{"serve", "--admin-token", "x", "--retry-schedule", "soon"}, 2, "invalid retry schedule"},
+			{[]string{"publish", "--event", "User.Created", "--max-payload-bytes", "10", "--data", `"0123456789"`}, 1, "too large"},
 		} {
 			res := runCLI(t, url, tt.args...)
 			require.Equal(t, tt.code, res.code, "%v: %s", tt.args, res.stderr)

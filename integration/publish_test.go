@@ -162,6 +162,26 @@ func TestPublishValidation(t *testing.T) {
 		})
 	}
 
+	t.Run("ConfiguredPayloadLimit", func(t *testing.T) {
+		small, err := outbox.NewStore(bundle.pool, &outbox.Config{MaxPayloadBytes: 100})
+		require.NoError(t, err)
+		_, err = small.Publish(ctx, &outbox.Event{Type: "User.Created", Data: strings.Repeat("x", 100)})
+		require.ErrorContains(t, err, "at most 100 bytes")
+		_, err = small.Publish(ctx, &outbox.Event{Type: "User.Created", Data: "short"})
+		require.NoError(t, err)
+
+		err = pgx.BeginFunc(ctx, bundle.pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, "SET LOCAL hookrelay.max_payload_bytes = '100'"); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, "SELECT hookrelay.publish('User.Created', to_jsonb(repeat('x', 100)))")
+			return err
+		})
+		require.ErrorContains(t, err, "at most 100 bytes")
+		_, err = bundle.pool.Exec(ctx, "DELETE FROM hookrelay.events")
+		require.NoError(t, err)
+	})
+
 	t.Run("PublishSQLMapsToValidationError", func(t *testing.T) {
 		_, err := bundle.store.PublishSQL(ctx, "bad type", nil, nil, "")
 		var validationErr *outbox.ValidationError

@@ -68,7 +68,7 @@ func TestBuildersGolden(t *testing.T) {
 	covered := map[string]bool{}
 	for name, event := range events {
 		covered[event.Type] = true
-		params, err := eventInsertParams(event)
+		params, err := eventInsertParams(event, MaxPayloadBytesDefault)
 		require.NoError(t, err, name)
 		body, err := buildBody("hook1", &dbsqlc.Event{
 			ID: "event1", Type: params.Type, Data: params.Data, Context: params.Context, CreatedAt: created,

@@ -70,7 +70,7 @@ type StoredEvent struct {
 // to the caller's transaction. Invalid events return a *ValidationError and
 // write nothing.
 func (s *Store) PublishTx(ctx context.Context, tx pgx.Tx, event *Event) (string, error) {
-	params, err := eventInsertParams(event)
+	params, err := eventInsertParams(event, s.maxPayload)
 	if err != nil {
 		return "", err
 	}
@@ -128,7 +128,7 @@ func (s *Store) GetEvent(ctx context.Context, id string) (*StoredEvent, error) {
 	}, nil
 }
 
-func eventInsertParams(event *Event) (*dbsqlc.EventInsertParams, error) {
+func eventInsertParams(event *Event, maxPayload int) (*dbsqlc.EventInsertParams, error) {
 	if err := ValidateEventType(event.Type); err != nil {
 		return nil, err
 	}
@@ -146,8 +146,8 @@ func eventInsertParams(event *Event) (*dbsqlc.EventInsertParams, error) {
 			return nil, invalid("event context", "cannot encode as JSON: %v", err)
 		}
 	}
-	if size := len(data) + len(eventContext); size > MaxPayloadBytesDefault {
-		return nil, invalid("event", "payload of %d bytes is too large: data and context together may be at most %d bytes", size, MaxPayloadBytesDefault)
+	if size := len(data) + len(eventContext); size > maxPayload {
+		return nil, invalid("event", "payload of %d bytes is too large: data and context together may be at most %d bytes (HOOKRELAY_MAX_PAYLOAD_BYTES)", size, maxPayload)
 	}
 	return &dbsqlc.EventInsertParams{
 		Type:     event.Type,

@@ -19,8 +19,9 @@ import (
 // included, unless Config.Schema says otherwise.
 const SchemaDefault = "hookrelay"
 
-// MaxPayloadBytesDefault is the largest event accepted: the JSON of its data
-// and context together.
+// MaxPayloadBytesDefault is the largest event accepted unless
+// Config.MaxPayloadBytes says otherwise: the JSON of its data and context
+// together.
 const MaxPayloadBytesDefault = 256 << 10
 
 var schemaNameRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,39}$`)
@@ -30,14 +31,21 @@ type Config struct {
 	// Schema is the Postgres schema of hookrelay's tables. Defaults to
 	// SchemaDefault.
 	Schema string
+
+	// MaxPayloadBytes bounds an event's data and context JSON together.
+	// Defaults to MaxPayloadBytesDefault. The SQL function publish reads its
+	// limit from the database setting hookrelay.max_payload_bytes instead,
+	// with the same default.
+	MaxPayloadBytes int
 }
 
 // Store reads and writes hookrelay's tables: events, hooks, deliveries and
 // their attempts. It is safe for concurrent use.
 type Store struct {
-	pool     *pgxpool.Pool
-	schema   string
-	rewriter *schemaRewriter
+	pool       *pgxpool.Pool
+	schema     string
+	maxPayload int
+	rewriter   *schemaRewriter
 
 	sendLoader      *batcher[string, *Send]
 	attemptRecorder *batcher[*attemptRecord, struct{}]
@@ -50,14 +58,20 @@ const deliveryBatchMax = 200
 // NewStore returns a Store over pool. The schema must have been migrated with
 // Migrate.
 func NewStore(pool *pgxpool.Pool, config *Config) (*Store, error) {
-	schema := SchemaDefault
+	schema, maxPayload := SchemaDefault, MaxPayloadBytesDefault
 	if config != nil && config.Schema != "" {
 		schema = config.Schema
+	}
+	if config != nil && config.MaxPayloadBytes != 0 {
+		maxPayload = config.MaxPayloadBytes
+	}
+	if maxPayload <= 0 {
+		return nil, invalid("max payload bytes", "%d; give a positive number of bytes", maxPayload)
 	}
 	if err := ValidateSchemaName(schema); err != nil {
 		return nil, err
 	}
-	s := &Store{pool: pool, schema: schema, rewriter: newSchemaRewriter(schema)}
+	s := &Store{pool: pool, schema: schema, maxPayload: maxPayload, rewriter: newSchemaRewriter(schema)}
 	s.sendLoader = newBatcher(deliveryBatchMax, s.loadSends)
 	s.attemptRecorder = newBatcher(deliveryBatchMax, s.recordAttempts)
 	return s, nil

@@ -98,6 +98,10 @@ CREATE FUNCTION /* TEMPLATE: schema */publish(
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     event_id uuid;
+    -- The limit is the database setting hookrelay.max_payload_bytes when
+    -- set (ALTER DATABASE … SET hookrelay.max_payload_bytes = '1048576'),
+    -- else 256 KiB, the Go API's default.
+    max_payload bigint := coalesce(nullif(current_setting('hookrelay.max_payload_bytes', true), '')::bigint, 262144);
 BEGIN
     IF event_type IS NULL OR length(event_type) > 100
         OR event_type !~ '^[A-Z][A-Za-z0-9]*(\.[A-Z][A-Za-z0-9]*)*$' THEN
@@ -115,8 +119,8 @@ BEGIN
         RAISE EXCEPTION 'invalid tenant id: it must be NULL or a non-empty string'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF coalesce(octet_length(data::text), 0) + octet_length(context::text) > 262144 THEN
-        RAISE EXCEPTION 'event payload too large: data and context together may be at most 262144 bytes'
+    IF coalesce(octet_length(data::text), 0) + octet_length(context::text) > max_payload THEN
+        RAISE EXCEPTION 'event payload too large: data and context together may be at most % bytes (setting hookrelay.max_payload_bytes)', max_payload
             USING ERRCODE = 'program_limit_exceeded';
     END IF;
 

@@ -33,6 +33,9 @@ type options struct {
 	rescueAfter   string
 	disableAfter  string
 	dbMaxConns    int
+	maxPayload    int
+	// envErr reports an environment variable that is not a valid number.
+	envErr error
 }
 
 // addrDefault is where serve listens unless told otherwise.
@@ -55,7 +58,8 @@ func newFlagSet(name string) (*flag.FlagSet, *options) {
 	fs.StringVar(&o.retrySchedule, "retry-schedule", envOr("HOOKRELAY_RETRY_SCHEDULE", joinDurations(jobs.RetryScheduleDefault)), "waits between attempts (HOOKRELAY_RETRY_SCHEDULE)")
 	fs.StringVar(&o.timeout, "timeout", envOr("HOOKRELAY_TIMEOUT", jobs.TimeoutDefault.String()), "per-attempt HTTP timeout (HOOKRELAY_TIMEOUT)")
 	fs.StringVar(&o.retention, "retention", envOr("HOOKRELAY_RETENTION", jobs.RetentionDefault.String()), "how long finished events are kept (HOOKRELAY_RETENTION)")
-	fs.IntVar(&o.dbMaxConns, "db-max-conns", envInt("HOOKRELAY_DB_MAX_CONNS", dbMaxConnsDefault), "most database connections (HOOKRELAY_DB_MAX_CONNS)")
+	fs.IntVar(&o.maxPayload, "max-payload-bytes", o.envInt("HOOKRELAY_MAX_PAYLOAD_BYTES", outbox.MaxPayloadBytesDefault), "largest event data and context, JSON bytes (HOOKRELAY_MAX_PAYLOAD_BYTES)")
+	fs.IntVar(&o.dbMaxConns, "db-max-conns", o.envInt("HOOKRELAY_DB_MAX_CONNS", dbMaxConnsDefault), "most database connections (HOOKRELAY_DB_MAX_CONNS)")
 	fs.StringVar(&o.disableAfter, "disable-after", envOr("HOOKRELAY_DISABLE_AFTER", jobs.DisableAfterDefault.String()), "disable a hook failing continuously this long (HOOKRELAY_DISABLE_AFTER)")
 	fs.StringVar(&o.rescueAfter, "rescue-after", envOr("HOOKRELAY_RESCUE_AFTER", jobs.RescueAfterDefault.String()), "how long before a job of a dead process runs again (HOOKRELAY_RESCUE_AFTER)")
 	return fs, o
@@ -68,11 +72,19 @@ func envOr(name, fallback string) string {
 	return fallback
 }
 
-func envInt(name string, fallback int) int {
-	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
-		return n
+// envInt reads a positive number from the environment, remembering in
+// o.envErr one that is not.
+func (o *options) envInt(name string, fallback int) int {
+	value := os.Getenv(name)
+	if value == "" {
+		return fallback
 	}
-	return fallback
+	n, err := strconv.Atoi(value)
+	if err != nil || n <= 0 {
+		o.envErr = usagef("invalid %s %q: give a positive whole number", name, value)
+		return fallback
+	}
+	return n
 }
 
 func joinDurations(durations []time.Duration) string {
@@ -165,6 +177,9 @@ func (o *options) printFromStore(ctx context.Context, stdout io.Writer, fn func(
 
 // connect connects to the database without checking its schema.
 func (o *options) connect(ctx context.Context) (*outbox.Store, error) {
+	if o.envErr != nil {
+		return nil, o.envErr
+	}
 	if o.databaseURL == "" {
 		return nil, usagef("no database: set DATABASE_URL or --database-url")
 	}
@@ -186,7 +201,7 @@ func (o *options) connect(ctx context.Context) (*outbox.Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
-	store, err := outbox.NewStore(pool, &outbox.Config{Schema: o.schema})
+	store, err := outbox.NewStore(pool, &outbox.Config{Schema: o.schema, MaxPayloadBytes: o.maxPayload})
 	if err != nil {
 		pool.Close()
 		return nil, err
