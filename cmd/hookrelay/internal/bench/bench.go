@@ -17,6 +17,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/hookrelay/hookrelay/cmd/hookrelay/internal/receiver"
 	"github.com/hookrelay/hookrelay/jobs"
 	"github.com/hookrelay/hookrelay/outbox"
 )
@@ -139,7 +140,9 @@ type environment struct {
 	pool    *pgxpool.Pool
 	store   *outbox.Store
 	service *jobs.Service
-	rec     *receiver
+	rec     *receiver.Receiver
+	counter *counter
+	hooks   int
 	closed  bool
 }
 
@@ -154,17 +157,18 @@ func newEnvironment(ctx context.Context, pool *pgxpool.Pool, config *Config) (*e
 	if err := store.Migrate(ctx); err != nil {
 		return nil, err
 	}
-	rec, err := startReceiver()
+	counter := &counter{}
+	rec, err := receiver.Start(counter.handle)
 	if err != nil {
 		return nil, err
 	}
 	for i := range config.Hooks {
-		hook, err := store.CreateHook(ctx, &outbox.HookParams{URL: rec.url("/" + strconv.Itoa(i)), Events: []string{"*"}})
+		hook, err := store.CreateHook(ctx, &outbox.HookParams{URL: rec.URL("/" + strconv.Itoa(i)), Events: []string{"*"}})
 		if err != nil {
-			rec.close()
+			rec.Close()
 			return nil, err
 		}
-		rec.keys.Store(hook.ID, hook.SigningKey)
+		rec.AddHook(hook)
 	}
 	service, err := jobs.NewService(&jobs.Config{
 		Store:      store,
@@ -175,10 +179,10 @@ func newEnvironment(ctx context.Context, pool *pgxpool.Pool, config *Config) (*e
 		err = service.Start(ctx)
 	}
 	if err != nil {
-		rec.close()
+		rec.Close()
 		return nil, err
 	}
-	return &environment{pool: pool, store: store, service: service, rec: rec}, nil
+	return &environment{pool: pool, store: store, service: service, rec: rec, counter: counter, hooks: config.Hooks}, nil
 }
 
 func (e *environment) close() {
@@ -189,7 +193,7 @@ func (e *environment) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	_ = e.service.Stop(ctx)
-	e.rec.close()
+	e.rec.Close()
 }
 
 // peakRSS reads the process's high-water resident set size.

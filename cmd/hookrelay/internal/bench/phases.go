@@ -16,6 +16,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
 
+	"github.com/hookrelay/hookrelay/cmd/hookrelay/internal/receiver"
 	"github.com/hookrelay/hookrelay/jobs"
 	"github.com/hookrelay/hookrelay/outbox"
 )
@@ -89,10 +90,8 @@ func riverNoop(ctx context.Context, pool *pgxpool.Pool, n int) (float64, error) 
 // throughput publishes events from writers concurrent transactions and
 // returns signed deliveries per second until the receiver has them all.
 func (e *environment) throughput(ctx context.Context, events, writers int) (float64, error) {
-	hooks := 0
-	e.rec.keys.Range(func(any, any) bool { hooks++; return true })
-	want := int64(events * hooks)
-	before := e.rec.verified.Load()
+	want := int64(events * e.hooks)
+	before := e.counter.verified.Load()
 
 	start := time.Now()
 	var next atomic.Int64
@@ -113,10 +112,10 @@ func (e *environment) throughput(ctx context.Context, events, writers int) (floa
 			return 0, err
 		}
 	}
-	if err := waitUntil(ctx, 30*time.Minute, func() bool { return e.rec.verified.Load()-before >= want }); err != nil {
-		return 0, fmt.Errorf("%d of %d deliveries arrived: %w", e.rec.verified.Load()-before, want, err)
+	if err := waitUntil(ctx, 30*time.Minute, func() bool { return e.counter.verified.Load()-before >= want }); err != nil {
+		return 0, fmt.Errorf("%d of %d deliveries arrived: %w", e.counter.verified.Load()-before, want, err)
 	}
-	if bad := e.rec.bad.Load(); bad > 0 {
+	if bad := e.rec.BadSignatures.Load(); bad > 0 {
 		return 0, fmt.Errorf("%d deliveries had a bad signature", bad)
 	}
 	return float64(want) / time.Since(start).Seconds(), nil
@@ -128,13 +127,11 @@ var sampleData = json.RawMessage(`{"id":"u_0123456789","username":"ann","primary
 // latency offers rate deliveries/s for duration and returns the percentiles
 // of commit → receipt.
 func (e *environment) latency(ctx context.Context, rate int, duration time.Duration, viaSQL bool) (Percentiles, error) {
-	hooks := 0
-	e.rec.keys.Range(func(any, any) bool { hooks++; return true })
-	eventsPerS := max(rate/hooks, 1)
+	eventsPerS := max(rate/e.hooks, 1)
 	total := int(duration.Seconds() * float64(eventsPerS))
-	e.rec.tracking.Store(true)
-	defer e.rec.tracking.Store(false)
-	e.rec.takeArrivals()
+	e.counter.tracking.Store(true)
+	defer e.counter.tracking.Store(false)
+	e.counter.takeArrivals()
 
 	var mu sync.Mutex
 	committed := make(map[string]time.Time, total)
@@ -170,21 +167,21 @@ func (e *environment) latency(ctx context.Context, rate int, duration time.Durat
 		return Percentiles{}, err
 	}
 
-	var arrivals []arrival
+	var arrivals []*receiver.Delivery
 	err := waitUntil(ctx, time.Minute, func() bool {
-		arrivals = append(arrivals, e.rec.takeArrivals()...)
-		return len(arrivals) >= total*hooks
+		arrivals = append(arrivals, e.counter.takeArrivals()...)
+		return len(arrivals) >= total*e.hooks
 	})
 	if err != nil {
-		return Percentiles{}, fmt.Errorf("%d of %d deliveries arrived: %w", len(arrivals), total*hooks, err)
+		return Percentiles{}, fmt.Errorf("%d of %d deliveries arrived: %w", len(arrivals), total*e.hooks, err)
 	}
 	seen := map[[2]string]bool{}
 	var ms []float64
 	for _, a := range arrivals {
-		key := [2]string{a.eventID, a.hookID}
-		if commit, ok := committed[a.eventID]; ok && !seen[key] {
+		key := [2]string{a.EventID, a.HookID}
+		if commit, ok := committed[a.EventID]; ok && !seen[key] {
 			seen[key] = true
-			ms = append(ms, float64(a.at.Sub(commit).Microseconds())/1000)
+			ms = append(ms, float64(a.At.Sub(commit).Microseconds())/1000)
 		}
 	}
 	return percentiles(ms), nil

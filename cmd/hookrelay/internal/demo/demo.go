@@ -18,6 +18,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/hookrelay/hookrelay/cmd/hookrelay/internal/receiver"
 	"github.com/hookrelay/hookrelay/cmd/hookrelay/internal/tempdb"
 	"github.com/hookrelay/hookrelay/examples/identity"
 	"github.com/hookrelay/hookrelay/jobs"
@@ -79,11 +80,12 @@ func Run(ctx context.Context, config *Config) error {
 		return err
 	}
 
-	rec, err := startReceiver()
+	endpoint := &flakyEndpoint{}
+	rec, err := receiver.Start(endpoint.handle)
 	if err != nil {
 		return err
 	}
-	defer rec.close()
+	defer rec.Close()
 	if err := registerHooks(ctx, store, rec); err != nil {
 		return err
 	}
@@ -98,7 +100,7 @@ func Run(ctx context.Context, config *Config) error {
 	base := "http://" + listener.Addr().String()
 	fmt.Fprintf(config.Out, "River UI   %s/riverui/  (user: admin, password: %s)\n", base, token)
 	fmt.Fprintf(config.Out, "Admin API  curl -H 'Authorization: Bearer %s' %s/api/deliveries\n", token, base)
-	fmt.Fprintf(config.Out, "Receiver   %s (verifies every signature; fails some first attempts on purpose)\n", rec.url("/"))
+	fmt.Fprintf(config.Out, "Receiver   %s (verifies every signature; fails some first attempts on purpose)\n", rec.URL("/"))
 	fmt.Fprintln(config.Out, "Ctrl-C to stop.")
 
 	runCtx, cancel := context.WithCancel(ctx)
@@ -118,7 +120,7 @@ func Run(ctx context.Context, config *Config) error {
 	if err != nil {
 		return err
 	}
-	workErr := drive(runCtx, config, &workload{store: identityStore}, store, rec)
+	workErr := drive(runCtx, config, &workload{store: identityStore}, store, rec, endpoint)
 	cancel()
 	serveErr := <-serveDone
 	if errors.Is(workErr, context.Canceled) {
@@ -127,24 +129,24 @@ func Run(ctx context.Context, config *Config) error {
 	return errors.Join(workErr, serveErr)
 }
 
-func registerHooks(ctx context.Context, store *outbox.Store, rec *receiver) error {
+func registerHooks(ctx context.Context, store *outbox.Store, rec *receiver.Receiver) error {
 	for _, params := range []*outbox.HookParams{
-		{Name: "crm", URL: rec.url("/crm"), Events: []string{"User.*", "Organization.*"}},
-		{Name: "audit-log", URL: rec.url("/audit"), Events: []string{"*"}},
-		{Name: "security", URL: rec.url("/security"), Events: []string{"PostSignIn", "PostRegister", "Role.Scopes.Updated"}},
+		{Name: "crm", URL: rec.URL("/crm"), Events: []string{"User.*", "Organization.*"}},
+		{Name: "audit-log", URL: rec.URL("/audit"), Events: []string{"*"}},
+		{Name: "security", URL: rec.URL("/security"), Events: []string{"PostSignIn", "PostRegister", "Role.Scopes.Updated"}},
 	} {
 		hook, err := store.CreateHook(ctx, params)
 		if err != nil {
 			return err
 		}
-		rec.keys.Store(hook.ID, hook.SigningKey)
+		rec.AddHook(hook)
 	}
 	return nil
 }
 
 // drive runs the workload and prints progress until ctx ends or, with
 // Config.Events, until the events are published and every delivery is final.
-func drive(ctx context.Context, config *Config, work *workload, store *outbox.Store, rec *receiver) error {
+func drive(ctx context.Context, config *Config, work *workload, store *outbox.Store, rec *receiver.Receiver, endpoint *flakyEndpoint) error {
 	rate := config.Rate
 	if rate <= 0 {
 		rate = 20
@@ -174,7 +176,7 @@ func drive(ctx context.Context, config *Config, work *workload, store *outbox.St
 			if err != nil {
 				return err
 			}
-			printProgress(config.Out, published, counts, rec)
+			printProgress(config.Out, published, counts, rec, endpoint)
 			if config.Events > 0 && published >= config.Events && counts.Pending+counts.Retrying == 0 {
 				if waiting, err := store.HasUnclaimedEvents(ctx); err != nil || !waiting {
 					fmt.Fprintln(config.Out)
@@ -185,9 +187,9 @@ func drive(ctx context.Context, config *Config, work *workload, store *outbox.St
 	}
 }
 
-func printProgress(out io.Writer, published int, c *outbox.DeliveryCounts, rec *receiver) {
+func printProgress(out io.Writer, published int, c *outbox.DeliveryCounts, rec *receiver.Receiver, endpoint *flakyEndpoint) {
 	line := fmt.Sprintf("published %d  delivered %d  retrying %d  failed %d  (receiver: %d requests, %d failed on purpose, %d bad signatures)",
-		published, c.Succeeded, c.Retrying, c.Failed, rec.received.Load(), rec.failedOnPurpose.Load(), rec.badSignature.Load())
+		published, c.Succeeded, c.Retrying, c.Failed, endpoint.received.Load()+rec.BadSignatures.Load(), endpoint.failedOnPurpose.Load(), rec.BadSignatures.Load())
 	if isTerminal(out) {
 		fmt.Fprint(out, "\r\033[K"+line)
 		return

@@ -2,61 +2,26 @@ package demo
 
 import (
 	"crypto/sha256"
-	"encoding/json"
-	"io"
-	"net"
 	"net/http"
-	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
 
-	"github.com/hookrelay/hookrelay/outbox"
+	"github.com/hookrelay/hookrelay/cmd/hookrelay/internal/receiver"
 )
 
-// receiver is the demo's webhook endpoint. It verifies every signature and
-// fails some first attempts on purpose, so that retries show in River's UI.
-type receiver struct {
-	server   *http.Server
-	listener net.Listener
-
-	keys     sync.Map // hook ID → signing key
+// flakyEndpoint answers the demo's deliveries, failing some first attempts
+// on purpose so that retries show in River's UI.
+type flakyEndpoint struct {
 	attempts sync.Map // webhook-id → *atomic.Int64
 
-	received, failedOnPurpose, badSignature atomic.Int64
+	received, failedOnPurpose atomic.Int64
 }
 
-func startReceiver() (*receiver, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	r := &receiver{listener: l}
-	r.server = &http.Server{Handler: r, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = r.server.Serve(l) }()
-	return r, nil
-}
-
-func (r *receiver) url(path string) string { return "http://" + r.listener.Addr().String() + path }
-
-func (r *receiver) close() { _ = r.server.Close() }
-
-func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	body, err := io.ReadAll(io.LimitReader(req.Body, 1<<20))
-	if err != nil {
-		w.WriteHeader(http.StatusBadRequest)
-		return
-	}
-	r.received.Add(1)
-	if !r.verify(req, body) {
-		r.badSignature.Add(1)
-		w.WriteHeader(http.StatusUnauthorized)
-		return
-	}
-	id := req.Header.Get("webhook-id")
-	counter, _ := r.attempts.LoadOrStore(id, new(atomic.Int64))
-	if attempt := counter.(*atomic.Int64).Add(1); attempt <= failuresFor(id) {
-		r.failedOnPurpose.Add(1)
+func (e *flakyEndpoint) handle(w http.ResponseWriter, d *receiver.Delivery) {
+	e.received.Add(1)
+	counter, _ := e.attempts.LoadOrStore(d.WebhookID, new(atomic.Int64))
+	if attempt := counter.(*atomic.Int64).Add(1); attempt <= failuresFor(d.WebhookID) {
+		e.failedOnPurpose.Add(1)
 		w.WriteHeader(http.StatusServiceUnavailable)
 		return
 	}
@@ -74,23 +39,4 @@ func failuresFor(webhookID string) int64 {
 		return 1
 	}
 	return 0
-}
-
-// verify checks webhook-signature as a Standard Webhooks receiver does.
-func (r *receiver) verify(req *http.Request, body []byte) bool {
-	var envelope struct {
-		HookID string `json:"hookId"`
-	}
-	if json.Unmarshal(body, &envelope) != nil {
-		return false
-	}
-	key, ok := r.keys.Load(envelope.HookID)
-	if !ok {
-		return false
-	}
-	timestamp, err := strconv.ParseInt(req.Header.Get("webhook-timestamp"), 10, 64)
-	if err != nil || time.Since(time.Unix(timestamp, 0)).Abs() > 5*time.Minute {
-		return false
-	}
-	return outbox.VerifySignatureV1(key.(string), req.Header.Get("webhook-id"), timestamp, body, req.Header.Get("webhook-signature"))
 }
