@@ -1,0 +1,35 @@
+// Package jobs runs hookrelay's River jobs: hookrelay_fanout turns published
+// events into deliveries, hookrelay_deliver sends each one, signed, with
+// retries, and hookrelay_retention deletes finished events past the
+// retention.
+//
+// # Running
+//
+//	service, err := jobs.NewService(&jobs.Config{Store: store})
+//	if err != nil {
+//		return err
+//	}
+//	if err := service.Start(ctx); err != nil {
+//		return err
+//	}
+//	defer service.Stop(context.Background())
+//
+// Any number of services, in any number of processes, may run against one
+// database: River's locking shares the work, and each process polls the
+// outbox for unclaimed events.
+//
+// # Guarantees
+//
+// Fan-out happens once per event, in one transaction with its job's
+// completion. Every delivery is attempted until it succeeds, fails its last
+// attempt, or its hook is disabled or deleted; a process killed at any
+// instant loses nothing, since River runs its jobs again. A receiver may see a
+// delivery twice, always with the same webhook-id.
+//
+// # Safety
+//
+// Deliveries never reach loopback, private, link-local or other internal
+// addresses unless Config.AllowCIDRs includes them; the check runs on every
+// connection after DNS resolution. Job args hold delivery IDs only, never a
+// secret.
+package jobs
