@@ -87,13 +87,14 @@ func TestCrashSafety(t *testing.T) {
 	go func() {
 		defer close(published)
 		for len(eventIDs) < events {
+			var batch []string // counted only once committed
 			err := pgx.BeginFunc(ctx, bundle.pool, func(tx pgx.Tx) error {
 				for range 25 {
 					id, err := bundle.store.PublishTx(ctx, tx, &outbox.Event{Type: "User.Created", Data: map[string]any{"n": len(eventIDs)}})
 					if err != nil {
 						return err
 					}
-					eventIDs = append(eventIDs, id)
+					batch = append(batch, id)
 				}
 				return nil
 			})
@@ -101,6 +102,7 @@ func TestCrashSafety(t *testing.T) {
 				t.Errorf("publish: %v", err)
 				return
 			}
+			eventIDs = append(eventIDs, batch...)
 			time.Sleep(5 * time.Millisecond)
 		}
 	}()
