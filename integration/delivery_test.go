@@ -166,7 +166,7 @@ func TestDeliveryFailsAfterLastAttempt(t *testing.T) {
 	require.NotNil(t, delivery.FinishedAt)
 
 	// No further attempt comes.
-	time.Sleep(300 * time.Millisecond)
+	bundle.waitSettled(t)
 	require.Len(t, rec.all(), len(schedule)+1)
 }
 
@@ -188,8 +188,11 @@ func TestGoneDisablesHook(t *testing.T) {
 	// A disabled hook receives no new deliveries.
 	_, err = bundle.store.Publish(ctx, &outbox.Event{Type: "User.Created"})
 	require.NoError(t, err)
-	time.Sleep(300 * time.Millisecond)
+	bundle.waitSettled(t)
 	require.Len(t, rec.all(), 1)
+	deliveries, err := bundle.store.ListDeliveries(ctx, &outbox.DeliveryFilter{HookID: hook.ID})
+	require.NoError(t, err)
+	require.Len(t, deliveries, 1, "the second event was fanned out to no delivery")
 }
 
 func TestDisabledHookCancelsPendingDeliveries(t *testing.T) {

@@ -44,9 +44,10 @@ func TestIdentityStoreDeliversItsEvents(t *testing.T) {
 		"Role.Created", "Scope.Created", "Scope.Created", "Role.Scopes.Updated", "Organization.Created",
 		"Organization.Membership.Updated", "User.Deleted",
 	}
-	reqs := rec.waitFor(t, 30*time.Second, func(r []received) bool { return len(r) >= len(want) })
-	time.Sleep(200 * time.Millisecond)
-	require.Len(t, rec.all(), len(want), "a failed mutation publishes nothing")
+	rec.waitFor(t, 30*time.Second, func(r []received) bool { return len(r) >= len(want) })
+	bundle.waitSettled(t)
+	reqs := rec.all()
+	require.Len(t, reqs, len(want), "a failed mutation publishes nothing")
 
 	bodies := map[string]map[string]any{}
 	var got []string

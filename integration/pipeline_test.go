@@ -55,6 +55,21 @@ func (b *storeBundle) createHook(t *testing.T, url string, events ...string) *ou
 	return hook
 }
 
+// waitSettled waits until every event is fanned out and every River job is
+// finalized: from then on nothing more can be sent, so a test may count what
+// arrived instead of sleeping.
+func (b *storeBundle) waitSettled(t *testing.T) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		var settled bool
+		err := b.pool.QueryRow(context.Background(), `SELECT
+			NOT EXISTS (SELECT 1 FROM hookrelay.events WHERE fanned_out_at IS NULL) AND
+			NOT EXISTS (SELECT 1 FROM hookrelay.river_job WHERE finalized_at IS NULL AND kind <> 'hookrelay_retention')`).Scan(&settled)
+		require.NoError(t, err)
+		return settled
+	}, 20*time.Second, 10*time.Millisecond)
+}
+
 func (b *storeBundle) waitDelivery(t *testing.T, hookID, status string, count int) []*outbox.Delivery {
 	t.Helper()
 	var deliveries []*outbox.Delivery
