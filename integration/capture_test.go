@@ -33,7 +33,7 @@ type capturedEvent struct {
 // capturedEvents returns the events in publication order.
 func capturedEvents(t *testing.T, bundle *storeBundle) []capturedEvent {
 	t.Helper()
-	rows, err := bundle.pool.Query(context.Background(), "SELECT type, data, tenant_id FROM hookrelay.events ORDER BY id")
+	rows, err := bundle.pool.Query(context.Background(), "SELECT type, data, tenant_id FROM hookrelay.events ORDER BY created_at, id") // ids order within a millisecond at random
 	require.NoError(t, err)
 	events, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (capturedEvent, error) {
 		var e capturedEvent

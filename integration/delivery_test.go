@@ -208,8 +208,29 @@ func TestDisabledHookCancelsPendingDeliveries(t *testing.T) {
 	_, err = bundle.store.DisableHook(ctx, hook.ID, outbox.DisabledByOperator)
 	require.NoError(t, err)
 
-	deliveries := bundle.waitDelivery(t, hook.ID, outbox.DeliveryCanceled, 1)
-	require.Equal(t, 1, deliveries[0].AttemptCount)
+	// Canceled by the disabling itself, not at the next attempt.
+	deliveries, err := bundle.store.ListDeliveries(ctx, &outbox.DeliveryFilter{HookID: hook.ID})
+	require.NoError(t, err)
+	require.Len(t, deliveries, 1)
+	require.Equal(t, outbox.DeliveryCanceled, deliveries[0].Status)
+
+	bundle.waitSettled(t)
+	// The attempt in flight at the disabling is logged, and nothing follows it.
+	delivery, err := bundle.store.GetDelivery(ctx, deliveries[0].ID)
+	require.NoError(t, err)
+	require.Equal(t, outbox.DeliveryCanceled, delivery.Status)
+	require.Equal(t, 1, delivery.AttemptCount)
+	require.Len(t, delivery.Attempts, 1)
+	require.Equal(t, 500, *delivery.Attempts[0].StatusCode)
+	require.Len(t, rec.all(), 1)
+
+	// Re-enabling does not resurrect it.
+	_, err = bundle.store.EnableHook(ctx, hook.ID)
+	require.NoError(t, err)
+	bundle.waitSettled(t)
+	delivery, err = bundle.store.GetDelivery(ctx, deliveries[0].ID)
+	require.NoError(t, err)
+	require.Equal(t, outbox.DeliveryCanceled, delivery.Status)
 	require.Len(t, rec.all(), 1)
 }
 
@@ -258,6 +279,23 @@ func TestReplay(t *testing.T) {
 		bundle.waitDelivery(t, hook.ID, outbox.DeliverySucceeded, 2)
 		last := rec.all()[len(rec.all())-1]
 		require.Equal(t, failed[1].ID, last.Header.Get("webhook-id"))
+	})
+
+	t.Run("SucceededKeepsItsHistory", func(t *testing.T) {
+		require.NoError(t, bundle.service.ReplayDelivery(ctx, failed[0].ID))
+		var delivery *outbox.Delivery
+		require.Eventually(t, func() bool {
+			var err error
+			delivery, err = bundle.store.GetDelivery(ctx, failed[0].ID)
+			require.NoError(t, err)
+			return delivery.Status == outbox.DeliverySucceeded && delivery.AttemptCount == 4
+		}, 20*time.Second, 20*time.Millisecond)
+		require.Len(t, delivery.Attempts, 4, "the replay keeps the earlier success")
+		for i, attempt := range delivery.Attempts {
+			require.Equal(t, i+1, attempt.Attempt)
+		}
+		require.Equal(t, 200, *delivery.Attempts[2].StatusCode)
+		require.Equal(t, 200, *delivery.Attempts[3].StatusCode)
 	})
 
 	t.Run("RangeNeedsSince", func(t *testing.T) {

@@ -23,7 +23,12 @@ type pipelineBundle struct {
 // that the tests' receivers can be reached.
 func setupPipeline(t *testing.T, config *jobs.Config) *pipelineBundle {
 	t.Helper()
-	bundle := setupStore(t)
+	return startPipeline(t, setupStore(t), config)
+}
+
+// startPipeline starts a service on bundle's database, as setupPipeline does.
+func startPipeline(t *testing.T, bundle *storeBundle, config *jobs.Config) *pipelineBundle {
+	t.Helper()
 	if config == nil {
 		config = &jobs.Config{}
 	}

@@ -67,7 +67,7 @@ type Config struct {
 
 	// RescueAfter is how long a job may look stuck (its process died) before
 	// River runs it again. Defaults to RescueAfterDefault; it is raised to
-	// at least a deliver job's own timeout (Timeout plus 10 s) plus 5 s.
+	// at least a deliver job's own timeout (twice Timeout plus 10 s) plus 5 s.
 	RescueAfter time.Duration
 
 	// Retention is how long finished events, deliveries and attempts are
@@ -164,8 +164,9 @@ func ParseCIDRs(s string) ([]netip.Prefix, error) {
 	return prefixes, nil
 }
 
-// jobTimeout bounds a job: a deliver job's request plus loading and
-// recording it, or a fan-out batch.
+// jobTimeout bounds a job: a deliver job starts requests for one request
+// timeout (see deliverWorker.sendAll), waits up to another for the last of
+// them, and loads and records its batch; a fan-out batch takes far less.
 func jobTimeout(requestTimeout time.Duration) time.Duration {
-	return requestTimeout + 10*time.Second
+	return 2*requestTimeout + 10*time.Second
 }

@@ -2,21 +2,29 @@ package jobs
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
 	"github.com/hookrelay/hookrelay/outbox"
 )
 
-// DeliverArgs are the args of the job that sends one delivery. They hold the
-// delivery's ID only: never a secret, and nothing that could go stale.
+// DeliverArgs are the args of the job that sends a batch of deliveries to
+// one hook. They hold the deliveries' IDs only: never a secret, and nothing
+// that could go stale.
 type DeliverArgs struct {
-	DeliveryID string `json:"delivery_id"`
+	DeliveryIDs []string `json:"delivery_ids"`
+
+	// DeliveryID is the one delivery of a job queued by hookrelay 0.1, which
+	// had a job per delivery; such jobs still run.
+	DeliveryID string `json:"delivery_id,omitempty"`
 
 	// retryAfter carries a receiver's Retry-After from Work to NextRetry,
 	// which River calls with the same job; it is never stored.
@@ -26,16 +34,40 @@ type DeliverArgs struct {
 // Kind is a storage format: renaming it would strand queued jobs.
 func (DeliverArgs) Kind() string { return "hookrelay_deliver" }
 
+func (a *DeliverArgs) ids() []string {
+	if a.DeliveryID != "" {
+		return append(slices.Clip(a.DeliveryIDs), a.DeliveryID)
+	}
+	return a.DeliveryIDs
+}
+
+// Batches: one job carries at most deliverBatchMax deliveries to its hook and
+// has at most sendConcurrency of their requests in flight at once, over kept
+// alive connections.
+const (
+	deliverBatchMax = 100
+	sendConcurrency = 16
+)
+
 // storeRetryDelay is the wait before retrying a job whose database work
 // failed; such failures do not count as attempts.
 const storeRetryDelay = 5 * time.Second
 
-// deliverMaxAttempts is the River job's MaxAttempts: one more than the
+// deliverMaxAttempts is the River job's MaxAttempts: one more than a
 // delivery's attempts, so that a last attempt cut short by a crash is run
-// again by River's rescuer instead of being discarded with its delivery
+// again by River's rescuer instead of being discarded with its deliveries
 // still pending.
 func deliverMaxAttempts(schedule []time.Duration) int {
 	return len(schedule) + 2
+}
+
+// deliverJobs returns the jobs that send ids, all deliveries to one hook.
+func deliverJobs(ids []string, opts *river.InsertOpts) []river.InsertManyParams {
+	params := make([]river.InsertManyParams, 0, (len(ids)+deliverBatchMax-1)/deliverBatchMax)
+	for batch := range slices.Chunk(ids, deliverBatchMax) {
+		params = append(params, river.InsertManyParams{Args: DeliverArgs{DeliveryIDs: batch}, InsertOpts: opts})
+	}
+	return params
 }
 
 type deliverWorker struct {
@@ -48,95 +80,215 @@ type deliverWorker struct {
 	logger       *slog.Logger
 }
 
-// AttemptError is returned from a failed attempt that will be retried, so
-// that River's UI shows why.
-type AttemptError struct {
-	Result *outbox.AttemptResult
+// BatchError is returned from a run of a deliver job in which some
+// deliveries failed or were not attempted; River retries the job for them on
+// the schedule, and its UI shows why.
+type BatchError struct {
+	// Deliveries is how many deliveries the run had to send.
+	Deliveries int
+	// Failed is how many of them failed.
+	Failed int
+	// NotAttempted is how many were not sent, because the receiver stopped
+	// answering or the run's sending window ended.
+	NotAttempted int
+	// First is the first failure's delivery and result.
+	FirstDeliveryID string
+	First           *outbox.AttemptResult
 }
 
-func (e *AttemptError) Error() string {
-	if e.Result.Error != "" {
-		return fmt.Sprintf("attempt %d: %s", e.Result.Attempt, e.Result.Error)
+func (e *BatchError) Error() string {
+	msg := fmt.Sprintf("%d of %d deliveries failed", e.Failed, e.Deliveries)
+	if e.NotAttempted > 0 {
+		msg += fmt.Sprintf(", %d not attempted", e.NotAttempted)
 	}
-	return fmt.Sprintf("attempt %d: receiver answered %d", e.Result.Attempt, e.Result.StatusCode)
+	if e.First != nil {
+		msg += fmt.Sprintf("; first: delivery %s attempt %d: %s", e.FirstDeliveryID, e.First.Attempt, describeResult(e.First))
+	}
+	return msg
+}
+
+func describeResult(r *outbox.AttemptResult) string {
+	if r.Error != "" {
+		return r.Error
+	}
+	return fmt.Sprintf("receiver answered %d", r.StatusCode)
 }
 
 func (w *deliverWorker) NextRetry(job *river.Job[DeliverArgs]) time.Time {
 	return time.Now().Add(retryDelay(w.schedule, job.Attempt, job.Args.retryAfter))
 }
 
+// Work sends the job's pending deliveries concurrently, records every
+// outcome in one transaction, and leaves the failed ones pending for River
+// to retry the job on the schedule: each delivery keeps its own attempts and
+// state, and a delivery that succeeded is never sent again by its job.
 func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
-	id := job.Args.DeliveryID
-	send, err := w.store.GetSend(ctx, id)
-	if errors.Is(err, outbox.ErrDeliveryNotFound) {
-		return nil // its hook or event was deleted: nothing left to deliver
-	}
+	sends, err := w.store.LoadSends(ctx, job.Args.ids())
 	if err != nil {
 		return w.storeFailed(ctx, job, err)
 	}
-	if send.Status != outbox.DeliveryPending {
-		return nil // finished by an earlier run of this job that River did not see complete
-	}
-	if !send.Hook.Enabled {
-		if err := w.store.CancelDelivery(ctx, id, "hook disabled"); err != nil {
-			return w.storeFailed(ctx, job, err)
-		}
-		w.metrics.finished.WithLabelValues(outbox.DeliveryCanceled).Inc()
-		return nil
-	}
-
-	out := w.sender.send(ctx, send, send.Attempts+1)
-	w.metrics.observeAttempt(out)
-	gone := out.result.StatusCode == http.StatusGone
-	// The run of failures this attempt extends, if it fails.
-	failingFor := time.Duration(0)
-	if send.Hook.FailingSince != nil {
-		failingFor = out.result.At.Sub(*send.Hook.FailingSince)
-	}
-	disable := gone || failingFor >= w.disableAfter
-	last := job.Attempt >= len(w.schedule)+1
-	status := outbox.DeliveryPending
-	switch {
-	case out.succeeded():
-		status = outbox.DeliverySucceeded
-	case disable || last:
-		status = outbox.DeliveryFailed
-	}
-	// Record even if the job's context ended: the request was made.
-	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if err := w.store.RecordAttempt(recordCtx, send, out.result, status); err != nil {
+	// Deliveries no longer pending were finished by an earlier run that River
+	// did not see complete, a replay or a cancel; deleted ones are gone.
+	sends = slices.DeleteFunc(sends, func(s *outbox.Send) bool { return s.Status != outbox.DeliveryPending })
+	sends, err = w.cancelDisabled(ctx, sends)
+	if err != nil {
 		return w.storeFailed(ctx, job, err)
 	}
-	if status != outbox.DeliveryPending {
-		w.metrics.finished.WithLabelValues(status).Inc()
+	if len(sends) == 0 {
+		return nil
+	}
+
+	outcomes := w.sendAll(ctx, sends)
+	last := job.Attempt >= len(w.schedule)+1
+	run := &BatchError{Deliveries: len(sends)}
+	var records []*outbox.AttemptRecord
+	var disable *outbox.Hook
+	var disableReason string
+	for i, send := range sends {
+		out := outcomes[i]
+		if out == nil {
+			if !last {
+				run.NotAttempted++
+				continue
+			}
+			out = &outcome{result: &outbox.AttemptResult{
+				Attempt: send.Attempts + 1,
+				At:      time.Now(),
+				Error:   "not attempted: the receiver stopped answering earlier requests of its batch, and this was the last attempt",
+			}}
+		} else {
+			w.metrics.observeAttempt(out)
+		}
+		status := outbox.DeliveryPending
+		switch {
+		case out.succeeded():
+			status = outbox.DeliverySucceeded
+		case out.result.StatusCode == http.StatusGone:
+			status = outbox.DeliveryFailed
+			disable, disableReason = send.Hook, "receiver answered 410 Gone at "+out.result.At.UTC().Format(time.RFC3339)
+		case send.Hook.FailingSince != nil && out.result.At.Sub(*send.Hook.FailingSince) >= w.disableAfter:
+			status = outbox.DeliveryFailed
+			disable, disableReason = send.Hook, fmt.Sprintf("every attempt failed since %s, for more than %s",
+				send.Hook.FailingSince.UTC().Format(time.RFC3339), w.disableAfter)
+		case last:
+			status = outbox.DeliveryFailed
+		}
+		if status != outbox.DeliverySucceeded {
+			run.Failed++
+			if run.First == nil {
+				run.FirstDeliveryID, run.First = send.DeliveryID, out.result
+			}
+			job.Args.retryAfter = max(job.Args.retryAfter, out.retryAfter)
+		}
+		records = append(records, &outbox.AttemptRecord{Send: send, Result: out.result, Status: status})
+	}
+
+	// Record even if the job's context ended: the requests were made. The
+	// outcomes and a hook's disabling commit together.
+	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	err = pgx.BeginFunc(recordCtx, w.store.Pool(), func(tx pgx.Tx) error {
+		recorded, err := w.store.RecordAttemptsTx(recordCtx, tx, records)
+		if err != nil {
+			return err
+		}
+		w.countFinished(records, recorded) // an overcount if the commit fails
+		if disable != nil {
+			_, err = w.store.DisableHookTx(recordCtx, tx, disable.ID, disableReason)
+		}
+		return err
+	})
+	if err != nil {
+		return w.storeFailed(ctx, job, err)
+	}
+	for _, r := range records {
+		w.logger.DebugContext(ctx, "delivery attempted", "delivery_id", r.Send.DeliveryID, "hook_id", r.Send.Hook.ID,
+			"attempt", r.Result.Attempt, "status_code", r.Result.StatusCode, "status", r.Status)
 	}
 
 	switch {
-	case status == outbox.DeliverySucceeded:
-		return nil
-	case disable:
-		reason := "receiver answered 410 Gone at " + out.result.At.UTC().Format(time.RFC3339)
-		if !gone {
-			reason = fmt.Sprintf("every attempt failed since %s, for more than %s", send.Hook.FailingSince.UTC().Format(time.RFC3339), w.disableAfter)
+	case disable != nil:
+		w.logger.WarnContext(ctx, "hook disabled", "hook_id", disable.ID, "reason", disableReason)
+		return river.JobCancel(run)
+	case run.Failed > 0:
+		if last {
+			// Cancel rather than let River discard: see deliverMaxAttempts.
+			return river.JobCancel(run)
 		}
-		if _, err := w.store.DisableHook(recordCtx, send.Hook.ID, reason); err != nil {
-			return fmt.Errorf("disable hook %s: %w", send.Hook.ID, err)
+		return run
+	case run.NotAttempted > 0:
+		// Every request answered, but the sending window ended: send the
+		// rest at once, without using an attempt.
+		return river.JobSnooze(0)
+	}
+	return nil
+}
+
+// cancelDisabled cancels the deliveries of disabled hooks (disabling cancels
+// a hook's pending deliveries, but a fan-out that read the hook enabled may
+// have committed after it) and returns the others.
+func (w *deliverWorker) cancelDisabled(ctx context.Context, sends []*outbox.Send) ([]*outbox.Send, error) {
+	var canceled []string
+	sends = slices.DeleteFunc(sends, func(s *outbox.Send) bool {
+		if !s.Hook.Enabled {
+			canceled = append(canceled, s.DeliveryID)
 		}
-		w.logger.WarnContext(ctx, "hook disabled", "hook_id", send.Hook.ID, "reason", reason)
-		return river.JobCancel(&AttemptError{Result: out.result})
+		return !s.Hook.Enabled
+	})
+	if len(canceled) == 0 {
+		return sends, nil
 	}
-	if last {
-		// Cancel rather than let River discard: see deliverMaxAttempts.
-		return river.JobCancel(&AttemptError{Result: out.result})
+	if err := w.store.CancelDeliveries(ctx, canceled, "hook disabled"); err != nil {
+		return nil, err
 	}
-	job.Args.retryAfter = out.retryAfter
-	return &AttemptError{Result: out.result}
+	w.metrics.finished.WithLabelValues(outbox.DeliveryCanceled).Add(float64(len(canceled)))
+	return sends, nil
+}
+
+// sendAll sends the deliveries, sendConcurrency at a time, and returns each
+// one's outcome, nil for those it did not send: once the receiver has failed
+// to answer a request (a timeout, a refused or reset connection), or the
+// sending window of one timeout has passed, no new request starts, so that a
+// dead receiver holds its job for about one timeout, however large the batch.
+func (w *deliverWorker) sendAll(ctx context.Context, sends []*outbox.Send) []*outcome {
+	outcomes := make([]*outcome, len(sends))
+	deadline := time.Now().Add(w.sender.timeout)
+	slots := make(chan struct{}, sendConcurrency)
+	var unanswered atomic.Bool
+	var wg sync.WaitGroup
+	for i, send := range sends {
+		slots <- struct{}{}
+		if unanswered.Load() || ctx.Err() != nil || time.Now().After(deadline) {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			out := w.sender.send(ctx, send, send.Attempts+1)
+			if out.result.StatusCode == 0 {
+				unanswered.Store(true)
+			}
+			outcomes[i] = out
+		}()
+	}
+	wg.Wait()
+	return outcomes
+}
+
+// countFinished counts the deliveries that the records moved to a final
+// status.
+func (w *deliverWorker) countFinished(records []*outbox.AttemptRecord, statuses map[string]string) {
+	for _, r := range records {
+		if r.Status != outbox.DeliveryPending && statuses[r.Send.DeliveryID] == r.Status {
+			w.metrics.finished.WithLabelValues(r.Status).Inc()
+		}
+	}
 }
 
 // storeFailed snoozes a job whose database work failed, so an outage does not
 // use up a delivery's attempts.
 func (w *deliverWorker) storeFailed(ctx context.Context, job *river.Job[DeliverArgs], err error) error {
-	w.logger.WarnContext(ctx, "delivery postponed: database error", "delivery_id", job.Args.DeliveryID, "error", err)
+	w.logger.WarnContext(ctx, "deliveries postponed: database error", "job_id", job.ID, "deliveries", len(job.Args.ids()), "error", err)
 	return river.JobSnooze(storeRetryDelay)
 }

@@ -33,7 +33,8 @@ type fanOutWorker struct {
 	metrics     *metrics
 }
 
-// Work claims a batch of events, creates their deliveries and deliver jobs,
+// Work claims a batch of events, creates their deliveries and a deliver job
+// per hook (per deliverBatchMax of its deliveries),
 // and completes itself in one transaction: either all of it happens, once, or
 // none of it and the events stay to be claimed again.
 func (w *fanOutWorker) Work(ctx context.Context, job *river.Job[FanOutArgs]) error {
@@ -43,11 +44,11 @@ func (w *fanOutWorker) Work(ctx context.Context, job *river.Job[FanOutArgs]) err
 			return err
 		}
 		client := river.ClientFromContext[pgx.Tx](ctx)
-		if len(res.DeliveryIDs) > 0 {
-			params := make([]river.InsertManyParams, len(res.DeliveryIDs))
-			for i, id := range res.DeliveryIDs {
-				params[i] = river.InsertManyParams{Args: DeliverArgs{DeliveryID: id}, InsertOpts: w.deliverOpts}
-			}
+		var params []river.InsertManyParams
+		for _, group := range res.Deliveries {
+			params = append(params, deliverJobs(group.DeliveryIDs, w.deliverOpts)...)
+		}
+		if len(params) > 0 {
 			if _, err := client.InsertManyFastTx(ctx, tx, params); err != nil {
 				return fmt.Errorf("insert %d deliver jobs: %w", len(params), err)
 			}

@@ -212,16 +212,20 @@ func (s *Service) TestHook(ctx context.Context, hookID, eventType string) (*outb
 	if err != nil {
 		return nil, err
 	}
-	send, err := s.store.GetSend(ctx, id)
+	sends, err := s.store.LoadSends(ctx, []string{id})
 	if err != nil {
 		return nil, err
 	}
-	out := s.sender.send(ctx, send, 1)
+	if len(sends) == 0 {
+		return nil, fmt.Errorf("test delivery %s: %w", id, outbox.ErrDeliveryNotFound)
+	}
+	out := s.sender.send(ctx, sends[0], 1)
 	status := outbox.DeliveryFailed
 	if out.succeeded() {
 		status = outbox.DeliverySucceeded
 	}
-	if err := s.store.RecordAttempt(ctx, send, out.result, status); err != nil {
+	record := &outbox.AttemptRecord{Send: sends[0], Result: out.result, Status: status}
+	if _, err := s.store.RecordAttempts(ctx, []*outbox.AttemptRecord{record}); err != nil {
 		return nil, err
 	}
 	return s.store.GetDelivery(ctx, id)
@@ -278,7 +282,7 @@ func (s *Service) checkHookEnabled(ctx context.Context, hookID string) error {
 }
 
 // replay resets deliveries to pending and queues their jobs in one
-// transaction.
+// transaction; it returns how many deliveries it queued.
 func (s *Service) replay(ctx context.Context, ids []string) (int, error) {
 	var count int
 	err := pgx.BeginFunc(ctx, s.store.Pool(), func(tx pgx.Tx) error {
@@ -286,12 +290,12 @@ func (s *Service) replay(ctx context.Context, ids []string) (int, error) {
 		if err != nil || len(reset) == 0 {
 			return err
 		}
-		params := make([]river.InsertManyParams, len(reset))
-		for i, id := range reset {
-			params[i] = river.InsertManyParams{Args: DeliverArgs{DeliveryID: id}, InsertOpts: s.deliverOpts}
+		// Replays are of one hook's deliveries.
+		if _, err := s.client.InsertManyFastTx(ctx, tx, deliverJobs(reset, s.deliverOpts)); err != nil {
+			return fmt.Errorf("insert replay jobs: %w", err)
 		}
-		count, err = s.client.InsertManyFastTx(ctx, tx, params)
-		return wrap(err, "insert replay jobs")
+		count = len(reset)
+		return nil
 	})
 	return count, err
 }

@@ -146,28 +146,15 @@ type Send struct {
 	Body     []byte
 }
 
-// GetSend loads a delivery with its hook and builds its body, or returns
-// ErrDeliveryNotFound (its hook or event was deleted). Concurrent calls
-// share round trips.
-func (s *Store) GetSend(ctx context.Context, deliveryID string) (*Send, error) {
-	send, err := s.sendLoader.do(ctx, deliveryID)
-	if err != nil {
-		return nil, fmt.Errorf("load delivery %s: %w", deliveryID, err)
-	}
-	if send == nil {
-		return nil, ErrDeliveryNotFound
-	}
-	return send, nil
-}
-
-// loadSends is the sendLoader's flush: one query for many deliveries; a
-// delivery not found gets a nil *Send.
-func (s *Store) loadSends(ctx context.Context, ids []string) ([]*Send, error) {
+// LoadSends loads the given deliveries with their hooks and builds their
+// bodies, in one round trip. Deliveries that no longer exist (their hook or
+// event was deleted) are left out.
+func (s *Store) LoadSends(ctx context.Context, ids []string) ([]*Send, error) {
 	rows, err := s.queries(s.pool).DeliveryGetForSendMany(ctx, ids)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("load %d deliveries: %w", len(ids), err)
 	}
-	byID := make(map[string]*Send, len(rows))
+	sends := make([]*Send, 0, len(rows))
 	for _, row := range rows {
 		hook, err := hookFromRow(&row.Hook)
 		if err != nil {
@@ -177,17 +164,13 @@ func (s *Store) loadSends(ctx context.Context, ids []string) ([]*Send, error) {
 		if err != nil {
 			return nil, err
 		}
-		byID[row.Delivery.ID] = &Send{
+		sends = append(sends, &Send{
 			DeliveryID: row.Delivery.ID,
 			Status:     row.Delivery.Status,
 			Attempts:   int(row.Delivery.Attempts),
 			Hook:       hook,
 			Body:       body,
-		}
-	}
-	sends := make([]*Send, len(ids))
-	for i, id := range ids {
-		sends[i] = byID[id]
+		})
 	}
 	return sends, nil
 }
@@ -209,45 +192,59 @@ type AttemptResult struct {
 	ResponseBody []byte
 }
 
-// RecordAttempt records result on the delivery (and as an attempt row if
-// it failed), moves the delivery to status and updates its hook's run of
-// failures (Hook.FailingSince). Concurrent calls share statements.
-func (s *Store) RecordAttempt(ctx context.Context, send *Send, result *AttemptResult, status string) error {
-	_, err := s.attemptRecorder.do(ctx, &attemptRecord{send: send, result: result, status: status})
-	return wrap(err, "record attempt %d of delivery %s", result.Attempt, send.DeliveryID)
+// AttemptRecord is one attempt to record: Result of a request for Send,
+// which moves the delivery to Status.
+type AttemptRecord struct {
+	Send   *Send
+	Result *AttemptResult
+	Status string
 }
 
-type attemptRecord struct {
-	send   *Send
-	result *AttemptResult
-	status string
+// RecordAttemptsTx records attempts inside tx, in one statement: each on its
+// delivery (and as an attempt row unless it is the delivery's success),
+// moving a delivery that is still pending to its status and updating its
+// hook's run of failures (Hook.FailingSince). An attempt is recorded only if
+// its delivery still has the attempts it had when loaded (Result.Attempt - 1),
+// so an outcome that another run overtook changes nothing; a delivery
+// canceled or deleted meanwhile keeps its fate. It returns the status of each
+// delivery it recorded, by ID.
+func (s *Store) RecordAttemptsTx(ctx context.Context, tx pgx.Tx, records []*AttemptRecord) (map[string]string, error) {
+	return s.recordAttempts(ctx, tx, records)
 }
 
-// recordAttempts is the attemptRecorder's flush: one statement for many
-// attempts.
-func (s *Store) recordAttempts(ctx context.Context, records []*attemptRecord) ([]struct{}, error) {
+// RecordAttempts is RecordAttemptsTx in a transaction of its own.
+func (s *Store) RecordAttempts(ctx context.Context, records []*AttemptRecord) (map[string]string, error) {
+	return s.recordAttempts(ctx, s.pool, records)
+}
+
+func (s *Store) recordAttempts(ctx context.Context, db dbsqlc.DBTX, records []*AttemptRecord) (map[string]string, error) {
 	p := &dbsqlc.DeliveryRecordAttemptsParams{}
 	for _, r := range records {
-		p.DeliveryIds = append(p.DeliveryIds, r.send.DeliveryID)
-		p.HookIds = append(p.HookIds, r.send.Hook.ID)
-		p.Attempts = append(p.Attempts, int32(r.result.Attempt))          //nolint:gosec // attempts are few
-		p.StatusCodes = append(p.StatusCodes, int32(r.result.StatusCode)) //nolint:gosec // HTTP status codes are small
-		p.Errors = append(p.Errors, cleanText(r.result.Error, 1024))
-		p.DurationsMs = append(p.DurationsMs, int32(min(r.result.Duration.Milliseconds(), 1<<31-1))) //nolint:gosec // clamped
-		p.ResponseBodies = append(p.ResponseBodies, cleanText(string(r.result.ResponseBody), ResponseBodyMaxBytes))
-		p.Statuses = append(p.Statuses, r.status)
-		p.AttemptedAt = append(p.AttemptedAt, r.result.At)
+		p.DeliveryIds = append(p.DeliveryIds, r.Send.DeliveryID)
+		p.Attempts = append(p.Attempts, int32(r.Result.Attempt))          //nolint:gosec // attempts are few
+		p.StatusCodes = append(p.StatusCodes, int32(r.Result.StatusCode)) //nolint:gosec // HTTP status codes are small
+		p.Errors = append(p.Errors, cleanText(r.Result.Error, 1024))
+		p.DurationsMs = append(p.DurationsMs, int32(min(r.Result.Duration.Milliseconds(), 1<<31-1))) //nolint:gosec // clamped
+		p.ResponseBodies = append(p.ResponseBodies, cleanText(string(r.Result.ResponseBody), ResponseBodyMaxBytes))
+		p.Statuses = append(p.Statuses, r.Status)
+		p.AttemptedAt = append(p.AttemptedAt, r.Result.At)
 	}
-	if err := s.queries(s.pool).DeliveryRecordAttempts(ctx, p); err != nil {
-		return nil, err
+	rows, err := s.queries(db).DeliveryRecordAttempts(ctx, p)
+	if err != nil {
+		return nil, fmt.Errorf("record %d attempts: %w", len(records), err)
 	}
-	return make([]struct{}, len(records)), nil
+	statuses := make(map[string]string, len(rows))
+	for _, row := range rows {
+		statuses[row.ID] = row.Status
+	}
+	return statuses, nil
 }
 
-// CancelDelivery ends a pending delivery as canceled, recording reason.
-func (s *Store) CancelDelivery(ctx context.Context, deliveryID, reason string) error {
-	err := s.queries(s.pool).DeliveryCancel(ctx, &dbsqlc.DeliveryCancelParams{ID: deliveryID, Reason: &reason})
-	return wrap(err, "cancel delivery %s", deliveryID)
+// CancelDeliveries ends the given deliveries as canceled, recording reason,
+// unless they are final already.
+func (s *Store) CancelDeliveries(ctx context.Context, ids []string, reason string) error {
+	err := s.queries(s.pool).DeliveryCancelMany(ctx, &dbsqlc.DeliveryCancelManyParams{Ids: ids, Reason: &reason})
+	return wrap(err, "cancel %d deliveries", len(ids))
 }
 
 // ReplayRange selects a hook's deliveries to replay.

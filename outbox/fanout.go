@@ -15,7 +15,14 @@ type FanOutResult struct {
 	// Events is how many events were claimed; fewer than asked means the
 	// outbox is drained.
 	Events int
-	// DeliveryIDs are the deliveries created, one per (event, matching hook).
+	// Deliveries are the deliveries created, one per (event, matching hook),
+	// grouped by hook in order of creation.
+	Deliveries []*HookDeliveries
+}
+
+// HookDeliveries are deliveries to one hook.
+type HookDeliveries struct {
+	HookID      string
 	DeliveryIDs []string
 }
 
@@ -57,20 +64,30 @@ func (s *Store) FanOutTx(ctx context.Context, tx pgx.Tx, maxEvents int) (*FanOut
 		}
 	}
 
-	var deliveryIDs []string
+	res := &FanOutResult{Events: len(events)}
 	if len(deliveryEventIDs) > 0 {
-		deliveryIDs, err = q.DeliveryInsertBatch(ctx, &dbsqlc.DeliveryInsertBatchParams{
+		rows, err := q.DeliveryInsertBatch(ctx, &dbsqlc.DeliveryInsertBatchParams{
 			EventIds: deliveryEventIDs,
 			HookIds:  deliveryHookIDs,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("insert %d deliveries: %w", len(deliveryEventIDs), err)
 		}
+		byHook := make(map[string]*HookDeliveries)
+		for _, row := range rows {
+			group := byHook[row.HookID]
+			if group == nil {
+				group = &HookDeliveries{HookID: row.HookID}
+				byHook[row.HookID] = group
+				res.Deliveries = append(res.Deliveries, group)
+			}
+			group.DeliveryIDs = append(group.DeliveryIDs, row.ID)
+		}
 	}
 	if err := q.EventMarkFannedOut(ctx, eventIDs); err != nil {
 		return nil, fmt.Errorf("mark %d events fanned out: %w", len(eventIDs), err)
 	}
-	return &FanOutResult{Events: len(events), DeliveryIDs: deliveryIDs}, nil
+	return res, nil
 }
 
 // matchHook reports whether hook subscribes to event: a filter selects its

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/hookrelay/hookrelay/outbox/internal/dbsqlc"
 )
 
@@ -207,22 +209,49 @@ func (s *Store) DeleteHook(ctx context.Context, id string) error {
 	return nil
 }
 
-// EnableHook enables the hook and clears its failure record.
+// EnableHook enables the hook and clears its failure record. Deliveries
+// canceled while it was disabled stay canceled; replay them if they matter.
 func (s *Store) EnableHook(ctx context.Context, id string) (*Hook, error) {
-	return s.setHookEnabled(ctx, id, true, "")
+	var hook *Hook
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		hook, err = s.setHookEnabled(ctx, tx, id, true, "")
+		return err
+	})
+	return hook, err
 }
 
-// DisableHook disables the hook, recording reason; its pending deliveries are
-// canceled when their next attempt comes.
+// DisableHook disables the hook, recording reason, and cancels its pending
+// deliveries in the same transaction.
 func (s *Store) DisableHook(ctx context.Context, id, reason string) (*Hook, error) {
-	return s.setHookEnabled(ctx, id, false, reason)
+	var hook *Hook
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		hook, err = s.DisableHookTx(ctx, tx, id, reason)
+		return err
+	})
+	return hook, err
 }
 
-func (s *Store) setHookEnabled(ctx context.Context, id string, enabled bool, reason string) (*Hook, error) {
+// DisableHookTx is DisableHook inside tx, so that a delivery's outcome and
+// the hook's disabling commit together.
+func (s *Store) DisableHookTx(ctx context.Context, tx pgx.Tx, id, reason string) (*Hook, error) {
+	hook, err := s.setHookEnabled(ctx, tx, id, false, reason)
+	if err != nil {
+		return nil, err
+	}
+	_, err = s.queries(tx).DeliveryCancelPendingOfHook(ctx, &dbsqlc.DeliveryCancelPendingOfHookParams{
+		HookID: id,
+		Reason: nullable("hook disabled: " + reason),
+	})
+	return hook, wrap(err, "cancel pending deliveries of hook %s", id)
+}
+
+func (s *Store) setHookEnabled(ctx context.Context, tx pgx.Tx, id string, enabled bool, reason string) (*Hook, error) {
 	if !isUUID(id) {
 		return nil, ErrHookNotFound
 	}
-	row, err := s.queries(s.pool).HookSetEnabled(ctx, &dbsqlc.HookSetEnabledParams{
+	row, err := s.queries(tx).HookSetEnabled(ctx, &dbsqlc.HookSetEnabledParams{
 		ID:             id,
 		Enabled:        enabled,
 		DisabledReason: nullable(reason),

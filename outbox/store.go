@@ -46,14 +46,7 @@ type Store struct {
 	schema     string
 	maxPayload int
 	rewriter   *schemaRewriter
-
-	sendLoader      *batcher[string, *Send]
-	attemptRecorder *batcher[*attemptRecord, struct{}]
 }
-
-// deliveryBatchMax bounds the deliveries one batched statement loads or
-// records.
-const deliveryBatchMax = 200
 
 // NewStore returns a Store over pool. The schema must have been migrated with
 // Migrate.
@@ -71,10 +64,7 @@ func NewStore(pool *pgxpool.Pool, config *Config) (*Store, error) {
 	if err := ValidateSchemaName(schema); err != nil {
 		return nil, err
 	}
-	s := &Store{pool: pool, schema: schema, maxPayload: maxPayload, rewriter: newSchemaRewriter(schema)}
-	s.sendLoader = newBatcher(deliveryBatchMax, s.loadSends)
-	s.attemptRecorder = newBatcher(deliveryBatchMax, s.recordAttempts)
-	return s, nil
+	return &Store{pool: pool, schema: schema, maxPayload: maxPayload, rewriter: newSchemaRewriter(schema)}, nil
 }
 
 // Pool returns the pool the store was made with.

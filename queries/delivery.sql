@@ -2,7 +2,7 @@
 INSERT INTO /* TEMPLATE: schema */deliveries (event_id, hook_id)
 SELECT unnest(@event_ids::uuid[]), unnest(@hook_ids::uuid[])
 ON CONFLICT (event_id, hook_id) DO NOTHING
-RETURNING id;
+RETURNING id, hook_id;
 
 -- name: DeliveryGetByID :one
 SELECT * FROM /* TEMPLATE: schema */deliveries WHERE id = @id;
@@ -24,14 +24,18 @@ ORDER BY id DESC
 LIMIT @max;
 
 -- DeliveryRecordAttempts records attempts, one per delivery: each on its
--- delivery, and as a row of delivery_attempts if it failed; moves each
--- delivery to its status; and keeps each hook's failing_since (the start of
--- its current run of failures: a success in the batch ends it). Zero status
--- codes and empty strings stand for NULL.
--- name: DeliveryRecordAttempts :exec
+-- delivery, and as a row of delivery_attempts unless it became the
+-- delivery's success; moves each delivery that is still pending to its
+-- status; and keeps each hook's failing_since (the start of its current run
+-- of failures: a success in the batch ends it). An attempt is recorded only
+-- on a delivery that has the attempts it had when loaded (attempt - 1), so an
+-- outcome that another run overtook changes nothing; a delivery canceled
+-- while its request was in flight keeps its status and logs the attempt. It
+-- returns the recorded deliveries with their status. Zero status codes and
+-- empty strings stand for NULL.
+-- name: DeliveryRecordAttempts :many
 WITH input AS (
     SELECT unnest(@delivery_ids::uuid[]) AS delivery_id,
-           unnest(@hook_ids::uuid[]) AS hook_id,
            unnest(@attempts::integer[]) AS attempt,
            nullif(unnest(@status_codes::integer[]), 0) AS status_code,
            nullif(unnest(@errors::text[]), '') AS error,
@@ -39,45 +43,69 @@ WITH input AS (
            nullif(unnest(@response_bodies::text[]), '') AS response_body,
            unnest(@statuses::text[]) AS status,
            unnest(@attempted_at::timestamptz[]) AS attempted_at
+), recorded AS (
+    UPDATE /* TEMPLATE: schema */deliveries
+    SET status = CASE WHEN deliveries.status = 'pending' THEN input.status ELSE deliveries.status END,
+        attempts = input.attempt,
+        last_status_code = input.status_code,
+        last_error = input.error,
+        last_duration_ms = input.duration_ms,
+        last_response_body = input.response_body,
+        last_attempt_at = input.attempted_at,
+        updated_at = input.attempted_at,
+        finished_at = CASE
+            WHEN deliveries.status <> 'pending' THEN deliveries.finished_at
+            WHEN input.status <> 'pending' THEN input.attempted_at
+        END
+    FROM input
+    WHERE deliveries.id = input.delivery_id
+      AND deliveries.attempts = input.attempt - 1
+    RETURNING deliveries.id, deliveries.hook_id, deliveries.status
 ), attempt AS (
     INSERT INTO /* TEMPLATE: schema */delivery_attempts (delivery_id, attempt, status_code, error, duration_ms, response_body, created_at)
-    SELECT delivery_id, attempt, status_code, error, duration_ms, response_body, attempted_at
-    FROM input
-    WHERE status <> 'succeeded'
+    SELECT input.delivery_id, input.attempt, input.status_code, input.error, input.duration_ms, input.response_body, input.attempted_at
+    FROM input JOIN recorded ON recorded.id = input.delivery_id
+    WHERE NOT (input.status = 'succeeded' AND recorded.status = 'succeeded')
 ), hook_health AS (
     UPDATE /* TEMPLATE: schema */hooks
     SET failing_since = CASE WHEN per_hook.any_success THEN NULL ELSE per_hook.first_attempt_at END
     FROM (
-        SELECT hook_id, bool_or(status = 'succeeded') AS any_success, min(attempted_at) AS first_attempt_at
-        FROM input GROUP BY hook_id
+        SELECT recorded.hook_id, bool_or(input.status = 'succeeded') AS any_success, min(input.attempted_at) AS first_attempt_at
+        FROM input JOIN recorded ON recorded.id = input.delivery_id
+        GROUP BY recorded.hook_id
     ) per_hook
     WHERE hooks.id = per_hook.hook_id AND (hooks.failing_since IS NOT NULL) = per_hook.any_success
 )
-UPDATE /* TEMPLATE: schema */deliveries
-SET status = input.status,
-    attempts = deliveries.attempts + 1,
-    last_status_code = input.status_code,
-    last_error = input.error,
-    last_duration_ms = input.duration_ms,
-    last_response_body = input.response_body,
-    last_attempt_at = input.attempted_at,
-    updated_at = input.attempted_at,
-    finished_at = CASE WHEN input.status <> 'pending' THEN input.attempted_at END
-FROM input
-WHERE deliveries.id = input.delivery_id;
+SELECT id, status FROM recorded;
 
--- name: DeliveryCancel :exec
+-- DeliveryCancelPendingOfHook ends every pending delivery of a hook as
+-- canceled, in the transaction that disables or deletes it.
+-- name: DeliveryCancelPendingOfHook :execrows
 UPDATE /* TEMPLATE: schema */deliveries
 SET status = 'canceled', last_error = @reason, updated_at = now(), finished_at = now()
-WHERE id = @id AND status = 'pending';
+WHERE hook_id = @hook_id AND status = 'pending';
 
 -- DeliveryReset makes finished deliveries pending again for a replay; pending
--- ones are left alone, as a job for them exists already.
+-- ones are left alone, as a job for them exists already. A success lives on
+-- its delivery only, so it is first kept as an attempt row: a replay never
+-- erases history.
 -- name: DeliveryReset :many
-UPDATE /* TEMPLATE: schema */deliveries
+WITH reset AS (
+    SELECT id, attempts, last_status_code, last_duration_ms, last_response_body, last_attempt_at, status
+    FROM /* TEMPLATE: schema */deliveries
+    WHERE id = ANY(@ids::uuid[]) AND status <> 'pending'
+    FOR UPDATE
+), kept AS (
+    INSERT INTO /* TEMPLATE: schema */delivery_attempts (delivery_id, attempt, status_code, duration_ms, response_body, created_at)
+    SELECT id, attempts, last_status_code, coalesce(last_duration_ms, 0), last_response_body, last_attempt_at
+    FROM reset
+    WHERE status = 'succeeded' AND last_attempt_at IS NOT NULL
+)
+UPDATE /* TEMPLATE: schema */deliveries d
 SET status = 'pending', updated_at = now(), finished_at = NULL
-WHERE id = ANY(@ids::uuid[]) AND status <> 'pending'
-RETURNING id;
+FROM reset
+WHERE d.id = reset.id
+RETURNING d.id;
 
 -- name: DeliveryListIDsForReplay :many
 SELECT id FROM /* TEMPLATE: schema */deliveries
@@ -111,3 +139,9 @@ SELECT status, (status = 'pending' AND attempts > 0)::boolean AS retrying, count
 FROM /* TEMPLATE: schema */deliveries
 GROUP BY 1, 2;
 
+
+-- DeliveryCancelMany ends the given pending deliveries as canceled.
+-- name: DeliveryCancelMany :exec
+UPDATE /* TEMPLATE: schema */deliveries
+SET status = 'canceled', last_error = @reason, updated_at = now(), finished_at = now()
+WHERE id = ANY(@ids::uuid[]) AND status = 'pending';

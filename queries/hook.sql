@@ -40,12 +40,14 @@ WHERE id = @id
 RETURNING *;
 
 -- HookStats counts a hook's requests and successes of the last 24 hours, as
--- Logto's console shows them: failed attempts are rows, successes are on
--- their deliveries. Retries end within the default schedule's 28 hours, so
--- deliveries of the last two days cover every attempt of the window.
+-- Logto's console shows them: attempts are rows (failures, and successes a
+-- replay kept), a delivery's latest success is on the delivery. Retries end
+-- within the default schedule's 28 hours, so deliveries of the last two days
+-- cover every attempt of the window.
 -- name: HookStats :one
-WITH failed AS (
-    SELECT count(*) AS n
+WITH rows AS (
+    SELECT count(*) AS n,
+           count(*) FILTER (WHERE a.error IS NULL AND a.status_code BETWEEN 200 AND 299) AS ok
     FROM /* TEMPLATE: schema */delivery_attempts a
     JOIN /* TEMPLATE: schema */deliveries d ON d.id = a.delivery_id
     WHERE d.hook_id = @hook_id
@@ -59,5 +61,5 @@ WITH failed AS (
       AND status = 'succeeded'
       AND last_attempt_at > now() - interval '24 hours'
 )
-SELECT (failed.n + succeeded.n)::bigint AS requests, succeeded.n::bigint AS successes
-FROM failed, succeeded;
+SELECT (rows.n + succeeded.n)::bigint AS requests, (rows.ok + succeeded.n)::bigint AS successes
+FROM rows, succeeded;

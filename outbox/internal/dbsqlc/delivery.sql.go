@@ -43,20 +43,42 @@ func (q *Queries) DeliveryAttemptList(ctx context.Context, deliveryID string) ([
 	return items, nil
 }
 
-const deliveryCancel = `-- name: DeliveryCancel :exec
+const deliveryCancelMany = `-- name: DeliveryCancelMany :exec
 UPDATE /* TEMPLATE: schema */deliveries
 SET status = 'canceled', last_error = $1, updated_at = now(), finished_at = now()
-WHERE id = $2 AND status = 'pending'
+WHERE id = ANY($2::uuid[]) AND status = 'pending'
 `
 
-type DeliveryCancelParams struct {
+type DeliveryCancelManyParams struct {
 	Reason *string
-	ID     string
+	Ids    []string
 }
 
-func (q *Queries) DeliveryCancel(ctx context.Context, arg *DeliveryCancelParams) error {
-	_, err := q.db.Exec(ctx, deliveryCancel, arg.Reason, arg.ID)
+// DeliveryCancelMany ends the given pending deliveries as canceled.
+func (q *Queries) DeliveryCancelMany(ctx context.Context, arg *DeliveryCancelManyParams) error {
+	_, err := q.db.Exec(ctx, deliveryCancelMany, arg.Reason, arg.Ids)
 	return err
+}
+
+const deliveryCancelPendingOfHook = `-- name: DeliveryCancelPendingOfHook :execrows
+UPDATE /* TEMPLATE: schema */deliveries
+SET status = 'canceled', last_error = $1, updated_at = now(), finished_at = now()
+WHERE hook_id = $2 AND status = 'pending'
+`
+
+type DeliveryCancelPendingOfHookParams struct {
+	Reason *string
+	HookID string
+}
+
+// DeliveryCancelPendingOfHook ends every pending delivery of a hook as
+// canceled, in the transaction that disables or deletes it.
+func (q *Queries) DeliveryCancelPendingOfHook(ctx context.Context, arg *DeliveryCancelPendingOfHookParams) (int64, error) {
+	result, err := q.db.Exec(ctx, deliveryCancelPendingOfHook, arg.Reason, arg.HookID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const deliveryCountByStatus = `-- name: DeliveryCountByStatus :many
@@ -194,7 +216,7 @@ const deliveryInsertBatch = `-- name: DeliveryInsertBatch :many
 INSERT INTO /* TEMPLATE: schema */deliveries (event_id, hook_id)
 SELECT unnest($1::uuid[]), unnest($2::uuid[])
 ON CONFLICT (event_id, hook_id) DO NOTHING
-RETURNING id
+RETURNING id, hook_id
 `
 
 type DeliveryInsertBatchParams struct {
@@ -202,19 +224,24 @@ type DeliveryInsertBatchParams struct {
 	HookIds  []string
 }
 
-func (q *Queries) DeliveryInsertBatch(ctx context.Context, arg *DeliveryInsertBatchParams) ([]string, error) {
+type DeliveryInsertBatchRow struct {
+	ID     string
+	HookID string
+}
+
+func (q *Queries) DeliveryInsertBatch(ctx context.Context, arg *DeliveryInsertBatchParams) ([]*DeliveryInsertBatchRow, error) {
 	rows, err := q.db.Query(ctx, deliveryInsertBatch, arg.EventIds, arg.HookIds)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var items []string
+	var items []*DeliveryInsertBatchRow
 	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
+		var i DeliveryInsertBatchRow
+		if err := rows.Scan(&i.ID, &i.HookID); err != nil {
 			return nil, err
 		}
-		items = append(items, id)
+		items = append(items, &i)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -340,48 +367,54 @@ func (q *Queries) DeliveryListIDsForReplay(ctx context.Context, arg *DeliveryLis
 	return items, nil
 }
 
-const deliveryRecordAttempts = `-- name: DeliveryRecordAttempts :exec
+const deliveryRecordAttempts = `-- name: DeliveryRecordAttempts :many
 WITH input AS (
     SELECT unnest($1::uuid[]) AS delivery_id,
-           unnest($2::uuid[]) AS hook_id,
-           unnest($3::integer[]) AS attempt,
-           nullif(unnest($4::integer[]), 0) AS status_code,
-           nullif(unnest($5::text[]), '') AS error,
-           unnest($6::integer[]) AS duration_ms,
-           nullif(unnest($7::text[]), '') AS response_body,
-           unnest($8::text[]) AS status,
-           unnest($9::timestamptz[]) AS attempted_at
+           unnest($2::integer[]) AS attempt,
+           nullif(unnest($3::integer[]), 0) AS status_code,
+           nullif(unnest($4::text[]), '') AS error,
+           unnest($5::integer[]) AS duration_ms,
+           nullif(unnest($6::text[]), '') AS response_body,
+           unnest($7::text[]) AS status,
+           unnest($8::timestamptz[]) AS attempted_at
+), recorded AS (
+    UPDATE /* TEMPLATE: schema */deliveries
+    SET status = CASE WHEN deliveries.status = 'pending' THEN input.status ELSE deliveries.status END,
+        attempts = input.attempt,
+        last_status_code = input.status_code,
+        last_error = input.error,
+        last_duration_ms = input.duration_ms,
+        last_response_body = input.response_body,
+        last_attempt_at = input.attempted_at,
+        updated_at = input.attempted_at,
+        finished_at = CASE
+            WHEN deliveries.status <> 'pending' THEN deliveries.finished_at
+            WHEN input.status <> 'pending' THEN input.attempted_at
+        END
+    FROM input
+    WHERE deliveries.id = input.delivery_id
+      AND deliveries.attempts = input.attempt - 1
+    RETURNING deliveries.id, deliveries.hook_id, deliveries.status
 ), attempt AS (
     INSERT INTO /* TEMPLATE: schema */delivery_attempts (delivery_id, attempt, status_code, error, duration_ms, response_body, created_at)
-    SELECT delivery_id, attempt, status_code, error, duration_ms, response_body, attempted_at
-    FROM input
-    WHERE status <> 'succeeded'
+    SELECT input.delivery_id, input.attempt, input.status_code, input.error, input.duration_ms, input.response_body, input.attempted_at
+    FROM input JOIN recorded ON recorded.id = input.delivery_id
+    WHERE NOT (input.status = 'succeeded' AND recorded.status = 'succeeded')
 ), hook_health AS (
     UPDATE /* TEMPLATE: schema */hooks
     SET failing_since = CASE WHEN per_hook.any_success THEN NULL ELSE per_hook.first_attempt_at END
     FROM (
-        SELECT hook_id, bool_or(status = 'succeeded') AS any_success, min(attempted_at) AS first_attempt_at
-        FROM input GROUP BY hook_id
+        SELECT recorded.hook_id, bool_or(input.status = 'succeeded') AS any_success, min(input.attempted_at) AS first_attempt_at
+        FROM input JOIN recorded ON recorded.id = input.delivery_id
+        GROUP BY recorded.hook_id
     ) per_hook
     WHERE hooks.id = per_hook.hook_id AND (hooks.failing_since IS NOT NULL) = per_hook.any_success
 )
-UPDATE /* TEMPLATE: schema */deliveries
-SET status = input.status,
-    attempts = deliveries.attempts + 1,
-    last_status_code = input.status_code,
-    last_error = input.error,
-    last_duration_ms = input.duration_ms,
-    last_response_body = input.response_body,
-    last_attempt_at = input.attempted_at,
-    updated_at = input.attempted_at,
-    finished_at = CASE WHEN input.status <> 'pending' THEN input.attempted_at END
-FROM input
-WHERE deliveries.id = input.delivery_id
+SELECT id, status FROM recorded
 `
 
 type DeliveryRecordAttemptsParams struct {
 	DeliveryIds    []string
-	HookIds        []string
 	Attempts       []int32
 	StatusCodes    []int32
 	Errors         []string
@@ -391,15 +424,24 @@ type DeliveryRecordAttemptsParams struct {
 	AttemptedAt    []time.Time
 }
 
+type DeliveryRecordAttemptsRow struct {
+	ID     string
+	Status string
+}
+
 // DeliveryRecordAttempts records attempts, one per delivery: each on its
-// delivery, and as a row of delivery_attempts if it failed; moves each
-// delivery to its status; and keeps each hook's failing_since (the start of
-// its current run of failures: a success in the batch ends it). Zero status
-// codes and empty strings stand for NULL.
-func (q *Queries) DeliveryRecordAttempts(ctx context.Context, arg *DeliveryRecordAttemptsParams) error {
-	_, err := q.db.Exec(ctx, deliveryRecordAttempts,
+// delivery, and as a row of delivery_attempts unless it became the
+// delivery's success; moves each delivery that is still pending to its
+// status; and keeps each hook's failing_since (the start of its current run
+// of failures: a success in the batch ends it). An attempt is recorded only
+// on a delivery that has the attempts it had when loaded (attempt - 1), so an
+// outcome that another run overtook changes nothing; a delivery canceled
+// while its request was in flight keeps its status and logs the attempt. It
+// returns the recorded deliveries with their status. Zero status codes and
+// empty strings stand for NULL.
+func (q *Queries) DeliveryRecordAttempts(ctx context.Context, arg *DeliveryRecordAttemptsParams) ([]*DeliveryRecordAttemptsRow, error) {
+	rows, err := q.db.Query(ctx, deliveryRecordAttempts,
 		arg.DeliveryIds,
-		arg.HookIds,
 		arg.Attempts,
 		arg.StatusCodes,
 		arg.Errors,
@@ -408,18 +450,47 @@ func (q *Queries) DeliveryRecordAttempts(ctx context.Context, arg *DeliveryRecor
 		arg.Statuses,
 		arg.AttemptedAt,
 	)
-	return err
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []*DeliveryRecordAttemptsRow
+	for rows.Next() {
+		var i DeliveryRecordAttemptsRow
+		if err := rows.Scan(&i.ID, &i.Status); err != nil {
+			return nil, err
+		}
+		items = append(items, &i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const deliveryReset = `-- name: DeliveryReset :many
-UPDATE /* TEMPLATE: schema */deliveries
+WITH reset AS (
+    SELECT id, attempts, last_status_code, last_duration_ms, last_response_body, last_attempt_at, status
+    FROM /* TEMPLATE: schema */deliveries
+    WHERE id = ANY($1::uuid[]) AND status <> 'pending'
+    FOR UPDATE
+), kept AS (
+    INSERT INTO /* TEMPLATE: schema */delivery_attempts (delivery_id, attempt, status_code, duration_ms, response_body, created_at)
+    SELECT id, attempts, last_status_code, coalesce(last_duration_ms, 0), last_response_body, last_attempt_at
+    FROM reset
+    WHERE status = 'succeeded' AND last_attempt_at IS NOT NULL
+)
+UPDATE /* TEMPLATE: schema */deliveries d
 SET status = 'pending', updated_at = now(), finished_at = NULL
-WHERE id = ANY($1::uuid[]) AND status <> 'pending'
-RETURNING id
+FROM reset
+WHERE d.id = reset.id
+RETURNING d.id
 `
 
 // DeliveryReset makes finished deliveries pending again for a replay; pending
-// ones are left alone, as a job for them exists already.
+// ones are left alone, as a job for them exists already. A success lives on
+// its delivery only, so it is first kept as an attempt row: a replay never
+// erases history.
 func (q *Queries) DeliveryReset(ctx context.Context, ids []string) ([]string, error) {
 	rows, err := q.db.Query(ctx, deliveryReset, ids)
 	if err != nil {

@@ -248,8 +248,9 @@ func (q *Queries) HookSetEnabled(ctx context.Context, arg *HookSetEnabledParams)
 }
 
 const hookStats = `-- name: HookStats :one
-WITH failed AS (
-    SELECT count(*) AS n
+WITH rows AS (
+    SELECT count(*) AS n,
+           count(*) FILTER (WHERE a.error IS NULL AND a.status_code BETWEEN 200 AND 299) AS ok
     FROM /* TEMPLATE: schema */delivery_attempts a
     JOIN /* TEMPLATE: schema */deliveries d ON d.id = a.delivery_id
     WHERE d.hook_id = $1
@@ -263,8 +264,8 @@ WITH failed AS (
       AND status = 'succeeded'
       AND last_attempt_at > now() - interval '24 hours'
 )
-SELECT (failed.n + succeeded.n)::bigint AS requests, succeeded.n::bigint AS successes
-FROM failed, succeeded
+SELECT (rows.n + succeeded.n)::bigint AS requests, (rows.ok + succeeded.n)::bigint AS successes
+FROM rows, succeeded
 `
 
 type HookStatsRow struct {
@@ -273,9 +274,10 @@ type HookStatsRow struct {
 }
 
 // HookStats counts a hook's requests and successes of the last 24 hours, as
-// Logto's console shows them: failed attempts are rows, successes are on
-// their deliveries. Retries end within the default schedule's 28 hours, so
-// deliveries of the last two days cover every attempt of the window.
+// Logto's console shows them: attempts are rows (failures, and successes a
+// replay kept), a delivery's latest success is on the delivery. Retries end
+// within the default schedule's 28 hours, so deliveries of the last two days
+// cover every attempt of the window.
 func (q *Queries) HookStats(ctx context.Context, hookID string) (*HookStatsRow, error) {
 	row := q.db.QueryRow(ctx, hookStats, hookID)
 	var i HookStatsRow

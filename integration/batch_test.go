@@ -1,0 +1,185 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/hookrelay/hookrelay/outbox"
+)
+
+// deliverJobs returns the hookrelay_deliver jobs' delivery counts, attempts
+// and errors.
+func (b *storeBundle) deliverJobs(t *testing.T) []deliverJob {
+	t.Helper()
+	rows, err := b.pool.Query(context.Background(), `SELECT jsonb_array_length(args->'delivery_ids'), attempt, state::text, errors::text[]
+		FROM hookrelay.river_job WHERE kind = 'hookrelay_deliver' ORDER BY id`)
+	require.NoError(t, err)
+	defer rows.Close()
+	var jobs []deliverJob
+	for rows.Next() {
+		var j deliverJob
+		require.NoError(t, rows.Scan(&j.deliveries, &j.attempt, &j.state, &j.errors))
+		jobs = append(jobs, j)
+	}
+	require.NoError(t, rows.Err())
+	return jobs
+}
+
+type deliverJob struct {
+	deliveries, attempt int
+	state               string
+	errors              []string
+}
+
+func TestDeliverJobCarriesAHooksBatch(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	bundle := setupStore(t)
+	a, b := newReceiver(t, nil), newReceiver(t, nil)
+	bundle.createHook(t, a.URL, "*")
+	bundle.createHook(t, b.URL, "User.*")
+
+	// Published before any worker runs, so that one fan-out claims them all.
+	const events = 250
+	for range events {
+		_, err := bundle.store.Publish(ctx, &outbox.Event{Type: "User.Created"})
+		require.NoError(t, err)
+	}
+	startPipeline(t, bundle, nil)
+	bundle.waitSettled(t)
+
+	require.Len(t, a.all(), events)
+	require.Len(t, b.all(), events)
+	counts, err := bundle.store.CountDeliveries(ctx)
+	require.NoError(t, err)
+	require.Equal(t, int64(2*events), counts.Succeeded)
+
+	// One job per hook per 100 deliveries: 2 × (100 + 100 + 50).
+	jobs := bundle.deliverJobs(t)
+	require.Len(t, jobs, 6)
+	total := 0
+	for _, j := range jobs {
+		require.Equal(t, "completed", j.state)
+		require.Equal(t, 1, j.attempt)
+		total += j.deliveries
+	}
+	require.Equal(t, 2*events, total)
+}
+
+func TestDeliverJobRetriesOnlyItsFailedDeliveries(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	bundle := setupStore(t)
+
+	// The first request of every odd event fails.
+	var mu sync.Mutex
+	seen := map[float64]int{}
+	var rec *receiver
+	rec = newReceiver(t, func(w http.ResponseWriter, _ *http.Request, n int) {
+		var body struct {
+			Data struct{ N float64 } `json:"data"`
+		}
+		_ = json.Unmarshal(rec.all()[n-1].Body, &body)
+		mu.Lock()
+		seen[body.Data.N]++
+		first := seen[body.Data.N] == 1
+		mu.Unlock()
+		if first && int(body.Data.N)%2 == 1 {
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	hook := bundle.createHook(t, rec.URL, "*")
+	const events = 20
+	for i := range events {
+		_, err := bundle.store.Publish(ctx, &outbox.Event{Type: "User.Created", Data: map[string]any{"n": i}})
+		require.NoError(t, err)
+	}
+	startPipeline(t, bundle, nil)
+	bundle.waitSettled(t)
+
+	require.Len(t, rec.all(), events+events/2, "each odd event twice, each even one once")
+	for n, count := range seen {
+		require.Equal(t, 1+int(n)%2, count, "event %v", n)
+	}
+	deliveries, err := bundle.store.ListDeliveries(ctx, &outbox.DeliveryFilter{HookID: hook.ID})
+	require.NoError(t, err)
+	require.Len(t, deliveries, events)
+	for _, d := range deliveries {
+		require.Equal(t, outbox.DeliverySucceeded, d.Status)
+	}
+
+	jobs := bundle.deliverJobs(t)
+	require.Len(t, jobs, 1)
+	require.Equal(t, "completed", jobs[0].state)
+	require.Equal(t, 2, jobs[0].attempt)
+	require.Len(t, jobs[0].errors, 1)
+	// What River's UI shows of the failed run.
+	require.Contains(t, jobs[0].errors[0], "10 of 20 deliveries failed; first: delivery ")
+	require.Contains(t, jobs[0].errors[0], "attempt 1: receiver answered 502")
+}
+
+// TestRecordAttemptsGuards holds the recording of outcomes to the state it
+// expects: a stale outcome changes nothing, and a delivery that vanished
+// never fails its batch-mates.
+func TestRecordAttemptsGuards(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	bundle := setupStore(t)
+	keep := bundle.createHook(t, "http://127.0.0.1:1/keep", "*")
+	gone := bundle.createHook(t, "http://127.0.0.1:1/gone", "*")
+	keepID, err := bundle.store.CreateTestDelivery(ctx, keep.ID, "User.Created")
+	require.NoError(t, err)
+	goneID, err := bundle.store.CreateTestDelivery(ctx, gone.ID, "User.Created")
+	require.NoError(t, err)
+	sends, err := bundle.store.LoadSends(ctx, []string{keepID, goneID})
+	require.NoError(t, err)
+	require.Len(t, sends, 2)
+	record := func(send *outbox.Send, attempt, code int, status string) *outbox.AttemptRecord {
+		return &outbox.AttemptRecord{Send: send, Status: status, Result: &outbox.AttemptResult{
+			Attempt: attempt, At: time.Now(), StatusCode: code, Duration: time.Millisecond,
+		}}
+	}
+	byID := map[string]*outbox.Send{sends[0].DeliveryID: sends[0], sends[1].DeliveryID: sends[1]}
+
+	// A hook deleted while its request was in flight: its batch-mate is
+	// recorded all the same.
+	require.NoError(t, bundle.store.DeleteHook(ctx, gone.ID))
+	statuses, err := bundle.store.RecordAttempts(ctx, []*outbox.AttemptRecord{
+		record(byID[goneID], 1, 500, outbox.DeliveryPending),
+		record(byID[keepID], 1, 500, outbox.DeliveryPending),
+	})
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{keepID: outbox.DeliveryPending}, statuses)
+
+	// The same attempt recorded again (a caller that gave up, flushed late)
+	// changes nothing.
+	statuses, err = bundle.store.RecordAttempts(ctx, []*outbox.AttemptRecord{record(byID[keepID], 1, 503, outbox.DeliveryPending)})
+	require.NoError(t, err)
+	require.Empty(t, statuses)
+
+	statuses, err = bundle.store.RecordAttempts(ctx, []*outbox.AttemptRecord{record(byID[keepID], 2, 200, outbox.DeliverySucceeded)})
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{keepID: outbox.DeliverySucceeded}, statuses)
+
+	// A stale failure arriving after the success does not reopen it.
+	statuses, err = bundle.store.RecordAttempts(ctx, []*outbox.AttemptRecord{record(byID[keepID], 2, 500, outbox.DeliveryPending)})
+	require.NoError(t, err)
+	require.Empty(t, statuses)
+
+	delivery, err := bundle.store.GetDelivery(ctx, keepID)
+	require.NoError(t, err)
+	require.Equal(t, outbox.DeliverySucceeded, delivery.Status)
+	require.Equal(t, 2, delivery.AttemptCount)
+	require.NotNil(t, delivery.FinishedAt)
+	require.Len(t, delivery.Attempts, 2)
+	require.Equal(t, 500, *delivery.Attempts[0].StatusCode)
+	require.Equal(t, 200, *delivery.Attempts[1].StatusCode)
+}
