@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hookrelay/hookrelay/jobs"
 	"github.com/hookrelay/hookrelay/outbox"
 )
 
@@ -182,4 +183,36 @@ func TestRecordAttemptsGuards(t *testing.T) {
 	require.Len(t, delivery.Attempts, 2)
 	require.Equal(t, 500, *delivery.Attempts[0].StatusCode)
 	require.Equal(t, 200, *delivery.Attempts[1].StatusCode)
+}
+
+// TestHangingHookDoesNotDelayOthers holds invariant 8 with the default
+// timeout: while one receiver holds every request it gets, each event still
+// reaches another at once. Events are published one at a time, so that the
+// hanging hook gets a job per event, more than a process has workers.
+func TestHangingHookDoesNotDelayOthers(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	release := make(chan struct{})
+	hanging := newReceiver(t, func(_ http.ResponseWriter, r *http.Request, _ int) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	healthy := newReceiver(t, nil)
+	bundle := setupPipeline(t, &jobs.Config{Timeout: jobs.TimeoutDefault})
+	t.Cleanup(func() { close(release) }) // before the receivers close and the service stops
+	bundle.createHook(t, hanging.URL, "*")
+	bundle.createHook(t, healthy.URL, "*")
+
+	events := jobs.MaxWorkersDefault + 50
+	for i := range events {
+		_, err := bundle.store.Publish(ctx, &outbox.Event{Type: "User.Created"})
+		require.NoError(t, err)
+		healthy.waitFor(t, 2*jobs.TimeoutDefault, func(r []received) bool { return len(r) == i+1 })
+	}
+	held := hanging.all()
+	require.NotEmpty(t, held)
+	require.Less(t, time.Since(held[0].At), jobs.TimeoutDefault,
+		"every event reached the healthy hook while the hanging receiver still held its first request")
 }

@@ -76,6 +76,7 @@ type deliverWorker struct {
 	sender       *sender
 	schedule     []time.Duration
 	disableAfter time.Duration
+	gate         *hookGate
 	metrics      *metrics
 	logger       *slog.Logger
 }
@@ -138,7 +139,13 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 		return nil
 	}
 
-	outcomes := w.sendAll(ctx, sends)
+	// A job's deliveries are all to one hook (see deliverJobs).
+	hookID := sends[0].Hook.ID
+	outcomes := make([]*outcome, len(sends))
+	if w.gate.enter(hookID) {
+		w.sendAll(ctx, sends, outcomes)
+		w.gate.leave(hookID)
+	}
 	last := job.Attempt >= len(w.schedule)+1
 	run := &BatchError{Deliveries: len(sends)}
 	var records []*outbox.AttemptRecord
@@ -154,7 +161,7 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 			out = &outcome{result: &outbox.AttemptResult{
 				Attempt: send.Attempts + 1,
 				At:      time.Now(),
-				Error:   "not attempted: the receiver stopped answering earlier requests of its batch, and this was the last attempt",
+				Error:   "not attempted: the receiver was not answering other requests, and this was the last attempt",
 			}}
 		} else {
 			w.metrics.observeAttempt(out)
@@ -245,13 +252,13 @@ func (w *deliverWorker) cancelDisabled(ctx context.Context, sends []*outbox.Send
 	return sends, nil
 }
 
-// sendAll sends the deliveries, sendConcurrency at a time, and returns each
-// one's outcome, nil for those it did not send: once the receiver has failed
-// to answer a request (a timeout, a refused or reset connection), or the
-// sending window of one timeout has passed, no new request starts, so that a
-// dead receiver holds its job for about one timeout, however large the batch.
-func (w *deliverWorker) sendAll(ctx context.Context, sends []*outbox.Send) []*outcome {
-	outcomes := make([]*outcome, len(sends))
+// sendAll sends the deliveries, sendConcurrency at a time, and sets each
+// one's outcome, leaving nil those it did not send: once the receiver has
+// failed to answer a request (a timeout, a refused or reset connection), or
+// the sending window of one timeout has passed, no new request starts, so that
+// a dead receiver holds its job for about one timeout, however large the
+// batch.
+func (w *deliverWorker) sendAll(ctx context.Context, sends []*outbox.Send, outcomes []*outcome) {
 	deadline := time.Now().Add(w.sender.timeout)
 	slots := make(chan struct{}, sendConcurrency)
 	var unanswered atomic.Bool
@@ -265,15 +272,17 @@ func (w *deliverWorker) sendAll(ctx context.Context, sends []*outbox.Send) []*ou
 		go func() {
 			defer wg.Done()
 			defer func() { <-slots }()
+			w.gate.requestStarted(send.Hook.ID)
 			out := w.sender.send(ctx, send, send.Attempts+1)
-			if out.result.StatusCode == 0 {
+			answered := out.result.StatusCode != 0
+			w.gate.requestEnded(send.Hook.ID, answered)
+			if !answered {
 				unanswered.Store(true)
 			}
 			outcomes[i] = out
 		}()
 	}
 	wg.Wait()
-	return outcomes
 }
 
 // countFinished counts the deliveries that the records moved to a final

@@ -77,6 +77,7 @@ func NewService(config *Config) (*Service, error) {
 		sender:       s.sender,
 		schedule:     config.RetrySchedule,
 		disableAfter: config.DisableAfter,
+		gate:         newHookGate(config.Timeout, time.Now),
 		metrics:      s.metrics,
 		logger:       config.Logger,
 	}); err != nil {

@@ -236,15 +236,19 @@ func (s *Store) DisableHook(ctx context.Context, id, reason string) (*Hook, erro
 // DisableHookTx is DisableHook inside tx, so that a delivery's outcome and
 // the hook's disabling commit together.
 func (s *Store) DisableHookTx(ctx context.Context, tx pgx.Tx, id, reason string) (*Hook, error) {
-	hook, err := s.setHookEnabled(ctx, tx, id, false, reason)
-	if err != nil {
-		return nil, err
+	if !isUUID(id) {
+		return nil, ErrHookNotFound
 	}
-	_, err = s.queries(tx).DeliveryCancelPendingOfHook(ctx, &dbsqlc.DeliveryCancelPendingOfHookParams{
+	// Deliveries first, then the hook: the order in which recording an
+	// attempt takes their locks, so the two never deadlock.
+	_, err := s.queries(tx).DeliveryCancelPendingOfHook(ctx, &dbsqlc.DeliveryCancelPendingOfHookParams{
 		HookID: id,
 		Reason: nullable("hook disabled: " + reason),
 	})
-	return hook, wrap(err, "cancel pending deliveries of hook %s", id)
+	if err != nil {
+		return nil, fmt.Errorf("cancel pending deliveries of hook %s: %w", id, err)
+	}
+	return s.setHookEnabled(ctx, tx, id, false, reason)
 }
 
 func (s *Store) setHookEnabled(ctx context.Context, tx pgx.Tx, id string, enabled bool, reason string) (*Hook, error) {
