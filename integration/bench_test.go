@@ -17,13 +17,19 @@ func TestBench(t *testing.T) {
 
 	var out map[string]any
 	require.NoError(t, json.Unmarshal([]byte(res.stdout), &out), res.stdout)
-	for _, key := range []string{"river_noop_jobs_per_s", "deliveries_per_s", "ratio", "publish_overhead", "peak_rss_bytes", "postgres_bytes_per_event"} {
+	for _, key := range []string{"river_noop_jobs_per_s", "river_wal_bytes_per_job", "deliveries_per_s", "ratio", "publish_overhead",
+		"peak_rss_bytes", "postgres_bytes_per_event", "wal_ratio"} {
 		require.Greater(t, out[key].(float64), 0.0, key)
 	}
 	latency := out["latency_ms"].(map[string]any)
-	for _, path := range []string{"go", "sql"} {
-		p := latency[path].(map[string]any)
-		require.Equal(t, 200.0, p["n"], "every offered delivery of the %s phase was measured", path)
+	for _, phase := range []string{"go", "sql", "beside_hanging_hook"} {
+		p := latency[phase].(map[string]any)
+		require.Equal(t, 200.0, p["n"], "every offered delivery of the %s phase was measured", phase)
 		require.Greater(t, p["p99"].(float64), 0.0)
+	}
+	require.Equal(t, 20.0, latency["wake"].(map[string]any)["n"], "10 quiet spells × 2 hooks")
+	drain := out["drain"].(map[string]any)
+	for _, key := range []string{"deliveries_per_s", "ratio", "wal_bytes_per_delivery", "database_bytes_per_event"} {
+		require.Greater(t, drain[key].(float64), 0.0, "drain "+key)
 	}
 }

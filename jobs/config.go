@@ -17,7 +17,7 @@ const (
 	FanOutBatchSizeDefault   = 1000
 	MaxWorkersDefault        = 100
 	FetchCooldownDefault     = 5 * time.Millisecond
-	FetchPollIntervalDefault = 50 * time.Millisecond
+	FetchPollIntervalDefault = time.Second
 	RescueAfterDefault       = 5 * time.Minute
 	RetentionDefault         = 168 * time.Hour
 	RetentionIntervalDefault = 10 * time.Minute

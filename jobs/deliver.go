@@ -17,9 +17,10 @@ import (
 )
 
 // DeliverArgs are the args of the job that sends a batch of deliveries to
-// one hook. They hold the deliveries' IDs only: never a secret, and nothing
-// that could go stale.
+// one hook. They hold IDs only: never a secret, and nothing that could go
+// stale.
 type DeliverArgs struct {
+	HookID      string   `json:"hook_id"`
 	DeliveryIDs []string `json:"delivery_ids"`
 
 	// DeliveryID is the one delivery of a job queued by hookrelay 0.1, which
@@ -61,11 +62,11 @@ func deliverMaxAttempts(schedule []time.Duration) int {
 	return len(schedule) + 2
 }
 
-// deliverJobs returns the jobs that send ids, all deliveries to one hook.
-func deliverJobs(ids []string, opts *river.InsertOpts) []river.InsertManyParams {
+// deliverJobs returns the jobs that send ids, deliveries to hookID.
+func deliverJobs(hookID string, ids []string, opts *river.InsertOpts) []river.InsertManyParams {
 	params := make([]river.InsertManyParams, 0, (len(ids)+deliverBatchMax-1)/deliverBatchMax)
 	for batch := range slices.Chunk(ids, deliverBatchMax) {
-		params = append(params, river.InsertManyParams{Args: DeliverArgs{DeliveryIDs: batch}, InsertOpts: opts})
+		params = append(params, river.InsertManyParams{Args: DeliverArgs{HookID: hookID, DeliveryIDs: batch}, InsertOpts: opts})
 	}
 	return params
 }
@@ -98,6 +99,9 @@ type BatchError struct {
 }
 
 func (e *BatchError) Error() string {
+	if e.Failed == 0 {
+		return fmt.Sprintf("%d deliveries not attempted: their receiver is not answering other requests", e.NotAttempted)
+	}
 	msg := fmt.Sprintf("%d of %d deliveries failed", e.Failed, e.Deliveries)
 	if e.NotAttempted > 0 {
 		msg += fmt.Sprintf(", %d not attempted", e.NotAttempted)
@@ -124,6 +128,19 @@ func (w *deliverWorker) NextRetry(job *river.Job[DeliverArgs]) time.Time {
 // to retry the job on the schedule: each delivery keeps its own attempts and
 // state, and a delivery that succeeded is never sent again by its job.
 func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
+	last := job.Attempt >= len(w.schedule)+1
+	// A receiver that is not answering other jobs' requests is left alone
+	// until the next attempt, before this job costs even a query.
+	// Jobs queued before deliver jobs carried their hook are not gated.
+	admitted := true
+	if hookID := job.Args.HookID; hookID != "" {
+		if admitted = w.gate.enter(hookID); admitted {
+			defer w.gate.leave(hookID)
+		} else if !last {
+			n := len(job.Args.ids())
+			return &BatchError{Deliveries: n, NotAttempted: n}
+		}
+	}
 	sends, err := w.store.LoadSends(ctx, job.Args.ids())
 	if err != nil {
 		return w.storeFailed(ctx, job, err)
@@ -139,14 +156,10 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 		return nil
 	}
 
-	// A job's deliveries are all to one hook (see deliverJobs).
-	hookID := sends[0].Hook.ID
 	outcomes := make([]*outcome, len(sends))
-	if w.gate.enter(hookID) {
+	if admitted {
 		w.sendAll(ctx, sends, outcomes)
-		w.gate.leave(hookID)
 	}
-	last := job.Attempt >= len(w.schedule)+1
 	run := &BatchError{Deliveries: len(sends)}
 	var records []*outbox.AttemptRecord
 	var disable *outbox.Hook

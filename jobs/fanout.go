@@ -3,6 +3,8 @@ package jobs
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
@@ -11,9 +13,9 @@ import (
 	"github.com/hookrelay/hookrelay/outbox"
 )
 
-// FanOutArgs are the args of the job that turns a batch of events into
-// deliveries. Each process keeps at most one of its own queued or running
-// (see Service.queueFanOut); concurrent ones claim disjoint batches.
+// FanOutArgs are the args of the job that turns events into deliveries. Each
+// process keeps at most one of its own queued or running (see
+// Service.queueFanOut); concurrent ones claim disjoint batches.
 type FanOutArgs struct{}
 
 // Kind is a storage format: renaming it would strand queued jobs.
@@ -25,38 +27,83 @@ func (FanOutArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: QueueControl, MaxAttempts: 3}
 }
 
+// A fan-out job lingers: it claims events as they come, every PollInterval,
+// until none came for fanOutLingerIdle or it has run for fanOutLingerMax. At
+// light load one job then serves many events instead of one job per poll
+// that found some.
+const (
+	fanOutLingerIdle = 100 * time.Millisecond
+	fanOutLingerMax  = 2 * time.Second
+)
+
 type fanOutWorker struct {
 	river.WorkerDefaults[FanOutArgs]
-	store       *outbox.Store
-	batchSize   int
-	deliverOpts *river.InsertOpts
-	metrics     *metrics
+	store        *outbox.Store
+	batchSize    int
+	pollInterval time.Duration
+	deliverOpts  *river.InsertOpts
+	metrics      *metrics
+	running      *atomic.Int32 // fan-out jobs running in this process
+	stopping     *atomic.Bool  // the service is stopping: linger no more
 }
 
-// Work claims a batch of events, creates their deliveries and a deliver job
-// per hook (per deliverBatchMax of its deliveries),
-// and completes itself in one transaction: either all of it happens, once, or
-// none of it and the events stay to be claimed again.
+// Work fans out batches of events until the outbox has been quiet for a
+// moment; the last batch completes the job in its own transaction.
 func (w *fanOutWorker) Work(ctx context.Context, job *river.Job[FanOutArgs]) error {
-	return pgx.BeginFunc(ctx, w.store.Pool(), func(tx pgx.Tx) error {
+	w.running.Add(1)
+	defer w.running.Add(-1)
+	start := time.Now()
+	lastClaim := start
+	for {
+		now := time.Now()
+		last := w.stopping.Load() || now.Sub(start) >= fanOutLingerMax || now.Sub(lastClaim) >= fanOutLingerIdle
+		claimed, err := w.fanOut(ctx, job, last)
+		if err != nil || last {
+			return err
+		}
+		if claimed > 0 {
+			lastClaim = time.Now()
+		}
+		if claimed == w.batchSize {
+			continue // more wait
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(w.pollInterval):
+		}
+	}
+}
+
+// fanOut claims a batch of events, creates their deliveries and a deliver job
+// per hook (per deliverBatchMax of its deliveries), and, if last, completes
+// the job, all in one transaction: either all of it happens, once, or none
+// of it and the events stay to be claimed again. It returns how many events
+// it claimed.
+func (w *fanOutWorker) fanOut(ctx context.Context, job *river.Job[FanOutArgs], last bool) (int, error) {
+	var claimed int
+	err := pgx.BeginFunc(ctx, w.store.Pool(), func(tx pgx.Tx) error {
 		res, err := w.store.FanOutTx(ctx, tx, w.batchSize)
 		if err != nil {
 			return err
 		}
+		claimed = res.Events
 		client := river.ClientFromContext[pgx.Tx](ctx)
 		var params []river.InsertManyParams
 		for _, group := range res.Deliveries {
-			params = append(params, deliverJobs(group.DeliveryIDs, w.deliverOpts)...)
+			params = append(params, deliverJobs(group.HookID, group.DeliveryIDs, w.deliverOpts)...)
 		}
 		if len(params) > 0 {
 			if _, err := client.InsertManyFastTx(ctx, tx, params); err != nil {
 				return fmt.Errorf("insert %d deliver jobs: %w", len(params), err)
 			}
 		}
+		if !last {
+			return nil
+		}
 		if _, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job); err != nil {
 			return fmt.Errorf("complete fan-out job: %w", err)
 		}
-		w.metrics.fannedOut.Add(float64(res.Events)) // an overcount if the commit fails
 		// A full batch means more events wait: queue the next batch now
 		// rather than at the next poll.
 		if res.Events == w.batchSize {
@@ -66,4 +113,8 @@ func (w *fanOutWorker) Work(ctx context.Context, job *river.Job[FanOutArgs]) err
 		}
 		return nil
 	})
+	if err == nil {
+		w.metrics.fannedOut.Add(float64(claimed))
+	}
+	return claimed, err
 }

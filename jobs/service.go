@@ -2,8 +2,10 @@ package jobs
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -26,9 +28,15 @@ type Service struct {
 	metrics     *metrics
 	deliverOpts *river.InsertOpts
 
+	pollerID   string // names the poller in outbox_sleepers
 	stopPoller context.CancelFunc
 	pollerDone chan struct{}
 	lastFanOut *rivertype.JobRow // the poller's latest fan-out job
+	// fanOutRunning counts fan-out jobs running in this process: while one
+	// claims events as they come, the poller need not look.
+	fanOutRunning atomic.Int32
+	// stopping ends lingering fan-out jobs, so that Stop drains quickly.
+	stopping atomic.Bool
 }
 
 // River queues. Fan-out has a queue of its own so that it never waits for a
@@ -42,12 +50,6 @@ const (
 	controlMaxWorkers = 4
 )
 
-// fanOutStaleAfter is how long the poller waits on its fan-out job before
-// queueing another beside it: long enough for a large batch, short enough
-// that a job stranded by a killed process (rescued only after RescueAfter)
-// does not stall the outbox.
-const fanOutStaleAfter = 2 * time.Second
-
 // NewService returns a service for config, which must name a Store. It can
 // insert jobs (replays) at once; Start starts working them.
 func NewService(config *Config) (*Service, error) {
@@ -58,6 +60,7 @@ func NewService(config *Config) (*Service, error) {
 	s := &Service{
 		config:      config,
 		store:       config.Store,
+		pollerID:    rand.Text(),
 		sender:      newSender(config),
 		metrics:     newMetrics(config.Store, config.Now, config.Logger),
 		deliverOpts: &river.InsertOpts{Queue: QueueDeliver, MaxAttempts: deliverMaxAttempts(config.RetrySchedule)},
@@ -65,10 +68,13 @@ func NewService(config *Config) (*Service, error) {
 
 	workers := river.NewWorkers()
 	if err := river.AddWorkerSafely(workers, &fanOutWorker{
-		store:       s.store,
-		batchSize:   config.FanOutBatchSize,
-		deliverOpts: s.deliverOpts,
-		metrics:     s.metrics,
+		store:        s.store,
+		batchSize:    config.FanOutBatchSize,
+		pollInterval: config.PollInterval,
+		deliverOpts:  s.deliverOpts,
+		metrics:      s.metrics,
+		running:      &s.fanOutRunning,
+		stopping:     &s.stopping,
 	}); err != nil {
 		return nil, err
 	}
@@ -141,6 +147,7 @@ func (s *Service) Start(ctx context.Context) error {
 // Stop stops polling, lets jobs in flight finish and returns; if ctx ends
 // first, in-flight jobs are cancelled and River runs them again later.
 func (s *Service) Stop(ctx context.Context) error {
+	s.stopping.Store(true)
 	if s.stopPoller != nil {
 		s.stopPoller()
 		<-s.pollerDone
@@ -150,53 +157,6 @@ func (s *Service) Stop(ctx context.Context) error {
 		return s.client.StopAndCancel(context.Background())
 	}
 	return err
-}
-
-// poll queues a fan-out job whenever events wait. Polling, rather than a
-// NOTIFY from publish, keeps the write path to one INSERT (NOTIFY serialises
-// committing transactions) and treats Go and SQL publishers alike.
-func (s *Service) poll(ctx context.Context) {
-	defer close(s.pollerDone)
-	wait := s.config.PollInterval
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
-		}
-		err := s.queueFanOut(ctx)
-		switch {
-		case err == nil:
-			wait = s.config.PollInterval
-		case ctx.Err() == nil:
-			s.config.Logger.WarnContext(ctx, "outbox poll failed", "error", err)
-			wait = min(2*wait, time.Second)
-		}
-	}
-}
-
-// queueFanOut queues a fan-out job when events wait, unless this process's
-// previous one is still queued or running and recent.
-func (s *Service) queueFanOut(ctx context.Context) error {
-	waiting, err := s.store.HasUnclaimedEvents(ctx)
-	if err != nil || !waiting {
-		return err
-	}
-	if last := s.lastFanOut; last != nil && time.Since(last.CreatedAt) < fanOutStaleAfter {
-		job, err := s.client.JobGet(ctx, last.ID)
-		if err != nil && !errors.Is(err, river.ErrNotFound) {
-			return fmt.Errorf("get fan-out job: %w", err)
-		}
-		if err == nil && job.FinalizedAt == nil && job.State != rivertype.JobStateRetryable {
-			return nil // still queued or running
-		}
-	}
-	res, err := s.client.Insert(ctx, FanOutArgs{}, nil)
-	if err != nil {
-		return fmt.Errorf("insert fan-out job: %w", err)
-	}
-	s.lastFanOut = res.Job
-	return nil
 }
 
 // TestEventTypeDefault is the event type of a test-send unless told
@@ -251,7 +211,7 @@ func (s *Service) ReplayDelivery(ctx context.Context, id string) error {
 	if err := s.checkHookEnabled(ctx, delivery.HookID); err != nil {
 		return err
 	}
-	n, err := s.replay(ctx, []string{id})
+	n, err := s.replay(ctx, delivery.HookID, []string{id})
 	if err == nil && n == 0 {
 		return ErrDeliveryPending // another replay won the race
 	}
@@ -268,7 +228,7 @@ func (s *Service) ReplayRange(ctx context.Context, r *outbox.ReplayRange) (int, 
 	if err := s.checkHookEnabled(ctx, r.HookID); err != nil {
 		return 0, err
 	}
-	return s.replay(ctx, ids)
+	return s.replay(ctx, r.HookID, ids)
 }
 
 func (s *Service) checkHookEnabled(ctx context.Context, hookID string) error {
@@ -282,17 +242,16 @@ func (s *Service) checkHookEnabled(ctx context.Context, hookID string) error {
 	return nil
 }
 
-// replay resets deliveries to pending and queues their jobs in one
+// replay resets deliveries of hookID to pending and queues their jobs in one
 // transaction; it returns how many deliveries it queued.
-func (s *Service) replay(ctx context.Context, ids []string) (int, error) {
+func (s *Service) replay(ctx context.Context, hookID string, ids []string) (int, error) {
 	var count int
 	err := pgx.BeginFunc(ctx, s.store.Pool(), func(tx pgx.Tx) error {
 		reset, err := s.store.ResetDeliveriesTx(ctx, tx, ids)
 		if err != nil || len(reset) == 0 {
 			return err
 		}
-		// Replays are of one hook's deliveries.
-		if _, err := s.client.InsertManyFastTx(ctx, tx, deliverJobs(reset, s.deliverOpts)); err != nil {
+		if _, err := s.client.InsertManyFastTx(ctx, tx, deliverJobs(hookID, reset, s.deliverOpts)); err != nil {
 			return fmt.Errorf("insert replay jobs: %w", err)
 		}
 		count = len(reset)

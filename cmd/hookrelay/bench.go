@@ -15,6 +15,9 @@ import (
 )
 
 func runBench(ctx context.Context, args []string, stdout io.Writer) error {
+	if len(args) > 0 && args[0] == "receiver" {
+		return runBenchReceiver(ctx, args[1:])
+	}
 	fs, o := newFlagSet("bench")
 	events := fs.Int("events", 20000, "events of the throughput phase")
 	hooks := fs.Int("hooks", 2, "hooks receiving every event")
@@ -71,6 +74,11 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		{"ratio", fmt.Sprintf("%.2f", res.Ratio)},
 		{"latency_ms go  p50/p95/p99", fmt.Sprintf("%.1f / %.1f / %.1f  at %d deliveries/s", res.Latency.Go.P50, res.Latency.Go.P95, res.Latency.Go.P99, res.OfferedDeliveriesPerS)},
 		{"latency_ms sql p50/p95/p99", fmt.Sprintf("%.1f / %.1f / %.1f", res.Latency.SQL.P50, res.Latency.SQL.P95, res.Latency.SQL.P99)},
+		{"latency_ms beside a hanging hook", fmt.Sprintf("%.1f / %.1f / %.1f  (p99 %.2f× the Go phase's)", res.Latency.BesideHangingHook.P50, res.Latency.BesideHangingHook.P95, res.Latency.BesideHangingHook.P99, res.Latency.BesideHangingHookRatio)},
+		{"latency_ms first event after quiet", fmt.Sprintf("%.1f / %.1f / %.1f  (p50/p95/max of %d)", res.Latency.Wake.P50, res.Latency.Wake.P95, res.Latency.Wake.P99, res.Latency.Wake.N)},
+		{"drain through serve", fmt.Sprintf("%.0f deliveries/s, ratio %.2f  (SQL-published backlog; serve and receiver as processes)", res.Drain.DeliveriesPerS, res.Drain.Ratio)},
+		{"wal per delivery", fmt.Sprintf("%.0f bytes, %.2f× River's %.0f per no-op job", res.Drain.WALBytesPerDelivery, res.WALRatio, res.RiverWALBytesPerJob)},
+		{"database growth per event", fmt.Sprintf("%.0f bytes (pg_database_size, before retention)", res.Drain.DatabaseBytesPerEvent)},
 		{"publish_overhead", fmt.Sprintf("%.2f  (%.0f tx/s plain insert, %.0f tx/s PublishTx)", res.PublishOverhead, res.PlainInsertTxPerS, res.PublishTxPerS)},
 		{"peak_rss", fmt.Sprintf("%.0f MiB", float64(res.PeakRSSBytes)/(1<<20))},
 		{"postgres per event", fmt.Sprintf("%.0f bytes, %.1f rows", res.BytesPerEvent, res.RowsPerEvent)},
@@ -81,4 +89,19 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprintf(w, "%s\t%s\n", row[0], row[1])
 	}
 	return w.Flush()
+}
+
+// runBenchReceiver is `hookrelay bench receiver --addr A`: the drain phase's
+// receiver, run by the bench as a process of its own.
+func runBenchReceiver(ctx context.Context, args []string) error {
+	fs, o := newFlagSet("bench receiver")
+	if err := parseNone(fs, args); err != nil {
+		return err
+	}
+	store, err := o.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer store.Pool().Close()
+	return bench.Receive(ctx, store.Pool(), store.Schema(), o.addr)
 }

@@ -76,3 +76,8 @@ type HookrelayMigration struct {
 	Name      string
 	AppliedAt time.Time
 }
+
+type OutboxSleeper struct {
+	PollerID      string
+	SleepingUntil time.Time
+}

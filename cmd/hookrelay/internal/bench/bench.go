@@ -44,12 +44,24 @@ type Config struct {
 // Result is one run's figures.
 type Result struct {
 	RiverNoopJobsPerS float64 `json:"river_noop_jobs_per_s"`
-	DeliveriesPerS    float64 `json:"deliveries_per_s"`
-	Ratio             float64 `json:"ratio"`
-	Latency           struct {
+	// RiverWALBytesPerJob is the WAL of inserting and working one no-op job.
+	RiverWALBytesPerJob float64 `json:"river_wal_bytes_per_job"`
+	DeliveriesPerS      float64 `json:"deliveries_per_s"`
+	Ratio               float64 `json:"ratio"`
+	Latency             struct {
 		Go  Percentiles `json:"go"`
 		SQL Percentiles `json:"sql"`
+		// BesideHangingHook is the Go phase again while a further hook's
+		// receiver holds every request; its p99 over Go's is the ratio.
+		BesideHangingHook      Percentiles `json:"beside_hanging_hook"`
+		BesideHangingHookRatio float64     `json:"beside_hanging_hook_ratio"`
+		// Wake is the first event after a quiet spell, one per spell.
+		Wake Percentiles `json:"wake"`
 	} `json:"latency_ms"`
+	// Drain is the deployed shape: serve and the receiver as processes.
+	Drain *DrainResult `json:"drain"`
+	// WALRatio is the drain's WAL per delivery over River's per no-op job.
+	WALRatio              float64 `json:"wal_ratio"`
 	OfferedDeliveriesPerS int     `json:"offered_deliveries_per_s"`
 	PublishOverhead       float64 `json:"publish_overhead"`
 	PlainInsertTxPerS     float64 `json:"plain_insert_tx_per_s"`
@@ -77,6 +89,9 @@ const (
 	benchRiverSchema = "hookrelay_bench_river"
 )
 
+// wakeSamples is how many quiet spells the wake-up phase measures.
+const wakeSamples = 10
+
 // Run runs every phase in order and returns the figures.
 func Run(ctx context.Context, config *Config, progress io.Writer) (*Result, error) {
 	start := time.Now()
@@ -90,7 +105,7 @@ func Run(ctx context.Context, config *Config, progress io.Writer) (*Result, erro
 	step := func(name string) { fmt.Fprintf(progress, "bench: %s…\n", name) }
 
 	step("River no-op burn-down (baseline)")
-	if res.RiverNoopJobsPerS, err = riverNoop(ctx, pool, config.Events*config.Hooks); err != nil {
+	if res.RiverNoopJobsPerS, res.RiverWALBytesPerJob, err = riverNoop(ctx, pool, config.Events*config.Hooks); err != nil {
 		return nil, fmt.Errorf("river baseline: %w", err)
 	}
 
@@ -117,6 +132,22 @@ func Run(ctx context.Context, config *Config, progress io.Writer) (*Result, erro
 		return nil, fmt.Errorf("latency (SQL): %w", err)
 	}
 
+	step("latency beside a hanging hook, Go publishers")
+	removeHanging, err := env.hangingHook(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res.Latency.BesideHangingHook, err = env.latency(ctx, config.Rate, config.Duration, false)
+	removeHanging()
+	if err != nil {
+		return nil, fmt.Errorf("latency beside a hanging hook: %w", err)
+	}
+	res.Latency.BesideHangingHookRatio = res.Latency.BesideHangingHook.P99 / res.Latency.Go.P99
+	step("latency of the first event after quiet spells")
+	if res.Latency.Wake, err = env.wakeLatency(ctx, wakeSamples); err != nil {
+		return nil, err
+	}
+
 	step("retention")
 	if res.RowsPerEventRetained, err = env.afterRetention(ctx); err != nil {
 		return nil, err
@@ -128,6 +159,13 @@ func Run(ctx context.Context, config *Config, progress io.Writer) (*Result, erro
 		return nil, fmt.Errorf("publish overhead: %w", err)
 	}
 	res.PublishOverhead = res.PlainInsertTxPerS / res.PublishTxPerS
+
+	step("draining a backlog published through SQL, with serve and the receiver as processes")
+	if res.Drain, err = drain(ctx, pool, config.DatabaseURL, config.Events, config.Hooks, config.Writers); err != nil {
+		return nil, fmt.Errorf("drain: %w", err)
+	}
+	res.Drain.Ratio = res.Drain.DeliveriesPerS / res.RiverNoopJobsPerS
+	res.WALRatio = res.Drain.WALBytesPerDelivery / res.RiverWALBytesPerJob
 
 	res.PeakRSSBytes = peakRSS()
 	res.WallSeconds = time.Since(start).Seconds()

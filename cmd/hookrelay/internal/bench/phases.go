@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -29,10 +31,11 @@ type noopArgs struct{}
 func (noopArgs) Kind() string { return "hookrelay_bench_noop" }
 
 // riverNoop is River's burn-down of n no-op jobs, with hookrelay's worker
-// count and fetch settings, in a schema of its own.
-func riverNoop(ctx context.Context, pool *pgxpool.Pool, n int) (float64, error) {
+// count and fetch settings, in a schema of its own. It returns jobs per
+// second and the WAL that inserting and working each job wrote.
+func riverNoop(ctx context.Context, pool *pgxpool.Pool, n int) (perS, walPerJob float64, err error) {
 	if _, err := pool.Exec(ctx, fmt.Sprintf("DROP SCHEMA IF EXISTS %[1]s CASCADE; CREATE SCHEMA %[1]s", benchRiverSchema)); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer func() {
 		_, _ = pool.Exec(context.WithoutCancel(ctx), "DROP SCHEMA IF EXISTS "+benchRiverSchema+" CASCADE")
@@ -40,10 +43,10 @@ func riverNoop(ctx context.Context, pool *pgxpool.Pool, n int) (float64, error) 
 	driver := riverpgxv5.New(pool)
 	migrator, err := rivermigrate.New(driver, &rivermigrate.Config{Schema: benchRiverSchema})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 
 	var done atomic.Int64
@@ -61,7 +64,11 @@ func riverNoop(ctx context.Context, pool *pgxpool.Pool, n int) (float64, error) 
 		Logger:            discardLogger,
 	})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
+	}
+	walBefore, _, err := walAndSize(ctx, pool)
+	if err != nil {
+		return 0, 0, err
 	}
 	for inserted := 0; inserted < n; {
 		batch := make([]river.InsertManyParams, min(5000, n-inserted))
@@ -69,13 +76,13 @@ func riverNoop(ctx context.Context, pool *pgxpool.Pool, n int) (float64, error) 
 			batch[i] = river.InsertManyParams{Args: noopArgs{}}
 		}
 		if _, err := client.InsertManyFast(ctx, batch); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		inserted += len(batch)
 	}
 	start := time.Now()
 	if err := client.Start(ctx); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	err = waitUntil(ctx, 10*time.Minute, func() bool { return done.Load() >= int64(n) })
 	elapsed := time.Since(start)
@@ -84,7 +91,11 @@ func riverNoop(ctx context.Context, pool *pgxpool.Pool, n int) (float64, error) 
 	if stopErr := client.Stop(stopCtx); err == nil {
 		err = stopErr
 	}
-	return float64(n) / elapsed.Seconds(), err
+	if err != nil {
+		return 0, 0, err
+	}
+	walAfter, _, err := walAndSize(ctx, pool)
+	return float64(n) / elapsed.Seconds(), float64(walAfter-walBefore) / float64(n), err
 }
 
 // throughput publishes events from writers concurrent transactions and
@@ -289,4 +300,58 @@ func publishOverhead(ctx context.Context, pool *pgxpool.Pool, store *outbox.Stor
 	}
 	publish, err = run(true)
 	return plain, publish, err
+}
+
+// hangingHook adds a hook whose receiver holds every request until the
+// client gives up, and returns a func that removes both.
+func (e *environment) hangingHook(ctx context.Context) (func(), error) {
+	release := make(chan struct{})
+	server := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	hook, err := e.store.CreateHook(ctx, &outbox.HookParams{URL: server.URL + "/hang", Events: []string{"*"}})
+	if err != nil {
+		server.Close()
+		return nil, err
+	}
+	return func() {
+		_ = e.store.DeleteHook(context.WithoutCancel(ctx), hook.ID)
+		close(release)
+		server.Close()
+	}, nil
+}
+
+// wakeLatency publishes one event after each of samples quiet spells long
+// enough for the pollers to fall asleep, and returns the percentiles of
+// commit → receipt.
+func (e *environment) wakeLatency(ctx context.Context, samples int) (Percentiles, error) {
+	e.counter.tracking.Store(true)
+	defer e.counter.tracking.Store(false)
+	e.counter.takeArrivals()
+	var ms []float64
+	for range samples {
+		time.Sleep(jobs.PollerSleepAfter + 500*time.Millisecond)
+		id, err := e.store.Publish(ctx, &outbox.Event{Type: outbox.EventUserCreated, Data: sampleData})
+		if err != nil {
+			return Percentiles{}, err
+		}
+		committed := time.Now()
+		var arrivals []*receiver.Delivery
+		err = waitUntil(ctx, time.Minute, func() bool {
+			arrivals = append(arrivals, e.counter.takeArrivals()...)
+			return len(arrivals) >= e.hooks
+		})
+		if err != nil {
+			return Percentiles{}, fmt.Errorf("wake-up delivery: %w", err)
+		}
+		for _, a := range arrivals {
+			if a.EventID == id {
+				ms = append(ms, float64(a.At.Sub(committed).Microseconds())/1000)
+			}
+		}
+	}
+	return percentiles(ms), nil
 }

@@ -24,7 +24,8 @@ type Delivery struct {
 	At        time.Time
 }
 
-// Receiver serves on a loopback port until Close.
+// Receiver is an http.Handler; Start also serves it on a loopback port until
+// Close.
 type Receiver struct {
 	server   *http.Server
 	listener net.Listener
@@ -35,14 +36,20 @@ type Receiver struct {
 	BadSignatures atomic.Int64
 }
 
-// Start serves on a free loopback port; handle answers each correctly
-// signed delivery.
+// New returns a receiver whose handle answers each correctly signed
+// delivery.
+func New(handle func(w http.ResponseWriter, d *Delivery)) *Receiver {
+	return &Receiver{handle: handle}
+}
+
+// Start serves a new receiver on a free loopback port.
 func Start(handle func(w http.ResponseWriter, d *Delivery)) (*Receiver, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	r := &Receiver{listener: l, handle: handle}
+	r := New(handle)
+	r.listener = l
 	r.server = &http.Server{Handler: r, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = r.server.Serve(l) }()
 	return r, nil
