@@ -18,7 +18,7 @@ import (
 // and errors.
 func (b *storeBundle) deliverJobs(t *testing.T) []deliverJob {
 	t.Helper()
-	rows, err := b.pool.Query(context.Background(), `SELECT jsonb_array_length(args->'delivery_ids'), attempt, state::text, errors::text[]
+	rows, err := b.pool.Query(context.Background(), `SELECT cardinality(string_to_array(args->>'deliveries', ' ')), attempt, state::text, errors::text[]
 		FROM hookrelay.river_job WHERE kind = 'hookrelay_deliver' ORDER BY id`)
 	require.NoError(t, err)
 	defer rows.Close()

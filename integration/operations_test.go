@@ -2,6 +2,8 @@ package integration
 
 import (
 	"context"
+	"crypto/rand"
+	"fmt"
 	"io"
 	"net/http"
 	"regexp"
@@ -77,24 +79,27 @@ func TestMetrics(t *testing.T) {
 func TestRetention(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	bundle := setupPipeline(t, &jobs.Config{RetrySchedule: []time.Duration{time.Hour}})
+	bundle := setupPipeline(t, nil)
 	ok := newReceiver(t, nil)
-	failing := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, _ int) { w.WriteHeader(http.StatusInternalServerError) })
 	okHook := bundle.createHook(t, ok.URL, "User.*")
-	failingHook := bundle.createHook(t, failing.URL, "Role.*")
-
-	publish := func(eventType string) string {
-		id, err := bundle.store.Publish(ctx, &outbox.Event{Type: eventType})
-		require.NoError(t, err)
-		return id
-	}
-	oldFinished := publish("User.Created")
-	oldPending := publish("Role.Created")
-	newFinished := publish("User.Deleted")
-	bundle.waitDelivery(t, okHook.ID, outbox.DeliverySucceeded, 2)
-	bundle.waitDelivery(t, failingHook.ID, outbox.DeliveryPending, 1)
-	_, err := bundle.pool.Exec(ctx, "UPDATE hookrelay.events SET created_at = now() - interval '8 days' WHERE id = ANY($1)", []string{oldFinished, oldPending})
+	newFinished, err := bundle.store.Publish(ctx, &outbox.Event{Type: "User.Deleted"})
 	require.NoError(t, err)
+	bundle.waitDelivery(t, okHook.ID, outbox.DeliverySucceeded, 1)
+
+	// Events of eight days ago: ids are UUIDv7, which start with their time.
+	old := func(status string) string {
+		eventID := uuidV7At(t, time.Now().Add(-8*24*time.Hour))
+		_, err := bundle.pool.Exec(ctx, `WITH e AS (
+				INSERT INTO hookrelay.events (id, type, created_at, fanned_out_at) VALUES ($1, 'User.Created', now() - interval '8 days', now() - interval '8 days') RETURNING id
+			), d AS (
+				INSERT INTO hookrelay.deliveries (event_id, hook_id, status, attempts) SELECT id, $2, $3, 1 FROM e RETURNING id
+			)
+			INSERT INTO hookrelay.delivery_attempts (delivery_id, attempt, status_code, duration_ms) SELECT id, 1, 500, 3 FROM d`,
+			eventID, okHook.ID, status)
+		require.NoError(t, err)
+		return eventID
+	}
+	oldFinished, oldPending := old(outbox.DeliveryFailed), old(outbox.DeliveryPending)
 
 	_, err = bundle.service.Client().Insert(ctx, jobs.RetentionArgs{}, nil)
 	require.NoError(t, err)
@@ -112,8 +117,23 @@ func TestRetention(t *testing.T) {
 	var deliveries, attempts int
 	require.NoError(t, bundle.pool.QueryRow(ctx, "SELECT count(*) FROM hookrelay.deliveries").Scan(&deliveries))
 	require.NoError(t, bundle.pool.QueryRow(ctx, "SELECT count(*) FROM hookrelay.delivery_attempts").Scan(&attempts))
-	require.Equal(t, 2, deliveries, "the old event's delivery went with it")
-	require.Equal(t, 1, attempts, "the pending delivery's failed attempt; successes are on their deliveries")
+	require.Equal(t, 2, deliveries, "the old finished event's delivery went with it")
+	require.Equal(t, 1, attempts, "the old finished delivery's attempt went with it")
+}
+
+// uuidV7At returns a UUIDv7 of time at.
+func uuidV7At(t *testing.T, at time.Time) string {
+	t.Helper()
+	var b [16]byte
+	_, err := rand.Read(b[:])
+	require.NoError(t, err)
+	ms := uint64(at.UnixMilli())
+	for i := range 6 {
+		b[i] = byte(ms >> (40 - 8*i))
+	}
+	b[6] = b[6]&0x0f | 0x70
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
 func TestAutoDisable(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,8 +21,12 @@ import (
 // one hook. They hold IDs only: never a secret, and nothing that could go
 // stale.
 type DeliverArgs struct {
-	HookID      string   `json:"hook_id"`
-	DeliveryIDs []string `json:"delivery_ids"`
+	HookID string `json:"hook_id"`
+	// Deliveries are the deliveries' IDs, separated by spaces. One string,
+	// not an array: River's GIN index on args holds an entry per array
+	// element, which cost more than the deliveries' own rows, where a long
+	// string is one hashed entry.
+	Deliveries string `json:"deliveries"`
 
 	// DeliveryID is the one delivery of a job queued by hookrelay 0.1, which
 	// had a job per delivery; such jobs still run.
@@ -36,10 +41,11 @@ type DeliverArgs struct {
 func (DeliverArgs) Kind() string { return "hookrelay_deliver" }
 
 func (a *DeliverArgs) ids() []string {
+	ids := strings.Fields(a.Deliveries)
 	if a.DeliveryID != "" {
-		return append(slices.Clip(a.DeliveryIDs), a.DeliveryID)
+		ids = append(ids, a.DeliveryID)
 	}
-	return a.DeliveryIDs
+	return ids
 }
 
 // Batches: one job carries at most deliverBatchMax deliveries to its hook and
@@ -66,7 +72,7 @@ func deliverMaxAttempts(schedule []time.Duration) int {
 func deliverJobs(hookID string, ids []string, opts *river.InsertOpts) []river.InsertManyParams {
 	params := make([]river.InsertManyParams, 0, (len(ids)+deliverBatchMax-1)/deliverBatchMax)
 	for batch := range slices.Chunk(ids, deliverBatchMax) {
-		params = append(params, river.InsertManyParams{Args: DeliverArgs{HookID: hookID, DeliveryIDs: batch}, InsertOpts: opts})
+		params = append(params, river.InsertManyParams{Args: DeliverArgs{HookID: hookID, Deliveries: strings.Join(batch, " ")}, InsertOpts: opts})
 	}
 	return params
 }

@@ -51,13 +51,13 @@ const eventDeleteFinishedBefore = `-- name: EventDeleteFinishedBefore :execrows
 DELETE FROM /* TEMPLATE: schema */events
 WHERE id IN (
     SELECT e.id FROM /* TEMPLATE: schema */events e
-    WHERE e.created_at < $1
+    WHERE e.id < (lpad(to_hex((extract(epoch FROM $1::timestamptz) * 1000)::bigint), 12, '0') || '00000000000000000000')::uuid
       AND e.fanned_out_at IS NOT NULL
       AND NOT EXISTS (
           SELECT 1 FROM /* TEMPLATE: schema */deliveries d
           WHERE d.event_id = e.id AND d.status = 'pending'
       )
-    ORDER BY e.created_at
+    ORDER BY e.id
     LIMIT $2
 )
 `
@@ -69,7 +69,9 @@ type EventDeleteFinishedBeforeParams struct {
 
 // EventDeleteFinishedBefore deletes up to @max events created before
 // @before that are fanned out and have no pending delivery; their deliveries
-// and attempts go with them (ON DELETE CASCADE).
+// and attempts go with them (ON DELETE CASCADE). Ids are UUIDv7, whose first
+// 48 bits are the creation time in milliseconds: the primary key finds old
+// events without an index on created_at.
 func (q *Queries) EventDeleteFinishedBefore(ctx context.Context, arg *EventDeleteFinishedBeforeParams) (int64, error) {
 	result, err := q.db.Exec(ctx, eventDeleteFinishedBefore, arg.Before, arg.Max)
 	if err != nil {
