@@ -15,8 +15,9 @@ import (
 // The poller looks for unclaimed events every PollInterval while events come,
 // and sleeps on LISTEN once none came for PollerSleepAfter: an idle process
 // then costs the database almost nothing, and the first event after a quiet
-// spell wakes it at once (see schema/003_outbox_wakeup.up.sql). Asleep, it
-// still looks every pollerSleepCheck, in case a wake-up was missed.
+// spell wakes it at once (see schema/003_outbox_doorbell.up.sql). Asleep, it
+// still looks every pollerSleepCheck, for events of a moment when no poller
+// held the doorbell (its holder died while others slept).
 const (
 	PollerSleepAfter = time.Second
 	pollerSleepCheck = 5 * time.Second
@@ -71,7 +72,8 @@ func (s *Service) poll(ctx context.Context) {
 
 // sleep waits until an event is published or ctx ends, and returns the
 // listener to keep for the next sleep (nil if it broke: the poller then keeps
-// polling until its next sleep opens another).
+// polling until its next sleep opens another). It returns at once while a
+// publishing transaction is in flight.
 func (s *Service) sleep(ctx context.Context, listener *outbox.OutboxListener) *outbox.OutboxListener {
 	var err error
 	if listener == nil {
@@ -84,34 +86,34 @@ func (s *Service) sleep(ctx context.Context, listener *outbox.OutboxListener) *o
 		listener.Close()
 		return nil
 	}
-	defer func() {
-		wakeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if err := s.store.WakeOutbox(wakeCtx, s.pollerID); err != nil {
-			s.logSleepError(ctx, err)
-		}
-	}()
 	for {
-		// The mark outlives a check, so that no event falls between two.
-		if err := s.store.SleepOutbox(ctx, s.pollerID, 3*pollerSleepCheck); err != nil {
-			s.logSleepError(ctx, err)
-			return listener
+		rung, err := listener.Doorbell(ctx)
+		if err == nil && rung {
+			var waiting bool
+			// Every event committed before the doorbell was taken is visible.
+			if waiting, err = s.store.HasUnclaimedEvents(ctx); err == nil && !waiting {
+				waitCtx, cancel := context.WithTimeout(ctx, pollerSleepCheck)
+				err = listener.Wait(waitCtx)
+				cancel()
+				if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+					continue // look again, and take the doorbell if a dead sleeper left it
+				}
+			}
 		}
-		waiting, err := s.store.HasUnclaimedEvents(ctx)
-		if err != nil || waiting {
-			return listener
-		}
-		waitCtx, cancel := context.WithTimeout(ctx, pollerSleepCheck)
-		err = listener.Wait(waitCtx)
-		cancel()
-		switch {
-		case err == nil || ctx.Err() != nil:
-			return listener
-		case !errors.Is(err, context.DeadlineExceeded):
+		if err != nil && ctx.Err() == nil {
 			s.logSleepError(ctx, err)
 			listener.Close()
 			return nil
 		}
+		releaseCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		err = listener.ReleaseDoorbell(releaseCtx)
+		cancel()
+		if err != nil {
+			s.logSleepError(ctx, err)
+			listener.Close()
+			return nil
+		}
+		return listener
 	}
 }
 

@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -28,7 +27,6 @@ type Service struct {
 	metrics     *metrics
 	deliverOpts *river.InsertOpts
 
-	pollerID   string // names the poller in outbox_sleepers
 	stopPoller context.CancelFunc
 	pollerDone chan struct{}
 	lastFanOut *rivertype.JobRow // the poller's latest fan-out job
@@ -60,7 +58,6 @@ func NewService(config *Config) (*Service, error) {
 	s := &Service{
 		config:      config,
 		store:       config.Store,
-		pollerID:    rand.Text(),
 		sender:      newSender(config),
 		metrics:     newMetrics(config.Store, config.Now, config.Logger),
 		deliverOpts: &river.InsertOpts{Queue: QueueDeliver, MaxAttempts: deliverMaxAttempts(config.RetrySchedule)},

@@ -74,11 +74,11 @@ func (s *Store) PublishTx(ctx context.Context, tx pgx.Tx, event *Event) (string,
 	if err != nil {
 		return "", err
 	}
-	id, err := s.queries(tx).EventInsert(ctx, params)
+	row, err := s.queries(tx).EventInsert(ctx, params)
 	if err != nil {
 		return "", fmt.Errorf("insert %s event: %w", event.Type, err)
 	}
-	return id, nil
+	return row.ID, nil
 }
 
 // Publish is PublishTx in a transaction of its own, for events that follow no

@@ -11,10 +11,15 @@ import (
 	"github.com/hookrelay/hookrelay/outbox/internal/dbsqlc"
 )
 
-// OutboxListener is a connection of its own that hears when events are
-// published while a poller sleeps (see Store.SleepOutbox).
+// OutboxListener is a connection of its own on which an idle poller sleeps
+// until an event is published. While it holds the outbox doorbell (an
+// advisory lock), every publish sends it a notification; a poller that dies
+// drops the doorbell with its connection. See
+// schema/003_outbox_doorbell.up.sql.
 type OutboxListener struct {
-	conn *pgx.Conn
+	conn    *pgx.Conn
+	queries *dbsqlc.Queries
+	holding bool
 }
 
 // ListenOutbox opens a listener. Close it when done.
@@ -23,11 +28,42 @@ func (s *Store) ListenOutbox(ctx context.Context) (*OutboxListener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect outbox listener: %w", err)
 	}
-	if err := s.queries(conn).OutboxListen(ctx); err != nil {
-		_ = conn.Close(context.WithoutCancel(ctx))
+	l := &OutboxListener{conn: conn, queries: s.queries(conn)}
+	if err := l.queries.OutboxListen(ctx); err != nil {
+		l.Close()
 		return nil, fmt.Errorf("listen for published events: %w", err)
 	}
-	return &OutboxListener{conn: conn}, nil
+	return l, nil
+}
+
+// Doorbell takes the doorbell unless held already, and reports whether a
+// notification will wake this listener for every event published from now
+// on: true when it holds the doorbell or another sleeping poller does (every
+// listener hears every notification); false while a publishing transaction
+// is in flight, in which case the poller should stay awake.
+func (l *OutboxListener) Doorbell(ctx context.Context) (bool, error) {
+	if l.holding {
+		return true, nil
+	}
+	taken, err := l.queries.OutboxDoorbellTake(ctx)
+	if err != nil {
+		return false, fmt.Errorf("take the outbox doorbell: %w", err)
+	}
+	if taken {
+		l.holding = true
+		return true, nil
+	}
+	sleeper, err := l.queries.OutboxDoorbellHeldBySleeper(ctx)
+	return sleeper, wrap(err, "look for the outbox doorbell's holder")
+}
+
+// ReleaseDoorbell lets go of the doorbell, if held: the poller is awake.
+func (l *OutboxListener) ReleaseDoorbell(ctx context.Context) error {
+	if !l.holding {
+		return nil
+	}
+	l.holding = false
+	return wrap(l.queries.OutboxDoorbellRelease(ctx), "release the outbox doorbell")
 }
 
 // Wait returns nil once an event was published since the last Wait, or
@@ -57,23 +93,9 @@ func (l *OutboxListener) Drain(ctx context.Context) error {
 	}
 }
 
-// Close closes the listener's connection.
+// Close closes the listener's connection, which drops the doorbell.
 func (l *OutboxListener) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = l.conn.Close(ctx)
-}
-
-// SleepOutbox says that the poller pollerID sleeps on an OutboxListener for
-// the next d: until then, or until WakeOutbox, every committed event sends a
-// notification. Look for events once more after it returns, for those
-// committed while it ran.
-func (s *Store) SleepOutbox(ctx context.Context, pollerID string, d time.Duration) error {
-	err := s.queries(s.pool).OutboxSleep(ctx, &dbsqlc.OutboxSleepParams{PollerID: pollerID, Seconds: d.Seconds()})
-	return wrap(err, "mark the outbox poller asleep")
-}
-
-// WakeOutbox says that the poller pollerID is awake, or stopped.
-func (s *Store) WakeOutbox(ctx context.Context, pollerID string) error {
-	return wrap(s.queries(s.pool).OutboxWake(ctx, pollerID), "mark the outbox poller awake")
 }

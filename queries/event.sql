@@ -1,7 +1,12 @@
+-- EventInsert writes an event and rings the outbox doorbell if a poller
+-- sleeps, as the SQL function publish does (schema/003_outbox_doorbell.up.sql).
 -- name: EventInsert :one
 INSERT INTO /* TEMPLATE: schema */events (type, data, context, tenant_id)
 VALUES (@type, @data, @context, @tenant_id)
-RETURNING id;
+RETURNING id, CASE
+    WHEN pg_try_advisory_xact_lock_shared(hashtext('/* TEMPLATE: schema */outbox')) THEN false
+    ELSE pg_notify('/* TEMPLATE: schema */outbox', '') IS NULL
+END::boolean AS rang;
 
 -- name: EventGetByID :one
 SELECT * FROM /* TEMPLATE: schema */events WHERE id = @id;

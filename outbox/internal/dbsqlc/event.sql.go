@@ -102,7 +102,10 @@ func (q *Queries) EventGetByID(ctx context.Context, id string) (*Event, error) {
 const eventInsert = `-- name: EventInsert :one
 INSERT INTO /* TEMPLATE: schema */events (type, data, context, tenant_id)
 VALUES ($1, $2, $3, $4)
-RETURNING id
+RETURNING id, CASE
+    WHEN pg_try_advisory_xact_lock_shared(hashtext('/* TEMPLATE: schema */outbox')) THEN false
+    ELSE pg_notify('/* TEMPLATE: schema */outbox', '') IS NULL
+END::boolean AS rang
 `
 
 type EventInsertParams struct {
@@ -112,16 +115,23 @@ type EventInsertParams struct {
 	TenantID *string
 }
 
-func (q *Queries) EventInsert(ctx context.Context, arg *EventInsertParams) (string, error) {
+type EventInsertRow struct {
+	ID   string
+	Rang bool
+}
+
+// EventInsert writes an event and rings the outbox doorbell if a poller
+// sleeps, as the SQL function publish does (schema/003_outbox_doorbell.up.sql).
+func (q *Queries) EventInsert(ctx context.Context, arg *EventInsertParams) (*EventInsertRow, error) {
 	row := q.db.QueryRow(ctx, eventInsert,
 		arg.Type,
 		arg.Data,
 		arg.Context,
 		arg.TenantID,
 	)
-	var id string
-	err := row.Scan(&id)
-	return id, err
+	var i EventInsertRow
+	err := row.Scan(&i.ID, &i.Rang)
+	return &i, err
 }
 
 const eventMarkFannedOut = `-- name: EventMarkFannedOut :exec

@@ -76,8 +76,3 @@ type HookrelayMigration struct {
 	Name      string
 	AppliedAt time.Time
 }
-
-type OutboxSleeper struct {
-	PollerID      string
-	SleepingUntil time.Time
-}

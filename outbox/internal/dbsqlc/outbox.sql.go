@@ -9,38 +9,56 @@ import (
 	"context"
 )
 
+const outboxDoorbellHeldBySleeper = `-- name: OutboxDoorbellHeldBySleeper :one
+SELECT EXISTS (
+    SELECT 1 FROM pg_catalog.pg_locks
+    WHERE locktype = 'advisory' AND objsubid = 1 AND mode = 'ExclusiveLock' AND granted
+      AND database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
+      AND pid <> pg_backend_pid()
+      AND classid::bigint = (hashtext('/* TEMPLATE: schema */outbox')::bigint >> 32) & 4294967295
+      AND objid::bigint = hashtext('/* TEMPLATE: schema */outbox')::bigint & 4294967295
+)
+`
+
+// OutboxDoorbellHeldBySleeper tells whether another session, a sleeping
+// poller, holds the doorbell (a one-bigint advisory lock shows its key's
+// halves as classid and objid).
+func (q *Queries) OutboxDoorbellHeldBySleeper(ctx context.Context) (bool, error) {
+	row := q.db.QueryRow(ctx, outboxDoorbellHeldBySleeper)
+	var exists bool
+	err := row.Scan(&exists)
+	return exists, err
+}
+
+const outboxDoorbellRelease = `-- name: OutboxDoorbellRelease :exec
+SELECT pg_advisory_unlock(hashtext('/* TEMPLATE: schema */outbox'))
+`
+
+func (q *Queries) OutboxDoorbellRelease(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, outboxDoorbellRelease)
+	return err
+}
+
+const outboxDoorbellTake = `-- name: OutboxDoorbellTake :one
+SELECT pg_try_advisory_lock(hashtext('/* TEMPLATE: schema */outbox'))
+`
+
+// OutboxDoorbellTake takes the doorbell for the session, unless a sleeping
+// poller holds it or a publishing transaction holds it shared.
+func (q *Queries) OutboxDoorbellTake(ctx context.Context) (bool, error) {
+	row := q.db.QueryRow(ctx, outboxDoorbellTake)
+	var pg_try_advisory_lock bool
+	err := row.Scan(&pg_try_advisory_lock)
+	return pg_try_advisory_lock, err
+}
+
 const outboxListen = `-- name: OutboxListen :exec
+
 LISTEN "/* TEMPLATE: schema */outbox"
 `
 
+// The outbox doorbell: see schema/003_outbox_doorbell.up.sql.
 func (q *Queries) OutboxListen(ctx context.Context) error {
 	_, err := q.db.Exec(ctx, outboxListen)
-	return err
-}
-
-const outboxSleep = `-- name: OutboxSleep :exec
-INSERT INTO /* TEMPLATE: schema */outbox_sleepers (poller_id, sleeping_until)
-VALUES ($1, now() + make_interval(secs => $2::float8))
-ON CONFLICT (poller_id) DO UPDATE SET sleeping_until = EXCLUDED.sleeping_until
-`
-
-type OutboxSleepParams struct {
-	PollerID string
-	Seconds  float64
-}
-
-// OutboxSleep says that a poller sleeps, listening, for the next @seconds.
-func (q *Queries) OutboxSleep(ctx context.Context, arg *OutboxSleepParams) error {
-	_, err := q.db.Exec(ctx, outboxSleep, arg.PollerID, arg.Seconds)
-	return err
-}
-
-const outboxWake = `-- name: OutboxWake :exec
-DELETE FROM /* TEMPLATE: schema */outbox_sleepers WHERE poller_id = $1
-`
-
-// OutboxWake says that a poller is awake (or stopped).
-func (q *Queries) OutboxWake(ctx context.Context, pollerID string) error {
-	_, err := q.db.Exec(ctx, outboxWake, pollerID)
 	return err
 }
