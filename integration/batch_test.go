@@ -216,3 +216,40 @@ func TestHangingHookDoesNotDelayOthers(t *testing.T) {
 	require.Less(t, time.Since(held[0].At), jobs.TimeoutDefault,
 		"every event reached the healthy hook while the hanging receiver still held its first request")
 }
+
+// TestFanOutIsBoundedByDeliveries: with many hooks, one fan-out transaction
+// claims fewer events, so that no transaction creates more than
+// FanOutDeliveriesMax deliveries, however many hooks there are.
+func TestFanOutIsBoundedByDeliveries(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	bundle := setupStore(t)
+	rec := newReceiver(t, nil)
+	const hooks, events = 150, 100
+	for range hooks {
+		bundle.createHook(t, rec.URL, "*")
+	}
+	for range events {
+		_, err := bundle.store.Publish(ctx, &outbox.Event{Type: "User.Created"})
+		require.NoError(t, err)
+	}
+	startPipeline(t, bundle, nil)
+	rec.waitFor(t, 2*time.Minute, func(r []received) bool { return len(r) >= hooks*events })
+	bundle.waitSettled(t)
+	require.Len(t, rec.all(), hooks*events)
+
+	// A transaction's deliveries share its start time.
+	rows, err := bundle.pool.Query(ctx, "SELECT count(*) FROM hookrelay.deliveries GROUP BY created_at")
+	require.NoError(t, err)
+	var perTx []int
+	for rows.Next() {
+		var n int
+		require.NoError(t, rows.Scan(&n))
+		perTx = append(perTx, n)
+	}
+	require.NoError(t, rows.Err())
+	require.GreaterOrEqual(t, len(perTx), 2)
+	for _, n := range perTx {
+		require.LessOrEqual(t, n, outbox.FanOutDeliveriesMax)
+	}
+}

@@ -57,14 +57,14 @@ func (w *fanOutWorker) Work(ctx context.Context, job *river.Job[FanOutArgs]) err
 	for {
 		now := time.Now()
 		last := w.stopping.Load() || now.Sub(start) >= fanOutLingerMax || now.Sub(lastClaim) >= fanOutLingerIdle
-		claimed, err := w.fanOut(ctx, job, last)
+		claimed, full, err := w.fanOut(ctx, job, last)
 		if err != nil || last {
 			return err
 		}
 		if claimed > 0 {
 			lastClaim = time.Now()
 		}
-		if claimed == w.batchSize {
+		if full {
 			continue // more wait
 		}
 		select {
@@ -79,15 +79,14 @@ func (w *fanOutWorker) Work(ctx context.Context, job *river.Job[FanOutArgs]) err
 // per hook (per deliverBatchMax of its deliveries), and, if last, completes
 // the job, all in one transaction: either all of it happens, once, or none
 // of it and the events stay to be claimed again. It returns how many events
-// it claimed.
-func (w *fanOutWorker) fanOut(ctx context.Context, job *river.Job[FanOutArgs], last bool) (int, error) {
-	var claimed int
-	err := pgx.BeginFunc(ctx, w.store.Pool(), func(tx pgx.Tx) error {
+// it claimed, and whether more may wait.
+func (w *fanOutWorker) fanOut(ctx context.Context, job *river.Job[FanOutArgs], last bool) (claimed int, full bool, err error) {
+	err = pgx.BeginFunc(ctx, w.store.Pool(), func(tx pgx.Tx) error {
 		res, err := w.store.FanOutTx(ctx, tx, w.batchSize)
 		if err != nil {
 			return err
 		}
-		claimed = res.Events
+		claimed, full = res.Events, res.Full
 		client := river.ClientFromContext[pgx.Tx](ctx)
 		var params []river.InsertManyParams
 		for _, group := range res.Deliveries {
@@ -106,7 +105,7 @@ func (w *fanOutWorker) fanOut(ctx context.Context, job *river.Job[FanOutArgs], l
 		}
 		// A full batch means more events wait: queue the next batch now
 		// rather than at the next poll.
-		if res.Events == w.batchSize {
+		if res.Full {
 			if _, err := client.InsertTx(ctx, tx, FanOutArgs{}, nil); err != nil {
 				return fmt.Errorf("insert next fan-out job: %w", err)
 			}
@@ -116,5 +115,5 @@ func (w *fanOutWorker) fanOut(ctx context.Context, job *river.Job[FanOutArgs], l
 	if err == nil {
 		w.metrics.fannedOut.Add(float64(claimed))
 	}
-	return claimed, err
+	return claimed, full, err
 }

@@ -10,11 +10,17 @@ import (
 	"github.com/hookrelay/hookrelay/outbox/internal/dbsqlc"
 )
 
+// FanOutDeliveriesMax bounds the deliveries one FanOutTx creates, whatever
+// the number of hooks: it claims fewer events when many hooks are enabled,
+// so that one transaction stays well within a job's timeout.
+const FanOutDeliveriesMax = 10000
+
 // FanOutResult is what one FanOutTx did.
 type FanOutResult struct {
-	// Events is how many events were claimed; fewer than asked means the
-	// outbox is drained.
+	// Events is how many events were claimed.
 	Events int
+	// Full means it claimed as many events as it could: more may wait.
+	Full bool
 	// Deliveries are the deliveries created, one per (event, matching hook),
 	// grouped by hook in order of creation.
 	Deliveries []*HookDeliveries
@@ -32,7 +38,8 @@ func (s *Store) HasUnclaimedEvents(ctx context.Context) (bool, error) {
 	return exists, wrap(err, "look for unclaimed events")
 }
 
-// FanOutTx claims up to maxEvents unclaimed events inside tx, creates one
+// FanOutTx claims up to maxEvents unclaimed events inside tx (fewer when
+// more than FanOutDeliveriesMax deliveries could follow), creates one
 // delivery per (event, enabled matching hook) and marks the events fanned
 // out. Concurrent calls claim disjoint events (SKIP LOCKED), and the unique
 // (event, hook) constraint guarantees no second delivery, so fan-out happens
@@ -40,16 +47,17 @@ func (s *Store) HasUnclaimedEvents(ctx context.Context) (bool, error) {
 // transaction.
 func (s *Store) FanOutTx(ctx context.Context, tx pgx.Tx, maxEvents int) (*FanOutResult, error) {
 	q := s.queries(tx)
+	hooks, err := q.HookListEnabled(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list enabled hooks: %w", err)
+	}
+	maxEvents = max(min(maxEvents, FanOutDeliveriesMax/max(len(hooks), 1)), 1)
 	events, err := q.EventClaimBatch(ctx, int32(maxEvents)) //nolint:gosec // a batch size
 	if err != nil {
 		return nil, fmt.Errorf("claim events: %w", err)
 	}
 	if len(events) == 0 {
 		return &FanOutResult{}, nil
-	}
-	hooks, err := q.HookListEnabled(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("list enabled hooks: %w", err)
 	}
 
 	eventIDs := make([]string, len(events))
@@ -64,7 +72,7 @@ func (s *Store) FanOutTx(ctx context.Context, tx pgx.Tx, maxEvents int) (*FanOut
 		}
 	}
 
-	res := &FanOutResult{Events: len(events)}
+	res := &FanOutResult{Events: len(events), Full: len(events) == maxEvents}
 	if len(deliveryEventIDs) > 0 {
 		rows, err := q.DeliveryInsertBatch(ctx, &dbsqlc.DeliveryInsertBatchParams{
 			EventIds: deliveryEventIDs,
