@@ -18,7 +18,7 @@ const (
 	MaxWorkersDefault        = 100
 	FetchCooldownDefault     = 5 * time.Millisecond
 	FetchPollIntervalDefault = time.Second
-	RescueAfterDefault       = 5 * time.Minute
+	RescueAfterDefault       = 35 * time.Second
 	RetentionDefault         = 168 * time.Hour
 	RetentionIntervalDefault = 10 * time.Minute
 	DisableAfterDefault      = 5 * 24 * time.Hour
@@ -65,9 +65,11 @@ type Config struct {
 	FetchCooldown     time.Duration
 	FetchPollInterval time.Duration
 
-	// RescueAfter is how long a job may look stuck (its process died) before
-	// River runs it again. Defaults to RescueAfterDefault; it is raised to
-	// at least a deliver job's own timeout (twice Timeout plus 10 s) plus 5 s.
+	// RescueAfter is how long a job may run before it counts as stranded by a
+	// dead process and is run again at once (see rescuer.go). A live process
+	// has ended it by then: a job is cancelled at its timeout (twice Timeout
+	// plus 5 s) and records what it did within recordTimeout. Defaults to
+	// RescueAfterDefault, and is raised to at least that bound plus 5 s.
 	RescueAfter time.Duration
 
 	// Retention is how long finished events, deliveries and attempts are
@@ -101,7 +103,7 @@ func (c *Config) withDefaults() *Config {
 	config.MaxWorkers = orDefault(config.MaxWorkers, MaxWorkersDefault)
 	config.FetchCooldown = orDefault(config.FetchCooldown, FetchCooldownDefault)
 	config.FetchPollInterval = orDefault(config.FetchPollInterval, FetchPollIntervalDefault)
-	config.RescueAfter = max(orDefault(config.RescueAfter, RescueAfterDefault), jobTimeout(config.Timeout)+5*time.Second)
+	config.RescueAfter = max(orDefault(config.RescueAfter, RescueAfterDefault), jobTimeout(config.Timeout)+recordTimeout+5*time.Second)
 	config.Retention = orDefault(config.Retention, RetentionDefault)
 	config.RetentionInterval = orDefault(config.RetentionInterval, RetentionIntervalDefault)
 	config.DisableAfter = orDefault(config.DisableAfter, DisableAfterDefault)
@@ -166,7 +168,11 @@ func ParseCIDRs(s string) ([]netip.Prefix, error) {
 
 // jobTimeout bounds a job: a deliver job starts requests for one request
 // timeout (see deliverWorker.sendAll), waits up to another for the last of
-// them, and loads and records its batch; a fan-out batch takes far less.
+// them, and loads its batch; a fan-out batch takes far less.
 func jobTimeout(requestTimeout time.Duration) time.Duration {
-	return 2*requestTimeout + 10*time.Second
+	return 2*requestTimeout + 5*time.Second
 }
+
+// recordTimeout bounds the recording of a deliver job's outcomes, which runs
+// even after the job's context ended: the requests were made.
+const recordTimeout = 5 * time.Second

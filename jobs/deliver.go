@@ -211,7 +211,7 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 
 	// Record even if the job's context ended: the requests were made. The
 	// outcomes and a hook's disabling commit together.
-	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
 	err = pgx.BeginFunc(recordCtx, w.store.Pool(), func(tx pgx.Tx) error {
 		recorded, err := w.store.RecordAttemptsTx(recordCtx, tx, records)

@@ -24,6 +24,7 @@ type metrics struct {
 	finished        *prometheus.CounterVec
 	attemptDuration prometheus.Histogram
 	pruned          prometheus.Counter
+	rescued         prometheus.Counter
 }
 
 // Attempt results, the values of the result label.
@@ -57,6 +58,10 @@ func newMetrics(store *outbox.Store, now func() time.Time, logger *slog.Logger) 
 			Name: "hookrelay_retention_events_deleted_total",
 			Help: "Finished events (with their deliveries and attempts) deleted by retention.",
 		}),
+		rescued: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookrelay_jobs_rescued_total",
+			Help: "Jobs stranded by a dead process that this process gave back to the queue.",
+		}),
 	}
 	for _, status := range []string{outbox.DeliverySucceeded, outbox.DeliveryFailed, outbox.DeliveryCanceled} {
 		m.finished.WithLabelValues(status)
@@ -64,7 +69,7 @@ func newMetrics(store *outbox.Store, now func() time.Time, logger *slog.Logger) 
 	for _, result := range []string{resultSuccess, resultHTTPError, resultError} {
 		m.attempts.WithLabelValues(result)
 	}
-	m.registry.MustRegister(m.fannedOut, m.attempts, m.finished, m.attemptDuration, m.pruned,
+	m.registry.MustRegister(m.fannedOut, m.attempts, m.finished, m.attemptDuration, m.pruned, m.rescued,
 		&databaseCollector{store: store, now: now, logger: logger},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -33,7 +33,6 @@ const fanOutStaleAfter = fanOutLingerMax + time.Second
 // (NOTIFY serialises committing transactions) and treats Go and SQL
 // publishers alike.
 func (s *Service) poll(ctx context.Context) {
-	defer close(s.pollerDone)
 	var listener *outbox.OutboxListener
 	defer func() {
 		if listener != nil {

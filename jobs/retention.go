@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
 	"github.com/hookrelay/hookrelay/outbox"
@@ -34,9 +35,14 @@ type retentionWorker struct {
 	metrics   *metrics
 }
 
+// retentionRunMax bounds one retention job, far below its timeout; a job
+// that has more to delete queues its successor.
+const retentionRunMax = 10 * time.Second
+
 // Work deletes in batches until nothing old is left; a batch per statement
 // keeps locks short.
 func (w *retentionWorker) Work(ctx context.Context, _ *river.Job[RetentionArgs]) error {
+	start := time.Now()
 	before := w.now().Add(-w.retention)
 	for {
 		n, err := w.store.DeleteFinishedEvents(ctx, before, retentionBatchSize)
@@ -46,6 +52,10 @@ func (w *retentionWorker) Work(ctx context.Context, _ *river.Job[RetentionArgs])
 		w.metrics.pruned.Add(float64(n))
 		if n < retentionBatchSize {
 			return nil
+		}
+		if time.Since(start) > retentionRunMax {
+			_, err := river.ClientFromContext[pgx.Tx](ctx).Insert(ctx, RetentionArgs{}, nil)
+			return wrap(err, "queue the rest of retention")
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,8 +28,9 @@ type Service struct {
 	metrics     *metrics
 	deliverOpts *river.InsertOpts
 
-	stopPoller context.CancelFunc
-	pollerDone chan struct{}
+	// The poller and the rescuer run beside River's client.
+	stopLoops  context.CancelFunc
+	loops      sync.WaitGroup
 	lastFanOut *rivertype.JobRow // the poller's latest fan-out job
 	// fanOutRunning counts fan-out jobs running in this process: while one
 	// claims events as they come, the poller need not look.
@@ -101,11 +103,13 @@ func NewService(config *Config) (*Service, error) {
 			QueueDeliver: {MaxWorkers: config.MaxWorkers},
 			QueueControl: {MaxWorkers: controlMaxWorkers},
 		},
-		Workers:              workers,
-		FetchCooldown:        config.FetchCooldown,
-		FetchPollInterval:    config.FetchPollInterval,
-		JobTimeout:           jobTimeout(config.Timeout),
-		RescueStuckJobsAfter: config.RescueAfter,
+		Workers:           workers,
+		FetchCooldown:     config.FetchCooldown,
+		FetchPollInterval: config.FetchPollInterval,
+		JobTimeout:        jobTimeout(config.Timeout),
+		// hookrelay's rescuer gives stranded jobs back first; River's own
+		// (every 30 s, then on the retry schedule) is the backstop.
+		RescueStuckJobsAfter: 2 * config.RescueAfter,
 		Logger:               config.Logger,
 		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(
 			river.PeriodicInterval(config.RetentionInterval),
@@ -129,15 +133,16 @@ func (s *Service) Registry() *prometheus.Registry { return s.metrics.registry }
 // Store returns the service's store.
 func (s *Service) Store() *outbox.Store { return s.store }
 
-// Start starts working jobs and polling the outbox; it returns at once.
+// Start starts working jobs, polling the outbox and rescuing the jobs of dead
+// processes; it returns at once.
 func (s *Service) Start(ctx context.Context) error {
 	if err := s.client.Start(ctx); err != nil {
 		return fmt.Errorf("start River client: %w", err)
 	}
-	pollCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s.stopPoller = cancel
-	s.pollerDone = make(chan struct{})
-	go s.poll(pollCtx)
+	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.stopLoops = cancel
+	s.loops.Go(func() { s.poll(loopCtx) })
+	s.loops.Go(func() { s.rescue(loopCtx) })
 	return nil
 }
 
@@ -145,9 +150,9 @@ func (s *Service) Start(ctx context.Context) error {
 // first, in-flight jobs are cancelled and River runs them again later.
 func (s *Service) Stop(ctx context.Context) error {
 	s.stopping.Store(true)
-	if s.stopPoller != nil {
-		s.stopPoller()
-		<-s.pollerDone
+	if s.stopLoops != nil {
+		s.stopLoops()
+		s.loops.Wait()
 	}
 	err := s.client.Stop(ctx)
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {

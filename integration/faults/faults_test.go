@@ -188,7 +188,7 @@ func TestFaults(t *testing.T) {
 		defer log.Close()
 		cmd := exec.Command(binary, "serve")
 		cmd.Env = append(os.Environ(), "DATABASE_URL="+url, "HOOKRELAY_ADDR="+addrs[i], "HOOKRELAY_ADMIN_TOKEN=faults",
-			"HOOKRELAY_ALLOW_CIDRS=127.0.0.1", "HOOKRELAY_TIMEOUT=1s", "HOOKRELAY_RESCUE_AFTER=1s",
+			"HOOKRELAY_ALLOW_CIDRS=127.0.0.1", "HOOKRELAY_TIMEOUT=1s",
 			"HOOKRELAY_RETRY_SCHEDULE=200ms,500ms,1s,2s,2s,2s,2s,2s,2s,2s,5s,5s,5s,5s,5s")
 		cmd.Stdout, cmd.Stderr = log, log
 		require.NoError(t, cmd.Start())
