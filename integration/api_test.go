@@ -50,6 +50,9 @@ func (b *apiBundle) call(t *testing.T, method, path string, body any, out any) i
 	req, err := http.NewRequest(method, b.url+path, reader)
 	require.NoError(t, err)
 	req.Header.Set("Authorization", "Bearer "+adminToken)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
@@ -90,7 +93,22 @@ func TestAPIAuthorization(t *testing.T) {
 			require.NoError(t, err)
 			resp.Body.Close()
 			require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "%s %s %s", name, route.method, route.path)
-			require.Equal(t, `Basic realm="hookrelay"`, resp.Header.Get("WWW-Authenticate"))
+			challenge := `Bearer realm="hookrelay"`
+			if strings.HasPrefix(route.path, "/riverui/") {
+				challenge = `Basic realm="hookrelay"`
+			}
+			require.Equal(t, challenge, resp.Header.Get("WWW-Authenticate"))
+		}
+		if strings.HasPrefix(route.path, "/api/") {
+			// The Basic credentials a browser caches for River's UI do not
+			// open the API.
+			req, err := http.NewRequest(route.method, bundle.url+route.path, nil)
+			require.NoError(t, err)
+			req.SetBasicAuth("admin", adminToken)
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			resp.Body.Close()
+			require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "Basic %s %s", route.method, route.path)
 		}
 	}
 
@@ -110,6 +128,53 @@ func TestAPIAuthorization(t *testing.T) {
 		resp.Body.Close()
 		require.Equal(t, http.StatusOK, resp.StatusCode, open)
 	}
+}
+
+// TestCrossSiteRequestsAreRefused replays what a page on another site can
+// make a browser send that holds the admin token as Basic credentials for
+// River's UI: form-shaped text/plain bodies with its own Origin.
+func TestCrossSiteRequestsAreRefused(t *testing.T) {
+	t.Parallel()
+	bundle := setupAPI(t)
+	send := func(method, path, contentType, body string, header func(*http.Request)) int {
+		req, err := http.NewRequest(method, bundle.url+path, strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", contentType)
+		header(req)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	crossSite := func(r *http.Request) {
+		r.SetBasicAuth("admin", adminToken)
+		r.Header.Set("Origin", "https://attacker.example")
+	}
+	for _, tt := range []struct{ method, path, body string }{
+		{"POST", "/api/hooks", `{"url":"https://attacker.example/x","events":["*"],"ignore":"="}`},
+		{"POST", "/api/events", `{"event":"User.Created","data":{},"x":"="}`},
+		{"POST", "/riverui/api/jobs/delete", `{"ids":[1],"x":"="}`},
+	} {
+		status := send(tt.method, tt.path, "text/plain", tt.body, crossSite)
+		require.Contains(t, []int{http.StatusForbidden, http.StatusUnauthorized}, status, "%s %s", tt.method, tt.path)
+		status = send(tt.method, tt.path, "text/plain", tt.body, func(r *http.Request) {
+			r.SetBasicAuth("admin", adminToken)
+			r.Header.Set("Sec-Fetch-Site", "cross-site")
+		})
+		require.Contains(t, []int{http.StatusForbidden, http.StatusUnauthorized}, status, "%s %s", tt.method, tt.path)
+	}
+	// Even with the bearer token and from the same origin, the API takes
+	// JSON only.
+	status := send("POST", "/api/hooks", "text/plain", `{"url":"https://example.com/x","events":["*"]}`, func(r *http.Request) {
+		r.Header.Set("Authorization", "Bearer "+adminToken)
+	})
+	require.Equal(t, http.StatusUnsupportedMediaType, status)
+	hooks, err := bundle.store.ListHooks(context.Background())
+	require.NoError(t, err)
+	require.Empty(t, hooks, "no request created a hook")
+	var events int
+	require.NoError(t, bundle.pool.QueryRow(context.Background(), "SELECT count(*) FROM hookrelay.events").Scan(&events))
+	require.Zero(t, events, "no request published an event")
 }
 
 func TestAPIOperations(t *testing.T) {

@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,8 +16,8 @@ import (
 )
 
 // metrics are the service's Prometheus metrics. Counters count what this
-// process did; gauges are read from the database at each scrape, so every
-// process reports the same.
+// process did; gauges are read from the database (at most every
+// gaugesMaxAge), so every process reports the same.
 type metrics struct {
 	registry        *prometheus.Registry
 	fannedOut       prometheus.Counter
@@ -91,16 +92,26 @@ var (
 	outboxLagDesc = prometheus.NewDesc("hookrelay_outbox_lag_seconds",
 		"Age of the oldest event waiting for fan-out; 0 when none waits.", nil, nil)
 	pendingDesc = prometheus.NewDesc("hookrelay_deliveries_pending",
-		"Deliveries not yet final, across all processes: River jobs not yet finalized (a few are fan-out jobs).", nil, nil)
+		"River jobs not yet finalized, across all processes: deliver jobs (each carries up to 100 of a hook's deliveries) and a few fan-out jobs.", nil, nil)
 	queueDesc = prometheus.NewDesc("hookrelay_river_queue_jobs",
 		"River jobs of hookrelay's queues by state (available or running).", []string{"queue", "state"}, nil)
 )
 
-// databaseCollector reads the gauges from the database at scrape time.
+// gaugesMaxAge is how long the database gauges are served from memory: a
+// scraping loop, however tight, costs the database a few queries per
+// gaugesMaxAge at most.
+const gaugesMaxAge = 10 * time.Second
+
+// databaseCollector reads the gauges from the database when a scrape finds
+// them older than gaugesMaxAge; concurrent scrapes share one read.
 type databaseCollector struct {
 	store  *outbox.Store
 	now    func() time.Time
 	logger *slog.Logger
+
+	mu     sync.Mutex
+	readAt time.Time
+	gauges []prometheus.Metric
 }
 
 func (c *databaseCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -110,10 +121,22 @@ func (c *databaseCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *databaseCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if time.Since(c.readAt) >= gaugesMaxAge {
+		c.gauges, c.readAt = c.read(), time.Now()
+	}
+	for _, m := range c.gauges {
+		ch <- m
+	}
+}
+
+func (c *databaseCollector) read() []prometheus.Metric {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	var gauges []prometheus.Metric
 	if lag, err := c.store.OutboxLag(ctx, c.now()); err == nil {
-		ch <- prometheus.MustNewConstMetric(outboxLagDesc, prometheus.GaugeValue, lag.Seconds())
+		gauges = append(gauges, prometheus.MustNewConstMetric(outboxLagDesc, prometheus.GaugeValue, lag.Seconds()))
 	} else {
 		c.logger.WarnContext(ctx, "metrics: read outbox lag", "error", err)
 	}
@@ -125,21 +148,23 @@ func (c *databaseCollector) Collect(ch chan<- prometheus.Metric) {
 		n, err := exec.JobCountByState(ctx, &riverdriver.JobCountByStateParams{Schema: c.store.Schema(), State: state})
 		if err != nil {
 			c.logger.WarnContext(ctx, "metrics: count River jobs", "error", err)
-			return
+			return gauges
 		}
 		pending += n
 	}
-	ch <- prometheus.MustNewConstMetric(pendingDesc, prometheus.GaugeValue, float64(pending))
+	gauges = append(gauges, prometheus.MustNewConstMetric(pendingDesc, prometheus.GaugeValue, float64(pending)))
 	counts, err := exec.JobCountByQueueAndState(ctx, &riverdriver.JobCountByQueueAndStateParams{
 		QueueNames: []string{QueueDeliver, QueueControl},
 		Schema:     c.store.Schema(),
 	})
 	if err != nil {
 		c.logger.WarnContext(ctx, "metrics: count River jobs", "error", err)
-		return
+		return gauges
 	}
 	for _, count := range counts {
-		ch <- prometheus.MustNewConstMetric(queueDesc, prometheus.GaugeValue, float64(count.CountAvailable), count.Queue, "available")
-		ch <- prometheus.MustNewConstMetric(queueDesc, prometheus.GaugeValue, float64(count.CountRunning), count.Queue, "running")
+		gauges = append(gauges,
+			prometheus.MustNewConstMetric(queueDesc, prometheus.GaugeValue, float64(count.CountAvailable), count.Queue, "available"),
+			prometheus.MustNewConstMetric(queueDesc, prometheus.GaugeValue, float64(count.CountRunning), count.Queue, "running"))
 	}
+	return gauges
 }

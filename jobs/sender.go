@@ -20,6 +20,9 @@ import (
 // connection can be reused; a longer answer closes the connection instead.
 const drainMaxBytes = 64 << 10
 
+// responseHeaderMaxBytes bounds a receiver's answer headers.
+const responseHeaderMaxBytes = 64 << 10
+
 // userAgent is sent with every request.
 const userAgent = "hookrelay/" + outbox.Version
 
@@ -42,6 +45,8 @@ func newSender(config *Config) *sender {
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   config.Timeout,
 		ResponseHeaderTimeout: config.Timeout,
+		// A receiver's headers are read whole; Go's default allows 10 MiB.
+		MaxResponseHeaderBytes: responseHeaderMaxBytes,
 	}
 	return &sender{
 		client: &http.Client{

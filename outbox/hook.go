@@ -366,12 +366,14 @@ func ValidateHeaders(headers map[string]string) error {
 	}
 	seen := make(map[string]bool, len(headers))
 	for name, value := range headers {
-		lower := strings.ToLower(name)
+		// CGI, WSGI and PHP receivers read webhook_signature (and
+		// webhook.signature) as webhook-signature: compare names as they do.
+		lower := headerNormalizer.Replace(strings.ToLower(name))
 		switch {
 		case !isHeaderToken(name):
 			return invalid("header", "%q is not a valid header name (letters, digits and !#$%%&'*+-.^_`|~ only)", name)
 		case seen[lower]:
-			return invalid("header", "duplicate header %q", name)
+			return invalid("header", "duplicate header %q (receivers may read names that differ only in -, _ or . as one)", name)
 		case slices.Contains(reservedHeaders, lower) || strings.HasPrefix(lower, "proxy-"):
 			return invalid("header", "%q is set by hookrelay or by the connection and cannot be replaced", name)
 		case strings.ContainsAny(value, "\r\n\x00"):
@@ -383,6 +385,8 @@ func ValidateHeaders(headers map[string]string) error {
 	}
 	return nil
 }
+
+var headerNormalizer = strings.NewReplacer("_", "-", ".", "-") //nolint:gochecknoglobals
 
 func isHeaderToken(s string) bool {
 	if s == "" {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"strconv"
 	"time"
@@ -35,7 +36,13 @@ func (s *Server) routeAPI() {
 		"POST /api/events":                 s.publish,
 	}
 	for pattern, handle := range routes {
-		s.mux.Handle(pattern, s.authorize(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mux.Handle(pattern, s.authorizeAPI(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			// JSON only: a form or text/plain body is what a cross-site page
+			// can send without asking.
+			if r.ContentLength != 0 && !isJSON(r.Header.Get("Content-Type")) {
+				writeJSON(w, http.StatusUnsupportedMediaType, map[string]string{"error": "send the request body as Content-Type: application/json"})
+				return
+			}
 			r.Body = http.MaxBytesReader(w, r.Body, requestBodyMaxBytes)
 			status, body, err := handle(r)
 			if err != nil {
@@ -45,7 +52,7 @@ func (s *Server) routeAPI() {
 			writeJSON(w, status, body)
 		})))
 	}
-	s.mux.Handle("/api/", s.authorize(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	s.mux.Handle("/api/", s.authorizeAPI(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such API route"})
 	})))
 }
@@ -215,6 +222,11 @@ func (s *Server) publish(r *http.Request) (int, any, error) {
 }
 
 // decode reads a JSON request body; an empty body is an empty object.
+func isJSON(contentType string) bool {
+	mediaType, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mediaType == "application/json"
+}
+
 func decode(r *http.Request, v any) error {
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()

@@ -37,7 +37,15 @@ func Run(ctx context.Context, config *jobs.Config, adminToken string, listener n
 		return fmt.Errorf("start River UI: %w", err)
 	}
 
-	httpServer := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	httpServer := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      time.Minute,
+		IdleTimeout:       15 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- httpServer.Serve(listener) }()
 	logger.InfoContext(ctx, "hookrelay serving", "addr", listener.Addr().String(), "schema", config.Store.Schema(), "version", outbox.Version)

@@ -34,6 +34,7 @@ type Server struct {
 	logger  *slog.Logger
 	riverUI *riverui.Handler
 	mux     *http.ServeMux
+	handler http.Handler // mux behind cross-origin protection
 }
 
 // New returns a server for config. Call Start before serving River's UI.
@@ -63,10 +64,14 @@ func New(config *Config) (*Server, error) {
 		riverUI: riverUI,
 		mux:     http.NewServeMux(),
 	}
+	// Browsers that hold the token as Basic credentials for River's UI send
+	// them with any request, cross-site ones included: every state-changing
+	// request from another origin is refused, on every route.
+	s.handler = http.NewCrossOriginProtection().Handler(s.mux)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(config.Service.Registry(), promhttp.HandlerOpts{}))
-	s.mux.Handle("/riverui/", s.authorize(riverUI))
+	s.mux.Handle("/riverui/", s.authorizeBrowser(riverUI))
 	s.routeAPI()
 	return s, nil
 }
@@ -78,7 +83,7 @@ func (s *Server) Start(ctx context.Context) error {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.mux.ServeHTTP(w, r)
+	s.handler.ServeHTTP(w, r)
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
@@ -91,25 +96,39 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte("ok\n"))
 }
 
-// authorize lets through requests that carry the admin token, as a bearer
-// token or as the password of HTTP Basic auth (so a browser can open River's
-// UI); others get 401.
-func (s *Server) authorize(next http.Handler) http.Handler {
+// authorizeBrowser lets through requests that carry the admin token, as a
+// bearer token or as the password of HTTP Basic auth (so a browser can open
+// River's UI); others get 401 with a Basic challenge.
+func (s *Server) authorizeBrowser(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.hasToken(r) {
+		if s.hasToken(r, true) {
 			next.ServeHTTP(w, r)
 			return
 		}
 		w.Header().Set("WWW-Authenticate", `Basic realm="hookrelay"`)
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "unauthorized: give the admin token as the Basic auth password"})
+	})
+}
+
+// authorizeAPI lets through requests that carry the admin token as a bearer
+// token only: credentials a browser caches for River's UI never reach the
+// API. Others get 401.
+func (s *Server) authorizeAPI(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.hasToken(r, false) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="hookrelay"`)
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "unauthorized: send Authorization: Bearer <admin token>"})
 	})
 }
 
-func (s *Server) hasToken(r *http.Request) bool {
+func (s *Server) hasToken(r *http.Request, basic bool) bool {
 	var given string
 	if bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
 		given = bearer
-	} else if _, password, ok := r.BasicAuth(); ok {
+	} else if _, password, ok := r.BasicAuth(); ok && basic {
 		given = password
 	}
 	return given != "" && subtle.ConstantTimeCompare([]byte(given), s.token) == 1
