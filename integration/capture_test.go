@@ -3,9 +3,12 @@ package integration
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hookrelay/hookrelay/outbox"
@@ -158,4 +161,63 @@ func TestCapture(t *testing.T) {
 		require.Zero(t, functions)
 		require.ErrorIs(t, bundle.store.RemoveCapture(ctx, "auth.users"), outbox.ErrCaptureNotFound)
 	})
+}
+
+// TestCaptureHostileNames: no column name can end the trigger function's
+// body, even where Postgres does not check bodies, and tables whose names
+// contain dots are captured apart.
+func TestCaptureHostileNames(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	bundle := setupStore(t)
+	role := fmt.Sprintf("cv%d", time.Now().UnixNano()%1e12) // the column name stays within 63 bytes
+	hostile := `$capture$;ALTER ROLE ` + role + ` SUPERUSER;SELECT $capture$`
+	_, err := bundle.pool.Exec(ctx, fmt.Sprintf(`CREATE ROLE %s;
+		CREATE SCHEMA s; CREATE SCHEMA "s.x";
+		CREATE TABLE s."x.y" (id text PRIMARY KEY, %s text);
+		CREATE TABLE "s.x".y (id text PRIMARY KEY)`, role, pgx.Identifier{hostile}.Sanitize()))
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = bundle.pool.Exec(context.Background(), "DROP ROLE IF EXISTS "+role) })
+
+	// A session that does not check function bodies, where the old tag let
+	// the name run as DDL.
+	config := bundle.pool.Config().Copy()
+	config.ConnConfig.RuntimeParams["check_function_bodies"] = "off"
+	pool, err := pgxpool.NewWithConfig(ctx, config)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	store, err := outbox.NewStore(pool, nil)
+	require.NoError(t, err)
+
+	_, err = store.InstallCapture(ctx, &outbox.Capture{Table: `s."x.y"`, Entity: "Thing", Columns: []string{"id", hostile}})
+	require.NoError(t, err)
+	_, err = store.InstallCapture(ctx, &outbox.Capture{Table: `"s.x".y`, Entity: "Other", Columns: []string{"id"}})
+	require.NoError(t, err)
+	var superuser bool
+	require.NoError(t, bundle.pool.QueryRow(ctx, "SELECT rolsuper FROM pg_roles WHERE rolname = $1", role).Scan(&superuser))
+	require.False(t, superuser)
+
+	captures, err := store.ListCaptures(ctx)
+	require.NoError(t, err)
+	require.Len(t, captures, 2, "two tables, two captures")
+	require.ElementsMatch(t, []string{`s."x.y"`, `"s.x".y`}, []string{captures[0].Table, captures[1].Table})
+
+	_, err = bundle.pool.Exec(ctx, fmt.Sprintf(`INSERT INTO s."x.y" (id, %s) VALUES ('t1', 'v'); INSERT INTO "s.x".y (id) VALUES ('o1')`, pgx.Identifier{hostile}.Sanitize()))
+	require.NoError(t, err)
+	require.NoError(t, store.RemoveCapture(ctx, `"s.x".y`))
+	_, err = bundle.pool.Exec(ctx, `INSERT INTO s."x.y" (id) VALUES ('t2'); INSERT INTO "s.x".y (id) VALUES ('o2')`)
+	require.NoError(t, err)
+	events := capturedEvents(t, bundle)
+	var types []string
+	for _, e := range events {
+		types = append(types, e.Type)
+	}
+	require.Equal(t, []string{"Thing.Created", "Other.Created", "Thing.Created"}, types, "removing one capture leaves the other")
+	require.Len(t, events[0].Data, 2)
+	require.Contains(t, events[0].Data, "id")
+	for key, value := range events[0].Data {
+		if key != "id" {
+			require.Equal(t, "v", value, "the hostile column is published as data under its camelCase name")
+		}
+	}
 }

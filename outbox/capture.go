@@ -107,11 +107,9 @@ func (s *Store) RemoveCapture(ctx context.Context, table string) error {
 		if err != nil {
 			return notFound(err, ErrCaptureNotFound)
 		}
-		ident := splitIdent(row.TableName)
-		ddl := fmt.Sprintf("DROP TRIGGER IF EXISTS %s ON %s; DROP FUNCTION IF EXISTS %s();",
-			s.triggerName(), ident.Sanitize(), pgx.Identifier{s.schema, row.FunctionName}.Sanitize())
-		if resolved == nil { // the table is gone, and its triggers with it
-			ddl = fmt.Sprintf("DROP FUNCTION IF EXISTS %s();", pgx.Identifier{s.schema, row.FunctionName}.Sanitize())
+		ddl := fmt.Sprintf("DROP FUNCTION IF EXISTS %s();", pgx.Identifier{s.schema, row.FunctionName}.Sanitize())
+		if resolved != nil { // else the table is gone, and its triggers with it
+			ddl = fmt.Sprintf("DROP TRIGGER IF EXISTS %s ON %s; ", s.triggerName(), resolved.ident.Sanitize()) + ddl
 		}
 		if _, err := tx.Exec(ctx, ddl); err != nil {
 			return fmt.Errorf("drop capture triggers of %s: %w", row.TableName, err)
@@ -121,7 +119,7 @@ func (s *Store) RemoveCapture(ctx context.Context, table string) error {
 }
 
 type captureTable struct {
-	name    string // schema.table, as Postgres spells it
+	name    string // schema.table, quoted where needed, as Postgres spells it
 	ident   pgx.Identifier
 	columns []string
 }
@@ -136,7 +134,7 @@ func (s *Store) resolveTable(ctx context.Context, q *dbsqlc.Queries, capture *Ca
 		return nil, invalid("table", "%q does not exist (give schema.table)", capture.Table)
 	}
 	table := &captureTable{
-		name:  rows[0].SchemaName + "." + rows[0].TableName,
+		name:  rows[0].QualifiedName,
 		ident: pgx.Identifier{rows[0].SchemaName, rows[0].TableName},
 	}
 	for _, row := range rows {
@@ -200,8 +198,8 @@ func (s *Store) captureDDL(table *captureTable, capture *Capture, function strin
 	}
 	publish := pgx.Identifier{s.schema, "publish"}.Sanitize()
 	functionIdent := pgx.Identifier{s.schema, function}.Sanitize()
-	return fmt.Sprintf(`
-CREATE OR REPLACE FUNCTION %[1]s() RETURNS trigger LANGUAGE plpgsql AS $capture$
+	ddl := fmt.Sprintf(`
+CREATE OR REPLACE FUNCTION %[1]s() RETURNS trigger LANGUAGE plpgsql AS %[12]s
 DECLARE
     old_data jsonb;
     new_data jsonb;
@@ -219,7 +217,7 @@ BEGIN
     END IF;
     RETURN NULL;
 END;
-$capture$;
+%[12]s;
 DROP TRIGGER IF EXISTS %[10]s ON %[11]s;
 CREATE TRIGGER %[10]s AFTER INSERT OR UPDATE OR DELETE ON %[11]s
     FOR EACH ROW EXECUTE FUNCTION %[1]s();`,
@@ -227,8 +225,19 @@ CREATE TRIGGER %[10]s AFTER INSERT OR UPDATE OR DELETE ON %[11]s
 		quoteLiteral(capture.Entity+".Created"), build("NEW"), tenant("NEW"),
 		build("OLD"), quoteLiteral(capture.Entity+".Data.Updated"),
 		quoteLiteral(capture.Entity+".Deleted"), tenant("OLD"),
-		s.triggerName(), table.ident.Sanitize())
+		s.triggerName(), table.ident.Sanitize(), bodyTag)
+	// The body is dollar-quoted with a tag that no name in it contains, so
+	// that no column name can end it, whatever characters it holds.
+	tag := "$capture$"
+	for i := 0; strings.Contains(ddl, tag); i++ {
+		tag = fmt.Sprintf("$capture%d$", i)
+	}
+	return strings.ReplaceAll(ddl, bodyTag, tag)
 }
+
+// bodyTag stands for the body's dollar-quote tag until it is chosen: no
+// identifier or literal can hold a NUL.
+const bodyTag = "\x00"
 
 // camelCase turns primary_email into primaryEmail, as Logto names fields.
 func camelCase(column string) string {
@@ -243,11 +252,6 @@ func camelCase(column string) string {
 
 func quoteLiteral(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
-}
-
-func splitIdent(table string) pgx.Identifier {
-	schema, name, _ := strings.Cut(table, ".")
-	return pgx.Identifier{schema, name}
 }
 
 func captureFromRow(row *dbsqlc.Capture) *Capture {

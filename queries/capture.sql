@@ -15,9 +15,12 @@ SELECT * FROM /* TEMPLATE: schema */captures WHERE table_name = @table_name;
 DELETE FROM /* TEMPLATE: schema */captures WHERE table_name = @table_name;
 
 -- CaptureTableColumns resolves a table name as Postgres would and lists its
--- columns; no row means no such table.
+-- columns; no row means no such table. Its qualified name, quoted where
+-- needed, names it unambiguously: s."x.y" is not "s.x".y.
 -- name: CaptureTableColumns :many
-SELECT n.nspname::text AS schema_name, c.relname::text AS table_name, a.attname::text AS column_name
+SELECT n.nspname::text AS schema_name, c.relname::text AS table_name,
+       (quote_ident(n.nspname) || '.' || quote_ident(c.relname))::text AS qualified_name,
+       a.attname::text AS column_name
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped

@@ -104,7 +104,9 @@ func (q *Queries) CaptureList(ctx context.Context) ([]*Capture, error) {
 }
 
 const captureTableColumns = `-- name: CaptureTableColumns :many
-SELECT n.nspname::text AS schema_name, c.relname::text AS table_name, a.attname::text AS column_name
+SELECT n.nspname::text AS schema_name, c.relname::text AS table_name,
+       (quote_ident(n.nspname) || '.' || quote_ident(c.relname))::text AS qualified_name,
+       a.attname::text AS column_name
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -113,13 +115,15 @@ ORDER BY a.attnum
 `
 
 type CaptureTableColumnsRow struct {
-	SchemaName string
-	TableName  string
-	ColumnName string
+	SchemaName    string
+	TableName     string
+	QualifiedName string
+	ColumnName    string
 }
 
 // CaptureTableColumns resolves a table name as Postgres would and lists its
-// columns; no row means no such table.
+// columns; no row means no such table. Its qualified name, quoted where
+// needed, names it unambiguously: s."x.y" is not "s.x".y.
 func (q *Queries) CaptureTableColumns(ctx context.Context, tableName string) ([]*CaptureTableColumnsRow, error) {
 	rows, err := q.db.Query(ctx, captureTableColumns, tableName)
 	if err != nil {
@@ -129,7 +133,12 @@ func (q *Queries) CaptureTableColumns(ctx context.Context, tableName string) ([]
 	var items []*CaptureTableColumnsRow
 	for rows.Next() {
 		var i CaptureTableColumnsRow
-		if err := rows.Scan(&i.SchemaName, &i.TableName, &i.ColumnName); err != nil {
+		if err := rows.Scan(
+			&i.SchemaName,
+			&i.TableName,
+			&i.QualifiedName,
+			&i.ColumnName,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, &i)
