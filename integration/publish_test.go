@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -136,6 +138,9 @@ func TestPublishValidation(t *testing.T) {
 		{"TooLong", outbox.Event{Type: "A" + strings.Repeat("b", outbox.EventTypeMaxLength)}, "at most 100"},
 		{"Unencodable", outbox.Event{Type: "User.Created", Data: make(chan int)}, "invalid event data"},
 		{"TooLarge", outbox.Event{Type: "User.Created", Data: huge}, "too large"},
+		// 30 bytes of JSON that Postgres stores as 300,000 digits.
+		{"TooLargeAsStored", outbox.Event{Type: "User.Created", Data: json.RawMessage(`[1e100000, 1e100000, 1e100000]`)}, "events_data_and_context_at_most_262144_bytes"},
+		{"TenantTooLong", outbox.Event{Type: "User.Created", TenantID: strings.Repeat("t", 257)}, "invalid tenant id"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := bundle.store.Publish(ctx, &tt.event)
@@ -152,7 +157,9 @@ func TestPublishValidation(t *testing.T) {
 		{"SQLNullType", "SELECT hookrelay.publish(NULL, '{}')", "invalid event type NULL"},
 		{"SQLContextNotObject", "SELECT hookrelay.publish('User.Created', '{}', '[1]')", "must be a JSON object"},
 		{"SQLEmptyTenant", "SELECT hookrelay.publish('User.Created', '{}', '{}', '')", "invalid tenant id"},
-		{"SQLTooLarge", "SELECT hookrelay.publish('User.Created', to_jsonb(repeat('x', 262144)))", "too large"},
+		{"SQLTooLarge", "SELECT hookrelay.publish('User.Created', to_jsonb(repeat('x', 262144)))", "events_data_and_context_at_most_262144_bytes"},
+		{"SQLTooLargeAsStored", `SELECT hookrelay.publish('User.Created', '[1e100000, 1e100000, 1e100000]')`, "events_data_and_context_at_most_262144_bytes"},
+		{"SQLTenantTooLong", "SELECT hookrelay.publish('User.Created', '{}', '{}', repeat('t', 257))", "invalid tenant id"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := bundle.pool.Exec(ctx, tt.sql)
@@ -170,14 +177,15 @@ func TestPublishValidation(t *testing.T) {
 		_, err = small.Publish(ctx, &outbox.Event{Type: "User.Created", Data: "short"})
 		require.NoError(t, err)
 
+		// A publisher's session setting cannot raise the database's limit.
 		err = pgx.BeginFunc(ctx, bundle.pool, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, "SET LOCAL hookrelay.max_payload_bytes = '100'"); err != nil {
+			if _, err := tx.Exec(ctx, "SET LOCAL hookrelay.max_payload_bytes = '5000000'"); err != nil {
 				return err
 			}
-			_, err := tx.Exec(ctx, "SELECT hookrelay.publish('User.Created', to_jsonb(repeat('x', 100)))")
+			_, err := tx.Exec(ctx, "SELECT hookrelay.publish('User.Created', to_jsonb(repeat('x', 300000)))")
 			return err
 		})
-		require.ErrorContains(t, err, "at most 100 bytes")
+		require.ErrorContains(t, err, "events_data_and_context_at_most_262144_bytes")
 		_, err = bundle.pool.Exec(ctx, "DELETE FROM hookrelay.events")
 		require.NoError(t, err)
 	})
@@ -241,4 +249,81 @@ func TestMigrate(t *testing.T) {
 		_, err := outbox.NewStore(nil, &outbox.Config{Schema: "Bad-Name"})
 		require.ErrorContains(t, err, "invalid schema")
 	})
+}
+
+// TestWriterNeedsExecuteOnly: a role holding exactly the README's grants
+// (USAGE on the schema, EXECUTE on publish) publishes, a role that only
+// mutates a captured table under row-level security needs no grant of
+// hookrelay's at all, and neither can insert, read or change events directly.
+func TestWriterNeedsExecuteOnly(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	bundle := setupStore(t)
+	suffix := time.Now().UnixNano() % 1e12
+	writer, mutator := fmt.Sprintf("writer_%d", suffix), fmt.Sprintf("mutator_%d", suffix)
+	_, err := bundle.pool.Exec(ctx, fmt.Sprintf(`
+		CREATE ROLE %[1]s LOGIN PASSWORD 'secret';
+		GRANT USAGE ON SCHEMA hookrelay TO %[1]s;
+		GRANT EXECUTE ON FUNCTION hookrelay.publish(text, jsonb, jsonb, text) TO %[1]s;
+		CREATE ROLE %[2]s LOGIN PASSWORD 'secret';
+		CREATE SCHEMA app;
+		CREATE TABLE app.users (id text PRIMARY KEY, tenant_id text NOT NULL, username text, password_hash text);
+		ALTER TABLE app.users ENABLE ROW LEVEL SECURITY;
+		ALTER TABLE app.users FORCE ROW LEVEL SECURITY;
+		CREATE POLICY tenant_a ON app.users TO %[2]s USING (tenant_id = 'a') WITH CHECK (tenant_id = 'a');
+		GRANT USAGE ON SCHEMA app TO %[2]s;
+		GRANT SELECT, INSERT, UPDATE, DELETE ON app.users TO %[2]s;`, writer, mutator))
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_, _ = bundle.pool.Exec(context.Background(), fmt.Sprintf("DROP OWNED BY %[1]s, %[2]s; DROP ROLE IF EXISTS %[1]s; DROP ROLE IF EXISTS %[2]s", writer, mutator))
+	})
+	_, err = bundle.store.InstallCapture(ctx, &outbox.Capture{Table: "app.users", Entity: "User", Columns: []string{"id", "username"}, TenantColumn: "tenant_id"})
+	require.NoError(t, err)
+	connect := func(role string) *pgx.Conn {
+		config := bundle.pool.Config().ConnConfig.Copy()
+		config.User, config.Password = role, "secret"
+		conn, err := pgx.ConnectConfig(ctx, config)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = conn.Close(context.Background()) })
+		return conn
+	}
+	writerConn, mutatorConn := connect(writer), connect(mutator)
+
+	var id string
+	require.NoError(t, writerConn.QueryRow(ctx, "SELECT hookrelay.publish('User.Created', '{\"id\": \"u1\"}')").Scan(&id))
+	_, err = mutatorConn.Exec(ctx, "INSERT INTO app.users (id, tenant_id, username, password_hash) VALUES ('u2', 'a', 'ann', 'secret')")
+	require.NoError(t, err)
+	_, err = mutatorConn.Exec(ctx, "UPDATE app.users SET username = 'anna' WHERE id = 'u2'")
+	require.NoError(t, err)
+	_, err = mutatorConn.Exec(ctx, "SELECT hookrelay.publish('User.Created', '{}')")
+	require.Error(t, err, "the mutator holds no EXECUTE on publish")
+
+	for _, conn := range []*pgx.Conn{writerConn, mutatorConn} {
+		for _, sql := range []string{
+			"INSERT INTO hookrelay.events (type, data) VALUES ('Not A Type', to_jsonb(repeat('x', 1000)))",
+			"SELECT count(*) FROM hookrelay.events",
+			"UPDATE hookrelay.events SET fanned_out_at = now()",
+			"DELETE FROM hookrelay.events",
+			"SELECT count(*) FROM hookrelay.hooks",
+		} {
+			_, err := conn.Exec(ctx, sql)
+			var pgErr *pgconn.PgError
+			require.ErrorAs(t, err, &pgErr, sql)
+			require.Equal(t, "42501", pgErr.Code, "permission denied: %s", sql) // insufficient_privilege
+		}
+	}
+
+	var types []string
+	rows, err := bundle.pool.Query(ctx, "SELECT type FROM hookrelay.events ORDER BY created_at, id")
+	require.NoError(t, err)
+	for rows.Next() {
+		var eventType string
+		require.NoError(t, rows.Scan(&eventType))
+		types = append(types, eventType)
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, []string{"User.Created", "User.Created", "User.Data.Updated"}, types)
+	event, err := bundle.store.GetEvent(ctx, id)
+	require.NoError(t, err)
+	require.JSONEq(t, `{"id": "u1"}`, string(event.Data))
 }

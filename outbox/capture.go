@@ -43,8 +43,9 @@ var sensitiveColumnRE = regexp.MustCompile(`(?i)password|passwd|secret|hash|salt
 // InstallCapture installs (or replaces) the triggers of capture on its table.
 // The table is left untouched otherwise: no column is added or changed.
 //
-// The triggers run as the role that mutates the table, which therefore needs
-// EXECUTE on the schema's publish function and INSERT on its events table.
+// The trigger function runs as the role that installs it (SECURITY DEFINER,
+// with a pinned search_path), so the roles that mutate the table need no
+// privilege of hookrelay's.
 func (s *Store) InstallCapture(ctx context.Context, capture *Capture) (*Capture, error) {
 	if !entityRE.MatchString(capture.Entity) {
 		return nil, invalid("entity", "%q: give one PascalCase word such as User or Organization", capture.Entity)
@@ -199,7 +200,8 @@ func (s *Store) captureDDL(table *captureTable, capture *Capture, function strin
 	publish := pgx.Identifier{s.schema, "publish"}.Sanitize()
 	functionIdent := pgx.Identifier{s.schema, function}.Sanitize()
 	ddl := fmt.Sprintf(`
-CREATE OR REPLACE FUNCTION %[1]s() RETURNS trigger LANGUAGE plpgsql AS %[12]s
+CREATE OR REPLACE FUNCTION %[1]s() RETURNS trigger LANGUAGE plpgsql
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS %[12]s
 DECLARE
     old_data jsonb;
     new_data jsonb;

@@ -76,7 +76,7 @@ func (s *Store) PublishTx(ctx context.Context, tx pgx.Tx, event *Event) (string,
 	}
 	row, err := s.queries(tx).EventInsert(ctx, params)
 	if err != nil {
-		return "", fmt.Errorf("insert %s event: %w", event.Type, err)
+		return "", fmt.Errorf("insert %s event: %w", event.Type, interpretPgError(err))
 	}
 	return row.ID, nil
 }
@@ -146,8 +146,11 @@ func eventInsertParams(event *Event, maxPayload int) (*dbsqlc.EventInsertParams,
 			return nil, invalid("event context", "cannot encode as JSON: %v", err)
 		}
 	}
+	if len(event.TenantID) > TenantIDMaxLength {
+		return nil, invalid("tenant id", "%d bytes; at most %d", len(event.TenantID), TenantIDMaxLength)
+	}
 	if size := len(data) + len(eventContext); size > maxPayload {
-		return nil, invalid("event", "payload of %d bytes is too large: data and context together may be at most %d bytes (HOOKRELAY_MAX_PAYLOAD_BYTES)", size, maxPayload)
+		return nil, invalid("event", "payload of %d bytes is too large: data and context together may be at most %d bytes (HOOKRELAY_MAX_PAYLOAD_BYTES, outbox.Config.MaxPayloadBytes)", size, maxPayload)
 	}
 	return &dbsqlc.EventInsertParams{
 		Type:     event.Type,

@@ -32,10 +32,11 @@ type Config struct {
 	// SchemaDefault.
 	Schema string
 
-	// MaxPayloadBytes bounds an event's data and context JSON together.
-	// Defaults to MaxPayloadBytesDefault. The SQL function publish reads its
-	// limit from the database setting hookrelay.max_payload_bytes instead,
-	// with the same default.
+	// MaxPayloadBytes bounds an event's data and context JSON together, as
+	// Go encodes them. Defaults to MaxPayloadBytesDefault. The database bounds
+	// them too, as stored, for every publisher (the constraint
+	// events_data_and_context_at_most_262144_bytes): a larger value here
+	// needs that constraint replaced.
 	MaxPayloadBytes int
 }
 
@@ -138,14 +139,16 @@ func notFound(err, sentinel error) error {
 }
 
 // interpretPgError turns Postgres' invalid_parameter_value and
-// program_limit_exceeded errors raised by the SQL function publish, and
-// invalid UUID input, into *ValidationError.
+// program_limit_exceeded errors raised by the SQL function publish, and the
+// events table's size constraints, into *ValidationError.
 func interpretPgError(err error) error {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch pgErr.Code {
-		case "22023", "54000": // invalid_parameter_value, program_limit_exceeded
+		case "22023", "54000", "22003": // invalid_parameter_value, program_limit_exceeded, numeric_value_out_of_range
 			return &ValidationError{Field: "event", Reason: pgErr.Message}
+		case "23514": // check_violation
+			return &ValidationError{Field: "event", Reason: "too large as stored: the database's constraint " + pgErr.ConstraintName + " refuses it"}
 		}
 	}
 	return err
