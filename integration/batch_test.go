@@ -253,3 +253,76 @@ func TestFanOutIsBoundedByDeliveries(t *testing.T) {
 		require.LessOrEqual(t, n, outbox.FanOutDeliveriesMax)
 	}
 }
+
+// TestDeliveryWithoutJobIsGivenOneAgain: a pending delivery whose River job
+// was deleted (River's UI has the button) is found by the reconciler, and a
+// replay of it is accepted, instead of staying pending forever.
+func TestDeliveryWithoutJobIsGivenOneAgain(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	bundle := setupPipeline(t, &jobs.Config{RetrySchedule: []time.Duration{time.Hour}})
+	// The first request of each delivery fails; its retry is an hour away.
+	var mu sync.Mutex
+	seen := map[string]int{}
+	rec := newReceiver(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen[r.Header.Get("webhook-id")]++
+		if seen[r.Header.Get("webhook-id")] == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})
+	hook := bundle.createHook(t, rec.URL, "*")
+
+	strand := func() string {
+		_, err := bundle.store.Publish(ctx, &outbox.Event{Type: "User.Created"})
+		require.NoError(t, err)
+		var jobID int64
+		var deliveryID string
+		require.Eventually(t, func() bool {
+			err := bundle.pool.QueryRow(ctx, `SELECT j.id, d.id FROM hookrelay.river_job j
+				JOIN hookrelay.deliveries d ON d.id::text = j.args->>'deliveries'
+				WHERE j.state = 'retryable' AND d.attempts = 1`).Scan(&jobID, &deliveryID)
+			return err == nil
+		}, 20*time.Second, 20*time.Millisecond)
+		_, err = bundle.service.Client().JobDelete(ctx, jobID)
+		require.NoError(t, err)
+		return deliveryID
+	}
+	succeeded := func(id string) bool {
+		d, err := bundle.store.GetDelivery(ctx, id)
+		require.NoError(t, err)
+		return d.Status == outbox.DeliverySucceeded
+	}
+
+	replayed := strand()
+	require.NoError(t, bundle.service.ReplayDelivery(ctx, replayed))
+	require.Eventually(t, func() bool { return succeeded(replayed) }, 20*time.Second, 20*time.Millisecond)
+
+	// A pending delivery that a job still carries is not replayed beside it.
+	_, err := bundle.store.Publish(ctx, &outbox.Event{Type: "User.Created"})
+	require.NoError(t, err)
+	var carried string
+	require.Eventually(t, func() bool {
+		return bundle.pool.QueryRow(ctx, `SELECT d.id FROM hookrelay.deliveries d WHERE d.attempts = 1 AND d.status = 'pending'`).Scan(&carried) == nil
+	}, 20*time.Second, 20*time.Millisecond)
+	require.ErrorIs(t, bundle.service.ReplayDelivery(ctx, carried), jobs.ErrDeliveryPending)
+	_, err = bundle.pool.Exec(ctx, "DELETE FROM hookrelay.deliveries WHERE id = $1", carried)
+	require.NoError(t, err)
+
+	orphan := strand()
+	// Older than the reconciler's grace minute, as it will be.
+	_, err = bundle.pool.Exec(ctx, "UPDATE hookrelay.deliveries SET updated_at = now() - interval '2 minutes' WHERE id = $1", orphan)
+	require.NoError(t, err)
+	_, err = bundle.service.Client().Insert(ctx, jobs.ReconcileArgs{}, nil)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return succeeded(orphan) }, 20*time.Second, 20*time.Millisecond)
+	deliveries, err := bundle.store.ListDeliveries(ctx, &outbox.DeliveryFilter{HookID: hook.ID})
+	require.NoError(t, err)
+	require.Len(t, deliveries, 2)
+	mu.Lock()
+	defer mu.Unlock()
+	for _, d := range deliveries {
+		require.Equal(t, 2, seen[d.ID], "each delivery: a failure, then one success")
+	}
+}

@@ -26,6 +26,7 @@ type metrics struct {
 	attemptDuration prometheus.Histogram
 	pruned          prometheus.Counter
 	rescued         prometheus.Counter
+	reconciled      prometheus.Counter
 }
 
 // Attempt results, the values of the result label.
@@ -59,6 +60,10 @@ func newMetrics(store *outbox.Store, now func() time.Time, logger *slog.Logger) 
 			Name: "hookrelay_retention_events_deleted_total",
 			Help: "Finished events (with their deliveries and attempts) deleted by retention.",
 		}),
+		reconciled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookrelay_deliveries_reconciled_total",
+			Help: "Pending deliveries that no live job carried (a deleted job, say) and that were given one again.",
+		}),
 		rescued: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hookrelay_jobs_rescued_total",
 			Help: "Jobs stranded by a dead process that this process gave back to the queue.",
@@ -70,7 +75,7 @@ func newMetrics(store *outbox.Store, now func() time.Time, logger *slog.Logger) 
 	for _, result := range []string{resultSuccess, resultHTTPError, resultError} {
 		m.attempts.WithLabelValues(result)
 	}
-	m.registry.MustRegister(m.fannedOut, m.attempts, m.finished, m.attemptDuration, m.pruned, m.rescued,
+	m.registry.MustRegister(m.fannedOut, m.attempts, m.finished, m.attemptDuration, m.pruned, m.rescued, m.reconciled,
 		&databaseCollector{store: store, now: now, logger: logger},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -88,6 +89,13 @@ func NewService(config *Config) (*Service, error) {
 	}); err != nil {
 		return nil, err
 	}
+	if err := river.AddWorkerSafely(workers, &reconcileWorker{
+		store:       s.store,
+		deliverOpts: s.deliverOpts,
+		metrics:     s.metrics,
+	}); err != nil {
+		return nil, err
+	}
 	if err := river.AddWorkerSafely(workers, &retentionWorker{
 		store:     s.store,
 		retention: config.Retention,
@@ -111,11 +119,18 @@ func NewService(config *Config) (*Service, error) {
 		// (every 30 s, then on the retry schedule) is the backstop.
 		RescueStuckJobsAfter: 2 * config.RescueAfter,
 		Logger:               config.Logger,
-		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(
-			river.PeriodicInterval(config.RetentionInterval),
-			func() (river.JobArgs, *river.InsertOpts) { return RetentionArgs{}, nil },
-			&river.PeriodicJobOpts{RunOnStart: true},
-		)},
+		PeriodicJobs: []*river.PeriodicJob{
+			river.NewPeriodicJob(
+				river.PeriodicInterval(config.RetentionInterval),
+				func() (river.JobArgs, *river.InsertOpts) { return RetentionArgs{}, nil },
+				&river.PeriodicJobOpts{RunOnStart: true},
+			),
+			river.NewPeriodicJob(
+				river.PeriodicInterval(reconcileInterval),
+				func() (river.JobArgs, *river.InsertOpts) { return ReconcileArgs{}, nil },
+				nil,
+			),
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create River client: %w", err)
@@ -201,17 +216,23 @@ var ErrDeliveryPending = errors.New("delivery is pending: it is being attempted 
 // ErrHookDisabled is returned when replaying deliveries of a disabled hook.
 var ErrHookDisabled = errors.New("hook is disabled: enable it before replaying its deliveries")
 
-// ReplayDelivery sends a finished delivery again, with the same webhook-id.
+// ReplayDelivery sends a finished delivery again, with the same webhook-id,
+// or a pending one that no job carries any longer (its job was deleted).
 func (s *Service) ReplayDelivery(ctx context.Context, id string) error {
 	delivery, err := s.store.GetDelivery(ctx, id)
 	if err != nil {
 		return err
 	}
-	if delivery.Status == outbox.DeliveryPending {
-		return ErrDeliveryPending
-	}
 	if err := s.checkHookEnabled(ctx, delivery.HookID); err != nil {
 		return err
+	}
+	if delivery.Status == outbox.DeliveryPending {
+		live, err := hasLiveJob(ctx, s.client, id)
+		if err != nil || live {
+			return cmp.Or(err, ErrDeliveryPending)
+		}
+		_, err = s.client.InsertMany(ctx, deliverJobs(delivery.HookID, []string{id}, s.deliverOpts))
+		return wrap(err, "queue a job for delivery %s", id)
 	}
 	n, err := s.replay(ctx, delivery.HookID, []string{id})
 	if err == nil && n == 0 {

@@ -389,3 +389,27 @@ func (s *Store) CountDeliveries(ctx context.Context) (*DeliveryCounts, error) {
 	}
 	return counts, nil
 }
+
+// PendingDelivery is a delivery not yet final.
+type PendingDelivery struct {
+	ID     string
+	HookID string
+}
+
+// ListPendingDeliveries returns up to maxDeliveries pending deliveries last
+// changed before before, oldest first. It reads the whole table: it is for
+// the reconciler, every few minutes.
+func (s *Store) ListPendingDeliveries(ctx context.Context, before time.Time, maxDeliveries int) ([]*PendingDelivery, error) {
+	rows, err := s.queries(s.pool).DeliveryListPendingBefore(ctx, &dbsqlc.DeliveryListPendingBeforeParams{
+		Before: before,
+		Max:    int32(maxDeliveries), //nolint:gosec // a batch size
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list pending deliveries: %w", err)
+	}
+	pending := make([]*PendingDelivery, len(rows))
+	for i, row := range rows {
+		pending[i] = &PendingDelivery{ID: row.ID, HookID: row.HookID}
+	}
+	return pending, nil
+}

@@ -145,3 +145,11 @@ GROUP BY 1, 2;
 UPDATE /* TEMPLATE: schema */deliveries
 SET status = 'canceled', last_error = @reason, updated_at = now(), finished_at = now()
 WHERE id = ANY(@ids::uuid[]) AND status = 'pending';
+
+-- DeliveryListPendingBefore lists pending deliveries last changed before
+-- @before, for the reconciler. It scans the table: it runs every few minutes.
+-- name: DeliveryListPendingBefore :many
+SELECT id, hook_id FROM /* TEMPLATE: schema */deliveries
+WHERE status = 'pending' AND updated_at < @before
+ORDER BY id
+LIMIT @max;

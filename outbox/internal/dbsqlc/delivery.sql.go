@@ -367,6 +367,45 @@ func (q *Queries) DeliveryListIDsForReplay(ctx context.Context, arg *DeliveryLis
 	return items, nil
 }
 
+const deliveryListPendingBefore = `-- name: DeliveryListPendingBefore :many
+SELECT id, hook_id FROM /* TEMPLATE: schema */deliveries
+WHERE status = 'pending' AND updated_at < $1
+ORDER BY id
+LIMIT $2
+`
+
+type DeliveryListPendingBeforeParams struct {
+	Before time.Time
+	Max    int32
+}
+
+type DeliveryListPendingBeforeRow struct {
+	ID     string
+	HookID string
+}
+
+// DeliveryListPendingBefore lists pending deliveries last changed before
+// @before, for the reconciler. It scans the table: it runs every few minutes.
+func (q *Queries) DeliveryListPendingBefore(ctx context.Context, arg *DeliveryListPendingBeforeParams) ([]*DeliveryListPendingBeforeRow, error) {
+	rows, err := q.db.Query(ctx, deliveryListPendingBefore, arg.Before, arg.Max)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []*DeliveryListPendingBeforeRow
+	for rows.Next() {
+		var i DeliveryListPendingBeforeRow
+		if err := rows.Scan(&i.ID, &i.HookID); err != nil {
+			return nil, err
+		}
+		items = append(items, &i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const deliveryRecordAttempts = `-- name: DeliveryRecordAttempts :many
 WITH input AS (
     SELECT unnest($1::uuid[]) AS delivery_id,
