@@ -197,6 +197,16 @@ func TestAPIOperations(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, bundle.call(t, "GET", "/api/hooks/00000000-0000-0000-0000-000000000000", nil, &apiErr))
 	require.Contains(t, apiErr["error"], "hook not found")
 
+	// Keys are shown on creation and on request only.
+	var shown outbox.Hook
+	require.Equal(t, http.StatusOK, bundle.call(t, "GET", "/api/hooks/"+hook.ID, nil, &shown))
+	require.Equal(t, "whsec_****"+hook.SigningKey[len(hook.SigningKey)-4:], shown.SigningKey)
+	var listed []outbox.Hook
+	require.Equal(t, http.StatusOK, bundle.call(t, "GET", "/api/hooks", nil, &listed))
+	require.Equal(t, shown.SigningKey, listed[0].SigningKey)
+	require.Equal(t, http.StatusOK, bundle.call(t, "GET", "/api/hooks/"+hook.ID+"?revealKey=true", nil, &shown))
+	require.Equal(t, hook.SigningKey, shown.SigningKey)
+
 	var updated outbox.Hook
 	require.Equal(t, http.StatusOK, bundle.call(t, "PATCH", "/api/hooks/"+hook.ID, map[string]any{"events": []string{"*"}}, &updated))
 	require.Equal(t, []string{"*"}, updated.Events)
@@ -243,7 +253,7 @@ func TestAPIOperations(t *testing.T) {
 	require.Equal(t, int64(4), stats.Successes, "the delivery's three requests (replays keep earlier attempts) and the test-send")
 
 	var rotated outbox.Hook
-	require.Equal(t, http.StatusOK, bundle.call(t, "POST", "/api/hooks/"+hook.ID+"/rotate-key", map[string]any{"overlap": "1h"}, &rotated))
+	require.Equal(t, http.StatusOK, bundle.call(t, "POST", "/api/hooks/"+hook.ID+"/rotate-key?revealKey=true", map[string]any{"overlap": "1h"}, &rotated))
 	require.Equal(t, hook.SigningKey, rotated.PreviousSigningKey)
 	require.Equal(t, http.StatusBadRequest, bundle.call(t, "POST", "/api/hooks/"+hook.ID+"/rotate-key", map[string]any{"overlap": "soon"}, &apiErr))
 

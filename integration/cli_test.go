@@ -88,9 +88,13 @@ func TestCLI(t *testing.T) {
 	require.True(t, hook.Enabled)
 	require.True(t, strings.HasPrefix(hook.SigningKey, "whsec_"))
 
-	show := runCLI(t, url, "hooks", "show", hook.ID)
+	show := runCLI(t, url, "hooks", "show", hook.ID, "--reveal-key")
 	require.Equal(t, 0, show.code, show.stderr)
 	require.JSONEq(t, create.stdout, show.stdout)
+	// Keys are shown on creation and on request only.
+	redacted := runCLI(t, url, "hooks", "show", hook.ID)
+	require.NotContains(t, redacted.stdout, hook.SigningKey)
+	require.Contains(t, redacted.stdout, `"signingKey": "whsec_****`+hook.SigningKey[len(hook.SigningKey)-4:]+`"`)
 
 	update := runCLI(t, url, "hooks", "update", hook.ID, "--event", "*")
 	require.Equal(t, 0, update.code, update.stderr)
@@ -105,7 +109,7 @@ func TestCLI(t *testing.T) {
 	enable := runCLI(t, url, "hooks", "enable", hook.ID)
 	require.Contains(t, enable.stdout, `"enabled": true`)
 
-	rotate := runCLI(t, url, "hooks", "rotate-key", hook.ID, "--overlap", "1h")
+	rotate := runCLI(t, url, "hooks", "rotate-key", hook.ID, "--overlap", "1h", "--reveal-key")
 	require.Equal(t, 0, rotate.code, rotate.stderr)
 	var rotated outbox.Hook
 	require.NoError(t, json.Unmarshal([]byte(rotate.stdout), &rotated))
@@ -115,6 +119,10 @@ func TestCLI(t *testing.T) {
 	var hooks []outbox.Hook
 	require.NoError(t, json.Unmarshal([]byte(list.stdout), &hooks))
 	require.Len(t, hooks, 1)
+	require.NotContains(t, list.stdout, rotated.SigningKey)
+	require.NotContains(t, list.stdout, hook.SigningKey)
+	list = runCLI(t, url, "hooks", "list", "--reveal-keys")
+	require.Contains(t, list.stdout, rotated.SigningKey)
 
 	publish := runCLI(t, url, "publish", "--event", "User.Created", "--data", `{"id":"u1"}`, "--context", `{"ip":"203.0.113.1"}`, "--tenant", "t1")
 	require.Equal(t, 0, publish.code, publish.stderr)
@@ -139,11 +147,15 @@ func TestCLI(t *testing.T) {
 			{[]string{"hooks"}, 2, "needs a subcommand"},
 			{[]string{"hooks", "create", "--url", "https://example.com"}, 2, "at least one --event"},
 			{[]string{"hooks", "create", "--url", "ftp://example.com", "--event", "*"}, 1, "scheme must be http or https"},
+			{[]string{"hooks", "create", "--url", "example.com/hooks", "--event", "*"}, 1, "scheme must be http or https, as in https://example.com/hooks"},
+			{[]string{"hooks", "create", "--url", "localhost:9000/hooks", "--event", "*"}, 1, "scheme must be http or https"},
 			{[]string{"hooks", "create", "--url", "https://example.com", "--event", "user.created"}, 1, "invalid event filter"},
 			{[]string{"hooks", "create", "--url", "https://example.com", "--event", "*", "--header", "X-A: 1", "--header", "x-a: 2"}, 2, "duplicate --header"},
 			{[]string{"hooks", "create", "--url", "https://example.com", "--event", "*", "--header", "Webhook-Id: 1"}, 1, "cannot be replaced"},
 			{[]string{"hooks", "show"}, 2, "takes one ID"},
-			{[]string{"hooks", "show", "00000000-0000-0000-0000-000000000000"}, 1, "hook not found"},
+			{[]string{"hooks", "show", "00000000-0000-0000-0000-000000000000"}, 1, "hook not found: 00000000-0000-0000-0000-000000000000"},
+			{[]string{"deliveries", "replay", "nope"}, 1, "delivery not found: nope"},
+			{[]string{"deliveries", "replay", "00000000-0000-0000-0000-000000000000"}, 1, "delivery not found: 00000000-0000-0000-0000-000000000000"},
 			{[]string{"hooks", "create", "--bogus"}, 2, "flag provided but not defined"},
 			{[]string{"publish", "--event", "bad type"}, 1, "dotted PascalCase"},
 			{[]string{"publish", "--event", "User.Created", "--data", "{"}, 2, "not JSON"},

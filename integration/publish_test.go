@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hookrelay/hookrelay/jobs"
 	"github.com/hookrelay/hookrelay/outbox"
 	"github.com/hookrelay/hookrelay/schema"
 )
@@ -326,4 +327,30 @@ func TestWriterNeedsExecuteOnly(t *testing.T) {
 	event, err := bundle.store.GetEvent(ctx, id)
 	require.NoError(t, err)
 	require.JSONEq(t, `{"id": "u1"}`, string(event.Data))
+}
+
+// TestNotMigratedSaysSo: every store call on a database that was never
+// migrated returns ErrNotMigrated, which says what to run, instead of
+// "relation does not exist".
+func TestNotMigratedSaysSo(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, pg.NewEmptyDatabase(t))
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	store, err := outbox.NewStore(pool, nil)
+	require.NoError(t, err)
+
+	_, err = store.Publish(ctx, &outbox.Event{Type: "User.Created"})
+	require.ErrorIs(t, err, outbox.ErrNotMigrated)
+	_, err = store.PublishSQL(ctx, "User.Created", nil, nil, "")
+	require.ErrorIs(t, err, outbox.ErrNotMigrated)
+	_, err = store.ListHooks(ctx)
+	require.ErrorIs(t, err, outbox.ErrNotMigrated)
+	_, err = store.GetHook(ctx, "01a22327-d7f7-75b5-85d4-3a9d2dde60dd")
+	require.ErrorIs(t, err, outbox.ErrNotMigrated)
+
+	service, err := jobs.NewService(&jobs.Config{Store: store})
+	require.NoError(t, err)
+	require.ErrorIs(t, service.Start(ctx), outbox.ErrNotMigrated)
 }

@@ -118,7 +118,7 @@ func NewService(config *Config) (*Service, error) {
 		// hookrelay's rescuer gives stranded jobs back first; River's own
 		// (every 30 s, then on the retry schedule) is the backstop.
 		RescueStuckJobsAfter: 2 * config.RescueAfter,
-		Logger:               config.Logger,
+		Logger:               riverLogger(config.Logger),
 		PeriodicJobs: []*river.PeriodicJob{
 			river.NewPeriodicJob(
 				river.PeriodicInterval(config.RetentionInterval),
@@ -151,6 +151,9 @@ func (s *Service) Store() *outbox.Store { return s.store }
 // Start starts working jobs, polling the outbox and rescuing the jobs of dead
 // processes; it returns at once.
 func (s *Service) Start(ctx context.Context) error {
+	if err := s.store.CheckMigrated(ctx); err != nil {
+		return err
+	}
 	if err := s.client.Start(ctx); err != nil {
 		return fmt.Errorf("start River client: %w", err)
 	}

@@ -41,7 +41,7 @@ type BlockedAddressError struct {
 }
 
 func (e *BlockedAddressError) Error() string {
-	return fmt.Sprintf("address %s is private, loopback, link-local or reserved; deliveries may not reach it unless HOOKRELAY_ALLOW_CIDRS includes it", e.Addr)
+	return fmt.Sprintf("address %s is private, loopback, link-local or reserved; deliveries may not reach it unless allowed (HOOKRELAY_ALLOW_CIDRS for hookrelay serve, jobs.Config.AllowCIDRs where hookrelay is embedded)", e.Addr)
 }
 
 // addrGuard decides, for every connection after DNS resolution, whether its

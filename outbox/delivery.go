@@ -72,7 +72,7 @@ func (s *Store) ListDeliveries(ctx context.Context, filter *DeliveryFilter) ([]*
 		return nil, err
 	}
 	if filter.HookID != "" && !isUUID(filter.HookID) {
-		return nil, ErrHookNotFound
+		return nil, missing(ErrHookNotFound, filter.HookID)
 	}
 	limit := filter.Max
 	if limit == 0 {
@@ -100,12 +100,12 @@ func (s *Store) ListDeliveries(ctx context.Context, filter *DeliveryFilter) ([]*
 // ErrDeliveryNotFound.
 func (s *Store) GetDelivery(ctx context.Context, id string) (*Delivery, error) {
 	if !isUUID(id) {
-		return nil, ErrDeliveryNotFound
+		return nil, missing(ErrDeliveryNotFound, id)
 	}
 	q := s.queries(s.pool)
 	row, err := q.DeliveryGetByID(ctx, id)
 	if err != nil {
-		return nil, wrap(notFound(err, ErrDeliveryNotFound), "get delivery %s", id)
+		return nil, lookupErr(err, ErrDeliveryNotFound, id, "get delivery %s", id)
 	}
 	attempts, err := q.DeliveryAttemptList(ctx, id)
 	if err != nil {
@@ -266,7 +266,7 @@ const ReplayMaxDeliveries = 100000
 func (s *Store) ResetDeliveriesTx(ctx context.Context, tx pgx.Tx, ids []string) ([]string, error) {
 	for _, id := range ids {
 		if !isUUID(id) {
-			return nil, fmt.Errorf("%w: %s", ErrDeliveryNotFound, id)
+			return nil, missing(ErrDeliveryNotFound, id)
 		}
 	}
 	reset, err := s.queries(tx).DeliveryReset(ctx, ids)
@@ -276,7 +276,7 @@ func (s *Store) ResetDeliveriesTx(ctx context.Context, tx pgx.Tx, ids []string) 
 // DeliveryIDsInRange returns the IDs of the deliveries r selects.
 func (s *Store) DeliveryIDsInRange(ctx context.Context, r *ReplayRange) ([]string, error) {
 	if !isUUID(r.HookID) {
-		return nil, ErrHookNotFound
+		return nil, missing(ErrHookNotFound, r.HookID)
 	}
 	if err := validateStatus(r.Status); err != nil {
 		return nil, err

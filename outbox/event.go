@@ -111,11 +111,11 @@ func (s *Store) PublishSQL(ctx context.Context, eventType string, data, eventCon
 // GetEvent returns the event with the given ID, or ErrEventNotFound.
 func (s *Store) GetEvent(ctx context.Context, id string) (*StoredEvent, error) {
 	if !isUUID(id) {
-		return nil, ErrEventNotFound
+		return nil, missing(ErrEventNotFound, id)
 	}
 	row, err := s.queries(s.pool).EventGetByID(ctx, id)
 	if err != nil {
-		return nil, wrap(notFound(err, ErrEventNotFound), "get event %s", id)
+		return nil, lookupErr(err, ErrEventNotFound, id, "get event %s", id)
 	}
 	return &StoredEvent{
 		ID:          row.ID,

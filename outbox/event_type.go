@@ -17,9 +17,21 @@ var eventTypeRE = regexp.MustCompile(`^[A-Z][A-Za-z0-9]*(\.[A-Z][A-Za-z0-9]*)*$`
 // EventTypeMaxLength characters.
 func ValidateEventType(eventType string) error {
 	if len(eventType) > EventTypeMaxLength || !eventTypeRE.MatchString(eventType) {
-		return invalid("event type", "%q: event types are dotted PascalCase words of at most %d characters, such as User.Created or PostSignIn", eventType, EventTypeMaxLength)
+		return invalid("event type", "%q: event types are dotted PascalCase words of at most %d characters, such as User.Created or PostSignIn%s",
+			eventType, EventTypeMaxLength, suggestEventType(eventType))
 	}
 	return nil
+}
+
+// suggestEventType names the catalogue's type that eventType spells in
+// another case, if any: "; did you mean User.Created?".
+func suggestEventType(eventType string) string {
+	for _, info := range Catalog {
+		if strings.EqualFold(info.Type, eventType) {
+			return "; did you mean " + info.Type + "?"
+		}
+	}
+	return ""
 }
 
 // ValidateEventFilter returns a *ValidationError unless filter is an event

@@ -19,6 +19,9 @@ func TestValidateEventType(t *testing.T) {
 		require.ErrorAs(t, err, &validationErr, invalid)
 		require.Contains(t, err.Error(), "dotted PascalCase")
 	}
+	require.ErrorContains(t, ValidateEventType("user.created"), "did you mean User.Created?")
+	require.ErrorContains(t, ValidateEventType("postSignIn"), "did you mean PostSignIn?")
+	require.NotContains(t, ValidateEventType("invoice.paid").Error(), "did you mean")
 }
 
 func TestValidateEventFilter(t *testing.T) {

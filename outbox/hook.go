@@ -53,6 +53,23 @@ type Hook struct {
 	UpdatedAt    time.Time  `json:"updatedAt"`
 }
 
+// Redacted returns a copy of the hook with its signing keys cut to their last
+// four characters, for printing: keys are shown on creation and on request
+// only, as Logto's console and Svix do.
+func (h *Hook) Redacted() *Hook {
+	redacted := *h
+	redacted.SigningKey = redactKey(h.SigningKey)
+	redacted.PreviousSigningKey = redactKey(h.PreviousSigningKey)
+	return &redacted
+}
+
+func redactKey(key string) string {
+	if len(key) < 4 {
+		return key
+	}
+	return SigningKeyPrefix + "****" + key[len(key)-4:]
+}
+
 // SigningKeys returns the keys that sign a delivery at now: the current one,
 // then the previous one during a rotation's overlap.
 func (h *Hook) SigningKeys(now time.Time) []string {
@@ -136,11 +153,11 @@ func (s *Store) CreateHook(ctx context.Context, params *HookParams) (*Hook, erro
 // GetHook returns the hook with the given ID, or ErrHookNotFound.
 func (s *Store) GetHook(ctx context.Context, id string) (*Hook, error) {
 	if !isUUID(id) {
-		return nil, ErrHookNotFound
+		return nil, missing(ErrHookNotFound, id)
 	}
 	row, err := s.queries(s.pool).HookGetByID(ctx, id)
 	if err != nil {
-		return nil, wrap(notFound(err, ErrHookNotFound), "get hook %s", id)
+		return nil, lookupErr(err, ErrHookNotFound, id, "get hook %s", id)
 	}
 	return hookFromRow(row)
 }
@@ -188,7 +205,7 @@ func (s *Store) UpdateHook(ctx context.Context, id string, update *HookUpdate) (
 		TenantID: nullable(hook.TenantID),
 	})
 	if err != nil {
-		return nil, wrap(notFound(err, ErrHookNotFound), "update hook %s", id)
+		return nil, lookupErr(err, ErrHookNotFound, id, "update hook %s", id)
 	}
 	return hookFromRow(row)
 }
@@ -197,14 +214,14 @@ func (s *Store) UpdateHook(ctx context.Context, id string, update *HookUpdate) (
 // deliveries stop. It returns ErrHookNotFound when there is no such hook.
 func (s *Store) DeleteHook(ctx context.Context, id string) error {
 	if !isUUID(id) {
-		return ErrHookNotFound
+		return missing(ErrHookNotFound, id)
 	}
 	n, err := s.queries(s.pool).HookDelete(ctx, id)
 	if err != nil {
 		return fmt.Errorf("delete hook %s: %w", id, err)
 	}
 	if n == 0 {
-		return ErrHookNotFound
+		return missing(ErrHookNotFound, id)
 	}
 	return nil
 }
@@ -237,7 +254,7 @@ func (s *Store) DisableHook(ctx context.Context, id, reason string) (*Hook, erro
 // the hook's disabling commit together.
 func (s *Store) DisableHookTx(ctx context.Context, tx pgx.Tx, id, reason string) (*Hook, error) {
 	if !isUUID(id) {
-		return nil, ErrHookNotFound
+		return nil, missing(ErrHookNotFound, id)
 	}
 	// Deliveries first, then the hook: the order in which recording an
 	// attempt takes their locks, so the two never deadlock.
@@ -253,7 +270,7 @@ func (s *Store) DisableHookTx(ctx context.Context, tx pgx.Tx, id, reason string)
 
 func (s *Store) setHookEnabled(ctx context.Context, tx pgx.Tx, id string, enabled bool, reason string) (*Hook, error) {
 	if !isUUID(id) {
-		return nil, ErrHookNotFound
+		return nil, missing(ErrHookNotFound, id)
 	}
 	row, err := s.queries(tx).HookSetEnabled(ctx, &dbsqlc.HookSetEnabledParams{
 		ID:             id,
@@ -261,7 +278,7 @@ func (s *Store) setHookEnabled(ctx context.Context, tx pgx.Tx, id string, enable
 		DisabledReason: nullable(reason),
 	})
 	if err != nil {
-		return nil, wrap(notFound(err, ErrHookNotFound), "set hook %s enabled=%t", id, enabled)
+		return nil, lookupErr(err, ErrHookNotFound, id, "set hook %s enabled=%t", id, enabled)
 	}
 	return hookFromRow(row)
 }
@@ -271,7 +288,7 @@ func (s *Store) setHookEnabled(ctx context.Context, tx pgx.Tx, id string, enable
 // the new key without rejecting a delivery.
 func (s *Store) RotateHookKey(ctx context.Context, id string, overlap time.Duration) (*Hook, error) {
 	if !isUUID(id) {
-		return nil, ErrHookNotFound
+		return nil, missing(ErrHookNotFound, id)
 	}
 	if overlap < 0 {
 		return nil, invalid("overlap", "%s is negative; give a duration such as 24h, or 0 to stop the old key at once", overlap)
@@ -282,7 +299,7 @@ func (s *Store) RotateHookKey(ctx context.Context, id string, overlap time.Durat
 		OverlapUntil: time.Now().Add(overlap),
 	})
 	if err != nil {
-		return nil, wrap(notFound(err, ErrHookNotFound), "rotate key of hook %s", id)
+		return nil, lookupErr(err, ErrHookNotFound, id, "rotate key of hook %s", id)
 	}
 	return hookFromRow(row)
 }
@@ -296,11 +313,12 @@ func setIfNotNil[T any](dst *T, src *T) {
 // validateHook checks a hook's settings and returns its filters without
 // duplicates and its headers as JSON.
 func validateHook(name, rawURL string, events []string, headers map[string]string, tenantID string) ([]string, []byte, error) {
-	if name == "" || len(name) > HookNameMaxLength {
-		return nil, nil, invalid("name", "give a name of 1 to %d characters", HookNameMaxLength)
-	}
+	// The URL first: a hook's name defaults to its host.
 	if err := ValidateHookURL(rawURL); err != nil {
 		return nil, nil, err
+	}
+	if name == "" || len(name) > HookNameMaxLength {
+		return nil, nil, invalid("name", "give a name of 1 to %d characters", HookNameMaxLength)
 	}
 	if len(events) == 0 {
 		return nil, nil, invalid("events", "a hook needs at least one event filter, such as User.Created, User.* or *")
@@ -344,7 +362,7 @@ func ValidateHookURL(rawURL string) error {
 		return invalid("url", "%q does not parse: %v", rawURL, err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return invalid("url", "%q: the scheme must be http or https", rawURL)
+		return invalid("url", "%q: the scheme must be http or https, as in https://example.com/hooks", rawURL)
 	}
 	if u.Hostname() == "" {
 		return invalid("url", "%q has no host", rawURL)

@@ -118,15 +118,43 @@ type schemaDB struct {
 }
 
 func (d *schemaDB) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	return d.db.Exec(ctx, d.rewriter.rewrite(sql), args...)
+	tag, err := d.db.Exec(ctx, d.rewriter.rewrite(sql), args...)
+	return tag, d.rewriter.notMigrated(err)
 }
 
 func (d *schemaDB) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	return d.db.Query(ctx, d.rewriter.rewrite(sql), args...)
+	rows, err := d.db.Query(ctx, d.rewriter.rewrite(sql), args...)
+	return rows, d.rewriter.notMigrated(err)
 }
 
 func (d *schemaDB) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	return d.db.QueryRow(ctx, d.rewriter.rewrite(sql), args...)
+	return &schemaRow{row: d.db.QueryRow(ctx, d.rewriter.rewrite(sql), args...), rewriter: d.rewriter}
+}
+
+type schemaRow struct {
+	row      pgx.Row
+	rewriter *schemaRewriter
+}
+
+func (r *schemaRow) Scan(dest ...any) error {
+	return r.rewriter.notMigrated(r.row.Scan(dest...))
+}
+
+// notMigrated turns Postgres' "relation does not exist" (or "function" or
+// "schema does not exist") for the schema's own objects into ErrNotMigrated,
+// the one error that says what to do.
+func (r *schemaRewriter) notMigrated(err error) error {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return err
+	}
+	schema := strings.TrimSuffix(r.prefix, ".")
+	switch {
+	case (pgErr.Code == "42P01" || pgErr.Code == "42883") && strings.Contains(pgErr.Message, r.prefix), // undefined table, function
+		pgErr.Code == "3F000" && strings.Contains(pgErr.Message, `"`+schema+`"`): // undefined schema
+		return fmt.Errorf("%w (%s)", ErrNotMigrated, pgErr.Message)
+	}
+	return err
 }
 
 // notFound maps pgx.ErrNoRows to sentinel, the one place where driver errors
@@ -136,6 +164,21 @@ func notFound(err, sentinel error) error {
 		return sentinel
 	}
 	return err
+}
+
+// lookupErr is the error of looking up id: missing(sentinel, id) when there
+// is no such row, else err wrapped as format says.
+func lookupErr(err, sentinel error, id, format string, args ...any) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return missing(sentinel, id)
+	}
+	return wrap(err, format, args...)
+}
+
+// missing says that id names nothing, the same way whether it is malformed
+// or unknown: "delivery not found: 0197…".
+func missing(sentinel error, id string) error {
+	return fmt.Errorf("%w: %s", sentinel, id)
 }
 
 // interpretPgError turns Postgres' invalid_parameter_value and

@@ -49,7 +49,7 @@ func (s *Server) routeAPI() {
 				s.writeError(w, r, err)
 				return
 			}
-			writeJSON(w, status, body)
+			writeJSON(w, status, redactKeys(r, body))
 		})))
 	}
 	s.mux.Handle("/api/", s.authorizeAPI(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -222,6 +222,26 @@ func (s *Server) publish(r *http.Request) (int, any, error) {
 }
 
 // decode reads a JSON request body; an empty body is an empty object.
+// redactKeys cuts the signing keys of the hooks in body, unless the request
+// creates the hook or asks with ?revealKey=true: keys are shown on creation
+// and on request only.
+func redactKeys(r *http.Request, body any) any {
+	if r.Method == http.MethodPost && r.URL.Path == "/api/hooks" || r.URL.Query().Get("revealKey") == "true" {
+		return body
+	}
+	switch v := body.(type) {
+	case *outbox.Hook:
+		return v.Redacted()
+	case []*outbox.Hook:
+		redacted := make([]*outbox.Hook, len(v))
+		for i, hook := range v {
+			redacted[i] = hook.Redacted()
+		}
+		return redacted
+	}
+	return body
+}
+
 func isJSON(contentType string) bool {
 	mediaType, _, err := mime.ParseMediaType(contentType)
 	return err == nil && mediaType == "application/json"

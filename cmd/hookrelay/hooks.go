@@ -82,26 +82,39 @@ func hooksCreate(ctx context.Context, args []string, stdout io.Writer) error {
 
 func hooksList(ctx context.Context, args []string, stdout io.Writer) error {
 	fs, o := newFlagSet("hooks list")
+	reveal := fs.Bool("reveal-keys", false, "print the signing keys (redacted otherwise)")
 	if err := parseNone(fs, args); err != nil {
 		return err
 	}
 	return o.printFromStore(ctx, stdout, func(store *outbox.Store) (any, error) {
-		return store.ListHooks(ctx)
+		hooks, err := store.ListHooks(ctx)
+		if err == nil && !*reveal {
+			for i, hook := range hooks {
+				hooks[i] = hook.Redacted()
+			}
+		}
+		return hooks, err
 	})
 }
 
-// withHook parses one hook ID and calls fn with an open store.
+// withHook parses one hook ID and calls fn with an open store. A hook that fn
+// returns is printed with its signing keys redacted unless --reveal-key.
 func withHook(ctx context.Context, name string, args []string, addFlags func(fs *flag.FlagSet), fn func(store *outbox.Store, fs *flag.FlagSet, o *options, id string) (any, error), stdout io.Writer) error {
 	fs, o := newFlagSet(name)
 	if addFlags != nil {
 		addFlags(fs)
 	}
+	reveal := fs.Bool("reveal-key", false, "print the hook's signing keys (redacted otherwise)")
 	id, err := parseID(fs, args)
 	if err != nil {
 		return err
 	}
 	return o.printFromStore(ctx, stdout, func(store *outbox.Store) (any, error) {
-		return fn(store, fs, o, id)
+		v, err := fn(store, fs, o, id)
+		if hook, ok := v.(*outbox.Hook); ok && err == nil && !*reveal {
+			return hook.Redacted(), nil
+		}
+		return v, err
 	})
 }
 

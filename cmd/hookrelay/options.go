@@ -260,9 +260,17 @@ func printJSON(w io.Writer, v any) error {
 }
 
 // newLogger logs JSON unless stderr is a terminal.
+// newLogger logs at INFO, or at the level HOOKRELAY_LOG_LEVEL names (debug,
+// info, warn, error); at debug, River's own INFO lines and each attempt's
+// outcome are logged too.
 func newLogger() *slog.Logger {
-	if info, err := os.Stderr.Stat(); err == nil && info.Mode()&os.ModeCharDevice != 0 {
-		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(envOr("HOOKRELAY_LOG_LEVEL", "info"))); err != nil {
+		level = slog.LevelInfo
 	}
-	return slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	opts := &slog.HandlerOptions{Level: level}
+	if info, err := os.Stderr.Stat(); err == nil && info.Mode()&os.ModeCharDevice != 0 {
+		return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
 }
