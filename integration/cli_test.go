@@ -173,4 +173,17 @@ func TestCLI(t *testing.T) {
 			require.Equal(t, 1, strings.Count(res.stderr, "\n"), "one line: %q", res.stderr)
 		}
 	})
+
+	t.Run("Help", func(t *testing.T) {
+		for _, args := range [][]string{{"hooks", "create", "-h"}, {"deliveries", "list", "--help"}, {"serve", "-h"}} {
+			res := runCLI(t, url, args...)
+			require.Equal(t, 0, res.code, "%v: %s", args, res.stderr)
+			require.Empty(t, res.stderr)
+			require.Contains(t, res.stdout, "usage: hookrelay "+strings.Join(args[:len(args)-1], " "))
+			require.Contains(t, res.stdout, "--database-url")
+			require.Contains(t, res.stdout, "(HOOKRELAY_SCHEMA) (default hookrelay)")
+			require.True(t, strings.HasSuffix(res.stdout, "\n"))
+		}
+		require.Contains(t, runCLI(t, url, "hooks", "create", "-h").stdout, "--url")
+	})
 }

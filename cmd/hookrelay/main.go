@@ -47,6 +47,11 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout)
 	stop()
+	var help *helpRequest
+	if errors.As(err, &help) {
+		fmt.Fprint(os.Stdout, help.text)
+		return
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "hookrelay: "+strings.ReplaceAll(err.Error(), "\n", " "))
 		var usageErr *usageError

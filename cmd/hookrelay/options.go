@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"slices"
 	"strings"
 	"time"
 
@@ -102,7 +103,7 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				return nil, usagef("%s", flagUsage(fs))
+				return nil, &helpRequest{text: commandHelp(fs)}
 			}
 			return nil, usagef("%s: %v", fs.Name(), err)
 		}
@@ -134,11 +135,51 @@ func parseNone(fs *flag.FlagSet, args []string) error {
 	return err
 }
 
-func flagUsage(fs *flag.FlagSet) string {
+// helpRequest is -h or --help: its text goes to stdout, and the exit status
+// is 0.
+type helpRequest struct{ text string }
+
+func (h *helpRequest) Error() string { return h.text }
+
+// commandHelp is a command's usage block, as go help prints one: its lines of
+// the overview, then each flag with its environment variable and default.
+func commandHelp(fs *flag.FlagSet) string {
 	var b strings.Builder
-	b.WriteString("flags of " + fs.Name() + ":")
-	fs.VisitAll(func(f *flag.Flag) { fmt.Fprintf(&b, " --%s (%s);", f.Name, f.Usage) })
-	return strings.TrimSuffix(b.String(), ";")
+	fmt.Fprintf(&b, "usage: %s [flags]\n\n", fs.Name())
+	name := strings.Fields(fs.Name()) // hookrelay hooks show
+	for _, line := range strings.Split(usage, "\n") {
+		words := strings.Fields(line)
+		if len(words) >= 2 && len(name) >= 2 && words[0] == name[0] && words[1] == name[1] &&
+			(len(name) == 2 || slices.Contains(words, name[len(name)-1])) {
+			fmt.Fprintln(&b, strings.TrimSpace(line))
+		}
+	}
+	common, _ := newFlagSet("")
+	var own, shared []*flag.Flag
+	fs.VisitAll(func(f *flag.Flag) {
+		if common.Lookup(f.Name) != nil {
+			shared = append(shared, f)
+		} else {
+			own = append(own, f)
+		}
+	})
+	for _, group := range []struct {
+		title string
+		flags []*flag.Flag
+	}{{"\nflags:", own}, {"\nsettings of every command (flag, or the environment variable named):", shared}} {
+		if len(group.flags) == 0 {
+			continue
+		}
+		fmt.Fprintln(&b, group.title)
+		for _, f := range group.flags {
+			fmt.Fprintf(&b, "  --%-20s %s", f.Name, f.Usage)
+			if f.DefValue != "" && f.DefValue != "[]" && f.DefValue != "false" {
+				fmt.Fprintf(&b, " (default %s)", f.DefValue)
+			}
+			fmt.Fprintln(&b)
+		}
+	}
+	return b.String()
 }
 
 // stringList is a repeatable flag.
