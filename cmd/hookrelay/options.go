@@ -9,8 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strconv"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
