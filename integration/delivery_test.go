@@ -417,3 +417,57 @@ func TestTestSend(t *testing.T) {
 	_, err = bundle.service.TestHook(ctx, "00000000-0000-0000-0000-000000000000", "")
 	require.ErrorIs(t, err, outbox.ErrHookNotFound)
 }
+
+// TestDeliveryDetails: what an operator asks first of a delivery: its event
+// type, when its next attempt is due, the body it sends, and pages of them.
+func TestDeliveryDetails(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	bundle := setupPipeline(t, &jobs.Config{RetrySchedule: []time.Duration{time.Hour}})
+	rec := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, _ int) { w.WriteHeader(http.StatusInternalServerError) })
+	hook := bundle.createHook(t, rec.URL, "*")
+	for _, eventType := range []string{"User.Created", "Role.Created", "PostSignIn"} {
+		_, err := bundle.store.Publish(ctx, &outbox.Event{Type: eventType, Data: map[string]any{"type": eventType}})
+		require.NoError(t, err)
+	}
+	var failedOnce []*outbox.Delivery
+	require.Eventually(t, func() bool {
+		var err error
+		failedOnce, err = bundle.store.ListDeliveries(ctx, &outbox.DeliveryFilter{HookID: hook.ID})
+		require.NoError(t, err)
+		for _, d := range failedOnce {
+			if d.AttemptCount != 1 {
+				return false
+			}
+		}
+		return len(failedOnce) == 3
+	}, 20*time.Second, 20*time.Millisecond)
+
+	for _, d := range failedOnce {
+		require.Equal(t, outbox.DeliveryPending, d.Status)
+		require.NotEmpty(t, d.EventType)
+		require.NotNil(t, d.NextAttemptAt)
+		require.WithinDuration(t, time.Now().Add(time.Hour), *d.NextAttemptAt, 13*time.Minute, "the schedule's hour, ±20 %")
+	}
+	shown, err := bundle.store.GetDelivery(ctx, failedOnce[0].ID)
+	require.NoError(t, err)
+	var sent []byte
+	for _, req := range rec.all() {
+		if req.Header.Get("webhook-id") == shown.ID {
+			sent = req.Body
+		}
+	}
+	require.Equal(t, string(sent), string(shown.Body), "the body shown is the body sent")
+
+	// Pages, newest first, by keyset.
+	page1, err := bundle.store.ListDeliveries(ctx, &outbox.DeliveryFilter{HookID: hook.ID, Max: 2})
+	require.NoError(t, err)
+	require.Len(t, page1, 2)
+	page2, err := bundle.store.ListDeliveries(ctx, &outbox.DeliveryFilter{HookID: hook.ID, Max: 2, After: page1[1].ID})
+	require.NoError(t, err)
+	require.Len(t, page2, 1)
+	require.Equal(t, []string{failedOnce[0].ID, failedOnce[1].ID, failedOnce[2].ID}, []string{page1[0].ID, page1[1].ID, page2[0].ID})
+	_, err = bundle.store.ListDeliveries(ctx, &outbox.DeliveryFilter{After: "page-2"})
+	var validationErr *outbox.ValidationError
+	require.ErrorAs(t, err, &validationErr)
+}

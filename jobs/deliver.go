@@ -32,9 +32,10 @@ type DeliverArgs struct {
 	// had a job per delivery; such jobs still run.
 	DeliveryID string `json:"delivery_id,omitempty"`
 
-	// retryAfter carries a receiver's Retry-After from Work to NextRetry,
-	// which River calls with the same job; it is never stored.
-	retryAfter time.Duration
+	// nextRetry carries the time of the next run from Work, which records
+	// it on the deliveries, to NextRetry, which River calls with the same
+	// job; it is never stored.
+	nextRetry time.Time
 }
 
 // Kind is a storage format: renaming it would strand queued jobs.
@@ -126,7 +127,10 @@ func describeResult(r *outbox.AttemptResult) string {
 }
 
 func (w *deliverWorker) NextRetry(job *river.Job[DeliverArgs]) time.Time {
-	return time.Now().Add(retryDelay(w.schedule, job.Attempt, job.Args.retryAfter))
+	if !job.Args.nextRetry.IsZero() {
+		return job.Args.nextRetry
+	}
+	return time.Now().Add(retryDelay(w.schedule, job.Attempt, 0))
 }
 
 // Work sends the job's pending deliveries concurrently, records every
@@ -170,6 +174,7 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 	var records []*outbox.AttemptRecord
 	var disable *outbox.Hook
 	var disableReason string
+	var retryAfter time.Duration
 	for i, send := range sends {
 		out := outcomes[i]
 		if out == nil {
@@ -204,9 +209,18 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 			if run.First == nil {
 				run.FirstDeliveryID, run.First = send.DeliveryID, out.result
 			}
-			job.Args.retryAfter = max(job.Args.retryAfter, out.retryAfter)
+			retryAfter = max(retryAfter, out.retryAfter)
 		}
 		records = append(records, &outbox.AttemptRecord{Send: send, Result: out.result, Status: status})
+	}
+
+	// The failed deliveries' next attempt, recorded for operators, is the
+	// job's next run.
+	job.Args.nextRetry = time.Now().Add(retryDelay(w.schedule, job.Attempt, retryAfter))
+	for _, r := range records {
+		if r.Status == outbox.DeliveryPending {
+			r.NextAttemptAt = job.Args.nextRetry
+		}
 	}
 
 	// Record even if the job's context ended: the requests were made. The

@@ -2,6 +2,7 @@ package outbox
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -33,18 +34,24 @@ const DeliveryListMaxDefault = 100
 // Delivery is one event sent to one hook, over one or more attempts. Its ID is
 // the webhook-id header of every attempt.
 type Delivery struct {
-	ID             string     `json:"id"`
-	EventID        string     `json:"eventId"`
-	HookID         string     `json:"hookId"`
-	Status         string     `json:"status"`
-	AttemptCount   int        `json:"attemptCount"`
-	LastStatusCode *int       `json:"lastStatusCode,omitempty"`
-	LastError      string     `json:"lastError,omitempty"`
-	CreatedAt      time.Time  `json:"createdAt"`
-	UpdatedAt      time.Time  `json:"updatedAt"`
-	FinishedAt     *time.Time `json:"finishedAt,omitempty"`
-	// Attempts is filled by GetDelivery only.
-	Attempts []*Attempt `json:"attempts,omitempty"`
+	ID             string `json:"id"`
+	EventID        string `json:"eventId"`
+	EventType      string `json:"eventType"`
+	HookID         string `json:"hookId"`
+	Status         string `json:"status"`
+	AttemptCount   int    `json:"attemptCount"`
+	LastStatusCode *int   `json:"lastStatusCode,omitempty"`
+	LastError      string `json:"lastError,omitempty"`
+	// NextAttemptAt is when a pending delivery's next attempt is due, once
+	// an attempt failed.
+	NextAttemptAt *time.Time `json:"nextAttemptAt,omitempty"`
+	CreatedAt     time.Time  `json:"createdAt"`
+	UpdatedAt     time.Time  `json:"updatedAt"`
+	FinishedAt    *time.Time `json:"finishedAt,omitempty"`
+	// Body is the request body every attempt sends; Attempts are the
+	// attempts, oldest first. GetDelivery fills both.
+	Body     json.RawMessage `json:"body,omitempty"`
+	Attempts []*Attempt      `json:"attempts,omitempty"`
 }
 
 // Attempt is one HTTP request of a delivery.
@@ -64,6 +71,9 @@ type DeliveryFilter struct {
 	Status string
 	// Max defaults to DeliveryListMaxDefault.
 	Max int
+	// After is the last ID of the previous page: the list goes on with older
+	// deliveries.
+	After string
 }
 
 // ListDeliveries returns deliveries matching filter, newest first.
@@ -73,6 +83,9 @@ func (s *Store) ListDeliveries(ctx context.Context, filter *DeliveryFilter) ([]*
 	}
 	if filter.HookID != "" && !isUUID(filter.HookID) {
 		return nil, missing(ErrHookNotFound, filter.HookID)
+	}
+	if filter.After != "" && !isUUID(filter.After) {
+		return nil, invalid("after", "%q is not a delivery ID; give the last ID of the previous page", filter.After)
 	}
 	limit := filter.Max
 	if limit == 0 {
@@ -84,6 +97,7 @@ func (s *Store) ListDeliveries(ctx context.Context, filter *DeliveryFilter) ([]*
 	rows, err := s.queries(s.pool).DeliveryList(ctx, &dbsqlc.DeliveryListParams{
 		HookID: nullable(filter.HookID),
 		Status: nullable(filter.Status),
+		After:  nullable(filter.After),
 		Max:    int32(limit), //nolint:gosec // bounded above
 	})
 	if err != nil {
@@ -91,7 +105,7 @@ func (s *Store) ListDeliveries(ctx context.Context, filter *DeliveryFilter) ([]*
 	}
 	deliveries := make([]*Delivery, len(rows))
 	for i, row := range rows {
-		deliveries[i] = deliveryFromRow(row)
+		deliveries[i] = deliveryFromRow(&row.Delivery, row.EventType)
 	}
 	return deliveries, nil
 }
@@ -111,7 +125,10 @@ func (s *Store) GetDelivery(ctx context.Context, id string) (*Delivery, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list attempts of delivery %s: %w", id, err)
 	}
-	delivery := deliveryFromRow(row)
+	delivery := deliveryFromRow(&row.Delivery, row.Event.Type)
+	if delivery.Body, err = buildBody(row.Hook.ID, &row.Event); err != nil {
+		return nil, err
+	}
 	delivery.Attempts = make([]*Attempt, 0, len(attempts)+1)
 	for _, a := range attempts {
 		delivery.Attempts = append(delivery.Attempts, &Attempt{
@@ -124,13 +141,13 @@ func (s *Store) GetDelivery(ctx context.Context, id string) (*Delivery, error) {
 		})
 	}
 	// A successful attempt lives on the delivery only.
-	if row.Status == DeliverySucceeded && row.LastAttemptAt != nil {
+	if d := row.Delivery; d.Status == DeliverySucceeded && d.LastAttemptAt != nil {
 		delivery.Attempts = append(delivery.Attempts, &Attempt{
-			Attempt:      int(row.Attempts),
-			StatusCode:   intPtr(row.LastStatusCode),
-			DurationMS:   int(deref(row.LastDurationMs)),
-			ResponseBody: deref(row.LastResponseBody),
-			CreatedAt:    *row.LastAttemptAt,
+			Attempt:      int(d.Attempts),
+			StatusCode:   intPtr(d.LastStatusCode),
+			DurationMS:   int(deref(d.LastDurationMs)),
+			ResponseBody: deref(d.LastResponseBody),
+			CreatedAt:    *d.LastAttemptAt,
 		})
 	}
 	return delivery, nil
@@ -193,11 +210,13 @@ type AttemptResult struct {
 }
 
 // AttemptRecord is one attempt to record: Result of a request for Send,
-// which moves the delivery to Status.
+// which moves the delivery to Status, and, when it stays pending, when its
+// next attempt is due.
 type AttemptRecord struct {
-	Send   *Send
-	Result *AttemptResult
-	Status string
+	Send          *Send
+	Result        *AttemptResult
+	Status        string
+	NextAttemptAt time.Time
 }
 
 // RecordAttemptsTx records attempts inside tx, in one statement: each on its
@@ -228,6 +247,7 @@ func (s *Store) recordAttempts(ctx context.Context, db dbsqlc.DBTX, records []*A
 		p.ResponseBodies = append(p.ResponseBodies, cleanText(string(r.Result.ResponseBody), ResponseBodyMaxBytes))
 		p.Statuses = append(p.Statuses, r.Status)
 		p.AttemptedAt = append(p.AttemptedAt, r.Result.At)
+		p.NextAttemptAt = append(p.NextAttemptAt, r.NextAttemptAt)
 	}
 	rows, err := s.queries(db).DeliveryRecordAttempts(ctx, p)
 	if err != nil {
@@ -326,10 +346,12 @@ func intPtr(p *int32) *int {
 	return &v
 }
 
-func deliveryFromRow(row *dbsqlc.Delivery) *Delivery {
+func deliveryFromRow(row *dbsqlc.Delivery, eventType string) *Delivery {
 	return &Delivery{
 		ID:             row.ID,
 		EventID:        row.EventID,
+		EventType:      eventType,
+		NextAttemptAt:  row.NextAttemptAt,
 		HookID:         row.HookID,
 		Status:         row.Status,
 		AttemptCount:   int(row.Attempts),

@@ -5,7 +5,11 @@ ON CONFLICT (event_id, hook_id) DO NOTHING
 RETURNING id, hook_id;
 
 -- name: DeliveryGetByID :one
-SELECT * FROM /* TEMPLATE: schema */deliveries WHERE id = @id;
+SELECT sqlc.embed(d), sqlc.embed(e), sqlc.embed(h)
+FROM /* TEMPLATE: schema */deliveries d
+JOIN /* TEMPLATE: schema */events e ON e.id = d.event_id
+JOIN /* TEMPLATE: schema */hooks h ON h.id = d.hook_id
+WHERE d.id = @id;
 
 -- DeliveryGetForSendMany loads everything the given deliveries' attempts
 -- need in one round trip.
@@ -16,11 +20,16 @@ JOIN /* TEMPLATE: schema */events e ON e.id = d.event_id
 JOIN /* TEMPLATE: schema */hooks h ON h.id = d.hook_id
 WHERE d.id = ANY(@ids::uuid[]);
 
+-- DeliveryList pages by keyset, newest first: @after is the last id of the
+-- previous page.
 -- name: DeliveryList :many
-SELECT * FROM /* TEMPLATE: schema */deliveries
-WHERE (sqlc.narg('hook_id')::uuid IS NULL OR hook_id = sqlc.narg('hook_id'))
-  AND (sqlc.narg('status')::text IS NULL OR status = sqlc.narg('status'))
-ORDER BY id DESC
+SELECT sqlc.embed(d), e.type AS event_type
+FROM /* TEMPLATE: schema */deliveries d
+JOIN /* TEMPLATE: schema */events e ON e.id = d.event_id
+WHERE (sqlc.narg('hook_id')::uuid IS NULL OR d.hook_id = sqlc.narg('hook_id'))
+  AND (sqlc.narg('status')::text IS NULL OR d.status = sqlc.narg('status'))
+  AND (sqlc.narg('after')::uuid IS NULL OR d.id < sqlc.narg('after'))
+ORDER BY d.id DESC
 LIMIT @max;
 
 -- DeliveryRecordAttempts records attempts, one per delivery: each on its
@@ -42,7 +51,8 @@ WITH input AS (
            unnest(@durations_ms::integer[]) AS duration_ms,
            nullif(unnest(@response_bodies::text[]), '') AS response_body,
            unnest(@statuses::text[]) AS status,
-           unnest(@attempted_at::timestamptz[]) AS attempted_at
+           unnest(@attempted_at::timestamptz[]) AS attempted_at,
+           unnest(@next_attempt_at::timestamptz[]) AS next_attempt_at
 ), recorded AS (
     UPDATE /* TEMPLATE: schema */deliveries
     SET status = CASE WHEN deliveries.status = 'pending' THEN input.status ELSE deliveries.status END,
@@ -53,6 +63,7 @@ WITH input AS (
         last_response_body = input.response_body,
         last_attempt_at = input.attempted_at,
         updated_at = input.attempted_at,
+        next_attempt_at = CASE WHEN deliveries.status = 'pending' AND input.status = 'pending' THEN input.next_attempt_at END,
         finished_at = CASE
             WHEN deliveries.status <> 'pending' THEN deliveries.finished_at
             WHEN input.status <> 'pending' THEN input.attempted_at

@@ -168,7 +168,7 @@ func (s *Server) hookStats(r *http.Request) (int, any, error) {
 
 func (s *Server) listDeliveries(r *http.Request) (int, any, error) {
 	query := r.URL.Query()
-	filter := &outbox.DeliveryFilter{HookID: query.Get("hook"), Status: query.Get("status")}
+	filter := &outbox.DeliveryFilter{HookID: query.Get("hook"), Status: query.Get("status"), After: query.Get("after")}
 	if limit := query.Get("limit"); limit != "" {
 		var err error
 		if filter.Max, err = strconv.Atoi(limit); err != nil {

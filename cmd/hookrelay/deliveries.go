@@ -22,11 +22,12 @@ func deliveriesList(ctx context.Context, args []string, stdout io.Writer) error 
 	hook := fs.String("hook", "", "only this hook's deliveries")
 	status := fs.String("status", "", "only deliveries of this status: pending, succeeded, failed or canceled")
 	limit := fs.Int("limit", outbox.DeliveryListMaxDefault, "the most deliveries to list, newest first")
+	after := fs.String("after", "", "list the page after this delivery ID (the last of the previous page)")
 	if err := parseNone(fs, args); err != nil {
 		return err
 	}
 	return o.printFromStore(ctx, stdout, func(store *outbox.Store) (any, error) {
-		return store.ListDeliveries(ctx, &outbox.DeliveryFilter{HookID: *hook, Status: *status, Max: *limit})
+		return store.ListDeliveries(ctx, &outbox.DeliveryFilter{HookID: *hook, Status: *status, Max: *limit, After: *after})
 	})
 }
 

@@ -24,7 +24,7 @@ Usage:
   hookrelay hooks list | show ID | update ID … | delete ID | enable ID | disable ID
   hookrelay hooks rotate-key ID [--overlap 24h] | test ID [--event TYPE]
   hookrelay publish --event TYPE [--data JSON] [--context JSON] [--tenant ID]
-  hookrelay deliveries list [--hook ID] [--status STATUS] [--limit N] | show ID
+  hookrelay deliveries list [--hook ID] [--status STATUS] [--limit N] [--after ID] | show ID
   hookrelay deliveries replay ID | replay --hook ID --since RFC3339 [--until RFC3339] [--status failed]
   hookrelay capture install --table SCHEMA.TABLE --entity User --columns id,username,… [--tenant-column C]
   hookrelay capture list | remove --table SCHEMA.TABLE

@@ -117,32 +117,64 @@ func (q *Queries) DeliveryCountByStatus(ctx context.Context) ([]*DeliveryCountBy
 }
 
 const deliveryGetByID = `-- name: DeliveryGetByID :one
-SELECT id, event_id, hook_id, status, attempts, last_status_code, last_error, last_duration_ms, last_response_body, last_attempt_at, created_at, updated_at, finished_at FROM /* TEMPLATE: schema */deliveries WHERE id = $1
+SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, d.next_attempt_at, e.id, e.type, e.data, e.context, e.tenant_id, e.created_at, e.fanned_out_at, h.id, h.name, h.url, h.events, h.headers, h.tenant_id, h.enabled, h.disabled_reason, h.signing_key, h.previous_signing_key, h.previous_key_expires_at, h.failing_since, h.created_at, h.updated_at
+FROM /* TEMPLATE: schema */deliveries d
+JOIN /* TEMPLATE: schema */events e ON e.id = d.event_id
+JOIN /* TEMPLATE: schema */hooks h ON h.id = d.hook_id
+WHERE d.id = $1
 `
 
-func (q *Queries) DeliveryGetByID(ctx context.Context, id string) (*Delivery, error) {
+type DeliveryGetByIDRow struct {
+	Delivery Delivery
+	Event    Event
+	Hook     Hook
+}
+
+func (q *Queries) DeliveryGetByID(ctx context.Context, id string) (*DeliveryGetByIDRow, error) {
 	row := q.db.QueryRow(ctx, deliveryGetByID, id)
-	var i Delivery
+	var i DeliveryGetByIDRow
 	err := row.Scan(
-		&i.ID,
-		&i.EventID,
-		&i.HookID,
-		&i.Status,
-		&i.Attempts,
-		&i.LastStatusCode,
-		&i.LastError,
-		&i.LastDurationMs,
-		&i.LastResponseBody,
-		&i.LastAttemptAt,
-		&i.CreatedAt,
-		&i.UpdatedAt,
-		&i.FinishedAt,
+		&i.Delivery.ID,
+		&i.Delivery.EventID,
+		&i.Delivery.HookID,
+		&i.Delivery.Status,
+		&i.Delivery.Attempts,
+		&i.Delivery.LastStatusCode,
+		&i.Delivery.LastError,
+		&i.Delivery.LastDurationMs,
+		&i.Delivery.LastResponseBody,
+		&i.Delivery.LastAttemptAt,
+		&i.Delivery.CreatedAt,
+		&i.Delivery.UpdatedAt,
+		&i.Delivery.FinishedAt,
+		&i.Delivery.NextAttemptAt,
+		&i.Event.ID,
+		&i.Event.Type,
+		&i.Event.Data,
+		&i.Event.Context,
+		&i.Event.TenantID,
+		&i.Event.CreatedAt,
+		&i.Event.FannedOutAt,
+		&i.Hook.ID,
+		&i.Hook.Name,
+		&i.Hook.Url,
+		&i.Hook.Events,
+		&i.Hook.Headers,
+		&i.Hook.TenantID,
+		&i.Hook.Enabled,
+		&i.Hook.DisabledReason,
+		&i.Hook.SigningKey,
+		&i.Hook.PreviousSigningKey,
+		&i.Hook.PreviousKeyExpiresAt,
+		&i.Hook.FailingSince,
+		&i.Hook.CreatedAt,
+		&i.Hook.UpdatedAt,
 	)
 	return &i, err
 }
 
 const deliveryGetForSendMany = `-- name: DeliveryGetForSendMany :many
-SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, e.id, e.type, e.data, e.context, e.tenant_id, e.created_at, e.fanned_out_at, h.id, h.name, h.url, h.events, h.headers, h.tenant_id, h.enabled, h.disabled_reason, h.signing_key, h.previous_signing_key, h.previous_key_expires_at, h.failing_since, h.created_at, h.updated_at
+SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, d.next_attempt_at, e.id, e.type, e.data, e.context, e.tenant_id, e.created_at, e.fanned_out_at, h.id, h.name, h.url, h.events, h.headers, h.tenant_id, h.enabled, h.disabled_reason, h.signing_key, h.previous_signing_key, h.previous_key_expires_at, h.failing_since, h.created_at, h.updated_at
 FROM /* TEMPLATE: schema */deliveries d
 JOIN /* TEMPLATE: schema */events e ON e.id = d.event_id
 JOIN /* TEMPLATE: schema */hooks h ON h.id = d.hook_id
@@ -180,6 +212,7 @@ func (q *Queries) DeliveryGetForSendMany(ctx context.Context, ids []string) ([]*
 			&i.Delivery.CreatedAt,
 			&i.Delivery.UpdatedAt,
 			&i.Delivery.FinishedAt,
+			&i.Delivery.NextAttemptAt,
 			&i.Event.ID,
 			&i.Event.Type,
 			&i.Event.Data,
@@ -276,42 +309,60 @@ func (q *Queries) DeliveryInsertTest(ctx context.Context, arg *DeliveryInsertTes
 }
 
 const deliveryList = `-- name: DeliveryList :many
-SELECT id, event_id, hook_id, status, attempts, last_status_code, last_error, last_duration_ms, last_response_body, last_attempt_at, created_at, updated_at, finished_at FROM /* TEMPLATE: schema */deliveries
-WHERE ($1::uuid IS NULL OR hook_id = $1)
-  AND ($2::text IS NULL OR status = $2)
-ORDER BY id DESC
-LIMIT $3
+SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, d.next_attempt_at, e.type AS event_type
+FROM /* TEMPLATE: schema */deliveries d
+JOIN /* TEMPLATE: schema */events e ON e.id = d.event_id
+WHERE ($1::uuid IS NULL OR d.hook_id = $1)
+  AND ($2::text IS NULL OR d.status = $2)
+  AND ($3::uuid IS NULL OR d.id < $3)
+ORDER BY d.id DESC
+LIMIT $4
 `
 
 type DeliveryListParams struct {
 	HookID *string
 	Status *string
+	After  *string
 	Max    int32
 }
 
-func (q *Queries) DeliveryList(ctx context.Context, arg *DeliveryListParams) ([]*Delivery, error) {
-	rows, err := q.db.Query(ctx, deliveryList, arg.HookID, arg.Status, arg.Max)
+type DeliveryListRow struct {
+	Delivery  Delivery
+	EventType string
+}
+
+// DeliveryList pages by keyset, newest first: @after is the last id of the
+// previous page.
+func (q *Queries) DeliveryList(ctx context.Context, arg *DeliveryListParams) ([]*DeliveryListRow, error) {
+	rows, err := q.db.Query(ctx, deliveryList,
+		arg.HookID,
+		arg.Status,
+		arg.After,
+		arg.Max,
+	)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var items []*Delivery
+	var items []*DeliveryListRow
 	for rows.Next() {
-		var i Delivery
+		var i DeliveryListRow
 		if err := rows.Scan(
-			&i.ID,
-			&i.EventID,
-			&i.HookID,
-			&i.Status,
-			&i.Attempts,
-			&i.LastStatusCode,
-			&i.LastError,
-			&i.LastDurationMs,
-			&i.LastResponseBody,
-			&i.LastAttemptAt,
-			&i.CreatedAt,
-			&i.UpdatedAt,
-			&i.FinishedAt,
+			&i.Delivery.ID,
+			&i.Delivery.EventID,
+			&i.Delivery.HookID,
+			&i.Delivery.Status,
+			&i.Delivery.Attempts,
+			&i.Delivery.LastStatusCode,
+			&i.Delivery.LastError,
+			&i.Delivery.LastDurationMs,
+			&i.Delivery.LastResponseBody,
+			&i.Delivery.LastAttemptAt,
+			&i.Delivery.CreatedAt,
+			&i.Delivery.UpdatedAt,
+			&i.Delivery.FinishedAt,
+			&i.Delivery.NextAttemptAt,
+			&i.EventType,
 		); err != nil {
 			return nil, err
 		}
@@ -415,7 +466,8 @@ WITH input AS (
            unnest($5::integer[]) AS duration_ms,
            nullif(unnest($6::text[]), '') AS response_body,
            unnest($7::text[]) AS status,
-           unnest($8::timestamptz[]) AS attempted_at
+           unnest($8::timestamptz[]) AS attempted_at,
+           unnest($9::timestamptz[]) AS next_attempt_at
 ), recorded AS (
     UPDATE /* TEMPLATE: schema */deliveries
     SET status = CASE WHEN deliveries.status = 'pending' THEN input.status ELSE deliveries.status END,
@@ -426,6 +478,7 @@ WITH input AS (
         last_response_body = input.response_body,
         last_attempt_at = input.attempted_at,
         updated_at = input.attempted_at,
+        next_attempt_at = CASE WHEN deliveries.status = 'pending' AND input.status = 'pending' THEN input.next_attempt_at END,
         finished_at = CASE
             WHEN deliveries.status <> 'pending' THEN deliveries.finished_at
             WHEN input.status <> 'pending' THEN input.attempted_at
@@ -461,6 +514,7 @@ type DeliveryRecordAttemptsParams struct {
 	ResponseBodies []string
 	Statuses       []string
 	AttemptedAt    []time.Time
+	NextAttemptAt  []time.Time
 }
 
 type DeliveryRecordAttemptsRow struct {
@@ -488,6 +542,7 @@ func (q *Queries) DeliveryRecordAttempts(ctx context.Context, arg *DeliveryRecor
 		arg.ResponseBodies,
 		arg.Statuses,
 		arg.AttemptedAt,
+		arg.NextAttemptAt,
 	)
 	if err != nil {
 		return nil, err

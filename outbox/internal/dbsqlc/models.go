@@ -31,6 +31,7 @@ type Delivery struct {
 	CreatedAt        time.Time
 	UpdatedAt        time.Time
 	FinishedAt       *time.Time
+	NextAttemptAt    *time.Time
 }
 
 type DeliveryAttempt struct {
