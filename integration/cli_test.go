@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -186,4 +187,32 @@ func TestCLI(t *testing.T) {
 		}
 		require.Contains(t, runCLI(t, url, "hooks", "create", "-h").stdout, "--url")
 	})
+}
+
+// TestCLIHooksTest: hooks test is sent by the workers of a running serve,
+// through their SSRF guard (the CLI's environment allows nothing), and
+// exits non-zero with the receiver's answer when it fails.
+func TestCLIHooksTest(t *testing.T) {
+	t.Parallel()
+	bundle := setupStore(t)
+	url := bundle.pool.Config().ConnString()
+	ok := newReceiver(t, nil)
+	failing := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, _ int) { w.WriteHeader(http.StatusInternalServerError) })
+	okHook := bundle.createHook(t, ok.URL, "*")
+	failingHook := bundle.createHook(t, failing.URL, "*")
+	startServe(t, url, filepath.Join(t.TempDir(), "serve.log"))
+
+	res := runCLI(t, url, "hooks", "test", okHook.ID)
+	require.Equal(t, 0, res.code, res.stderr)
+	var sent outbox.Delivery
+	require.NoError(t, json.Unmarshal([]byte(res.stdout), &sent))
+	require.Equal(t, outbox.DeliverySucceeded, sent.Status)
+	require.Len(t, ok.all(), 1)
+
+	res = runCLI(t, url, "hooks", "test", failingHook.ID, "--event", "User.Deleted")
+	require.Equal(t, 1, res.code, res.stderr)
+	require.Contains(t, res.stderr, "failed: the receiver answered 500")
+	require.NoError(t, json.Unmarshal([]byte(res.stdout), &sent))
+	require.Equal(t, outbox.DeliveryFailed, sent.Status)
+	require.Len(t, failing.all(), 1)
 }

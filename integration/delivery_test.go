@@ -412,6 +412,19 @@ func TestTestSend(t *testing.T) {
 	require.Equal(t, true, body["test"])
 	require.Equal(t, 1, verifyStandardSignature(t, hook.SigningKey, reqs[0]))
 
+	// Sent once by the workers, whatever the answer and the hook's state:
+	// no retry follows a failed test.
+	failing := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, _ int) { w.WriteHeader(http.StatusBadGateway) })
+	failingHook := bundle.createHook(t, failing.URL, "*")
+	_, err = bundle.store.DisableHook(ctx, failingHook.ID, outbox.DisabledByOperator)
+	require.NoError(t, err)
+	delivery, err = bundle.service.TestHook(ctx, failingHook.ID, "User.Created")
+	require.NoError(t, err)
+	require.Equal(t, outbox.DeliveryFailed, delivery.Status)
+	require.Equal(t, 502, *delivery.LastStatusCode)
+	bundle.waitSettled(t)
+	require.Len(t, failing.all(), 1)
+
 	_, err = bundle.service.TestHook(ctx, hook.ID, "bad type")
 	require.ErrorContains(t, err, "invalid event type")
 	_, err = bundle.service.TestHook(ctx, "00000000-0000-0000-0000-000000000000", "")

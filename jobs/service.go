@@ -183,33 +183,46 @@ func (s *Service) Stop(ctx context.Context) error {
 // otherwise.
 const TestEventTypeDefault = "PostSignIn"
 
-// TestHook sends the hook a sample eventType event now, once, whether the
-// hook is enabled or not, and returns the recorded delivery with its attempt.
+// ErrTestNotSent is returned by TestHook when no worker took the test-send
+// in time; it stays queued and goes out once one runs.
+var ErrTestNotSent = errors.New("no worker sent the test delivery in time: is hookrelay serve running against this database?")
+
+// TestHook queues a sample eventType event for the hook, sent once by the
+// workers, through the same guard and client as real traffic, whether the
+// hook is enabled or not; it waits for the outcome and returns the delivery
+// with its attempt. When no worker takes it in time, it returns the pending
+// delivery and ErrTestNotSent.
 func (s *Service) TestHook(ctx context.Context, hookID, eventType string) (*outbox.Delivery, error) {
 	if eventType == "" {
 		eventType = TestEventTypeDefault
 	}
-	id, err := s.store.CreateTestDelivery(ctx, hookID, eventType)
+	var id string
+	err := pgx.BeginFunc(ctx, s.store.Pool(), func(tx pgx.Tx) error {
+		var err error
+		if id, err = s.store.CreateTestDeliveryTx(ctx, tx, hookID, eventType); err != nil {
+			return err
+		}
+		_, err = s.client.InsertTx(ctx, tx, DeliverArgs{HookID: hookID, Deliveries: id, Test: true}, s.deliverOpts)
+		return wrap(err, "queue the test delivery")
+	})
 	if err != nil {
 		return nil, err
 	}
-	sends, err := s.store.LoadSends(ctx, []string{id})
-	if err != nil {
-		return nil, err
+	deadline := time.Now().Add(jobTimeout(s.config.Timeout) + recordTimeout + 10*time.Second)
+	for {
+		delivery, err := s.store.GetDelivery(ctx, id)
+		if err != nil || delivery.Status != outbox.DeliveryPending {
+			return delivery, err
+		}
+		if time.Now().After(deadline) {
+			return delivery, ErrTestNotSent
+		}
+		select {
+		case <-ctx.Done():
+			return delivery, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
-	if len(sends) == 0 {
-		return nil, fmt.Errorf("test delivery %s: %w", id, outbox.ErrDeliveryNotFound)
-	}
-	out := s.sender.send(ctx, sends[0], 1)
-	status := outbox.DeliveryFailed
-	if out.succeeded() {
-		status = outbox.DeliverySucceeded
-	}
-	record := &outbox.AttemptRecord{Send: sends[0], Result: out.result, Status: status}
-	if _, err := s.store.RecordAttempts(ctx, []*outbox.AttemptRecord{record}); err != nil {
-		return nil, err
-	}
-	return s.store.GetDelivery(ctx, id)
 }
 
 // ErrDeliveryPending is returned when replaying a delivery still being

@@ -367,13 +367,23 @@ func deliveryFromRow(row *dbsqlc.Delivery, eventType string) *Delivery {
 // eventType event that no other hook receives, with "test": true in its body.
 // The caller attempts it once.
 func (s *Store) CreateTestDelivery(ctx context.Context, hookID, eventType string) (string, error) {
+	return s.createTestDelivery(ctx, s.pool, hookID, eventType)
+}
+
+// CreateTestDeliveryTx is CreateTestDelivery inside tx, so that the job that
+// sends it commits with it.
+func (s *Store) CreateTestDeliveryTx(ctx context.Context, tx pgx.Tx, hookID, eventType string) (string, error) {
+	return s.createTestDelivery(ctx, tx, hookID, eventType)
+}
+
+func (s *Store) createTestDelivery(ctx context.Context, db dbsqlc.DBTX, hookID, eventType string) (string, error) {
 	if err := ValidateEventType(eventType); err != nil {
 		return "", err
 	}
 	if _, err := s.GetHook(ctx, hookID); err != nil {
 		return "", err
 	}
-	id, err := s.queries(s.pool).DeliveryInsertTest(ctx, &dbsqlc.DeliveryInsertTestParams{
+	id, err := s.queries(db).DeliveryInsertTest(ctx, &dbsqlc.DeliveryInsertTestParams{
 		Type:   eventType,
 		Data:   []byte(`{"id":"test","description":"a test delivery sent by hookrelay"}`),
 		HookID: hookID,

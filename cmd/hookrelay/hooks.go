@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"io"
 	"strings"
 	"time"
@@ -179,13 +180,24 @@ func hooksRotateKey(ctx context.Context, args []string, stdout io.Writer) error 
 
 func hooksTest(ctx context.Context, args []string, stdout io.Writer) error {
 	var event *string
-	return withHook(ctx, "hooks test", args, func(fs *flag.FlagSet) {
+	var sent *outbox.Delivery
+	err := withHook(ctx, "hooks test", args, func(fs *flag.FlagSet) {
 		event = fs.String("event", "", "event type of the sample (default PostSignIn)")
 	}, func(store *outbox.Store, _ *flag.FlagSet, o *options, id string) (any, error) {
+		// The workers of hookrelay serve send it, through their guard.
 		service, err := o.newService(store)
 		if err != nil {
 			return nil, err
 		}
-		return service.TestHook(ctx, id, *event)
+		sent, err = service.TestHook(ctx, id, *event)
+		return sent, err
 	}, stdout)
+	if err == nil && sent.Status != outbox.DeliverySucceeded {
+		reason := sent.LastError
+		if reason == "" && sent.LastStatusCode != nil {
+			reason = fmt.Sprintf("the receiver answered %d", *sent.LastStatusCode)
+		}
+		return fmt.Errorf("the test delivery %s failed: %s", sent.ID, reason)
+	}
+	return err
 }
