@@ -128,6 +128,22 @@ func TestAPIAuthorization(t *testing.T) {
 		resp.Body.Close()
 		require.Equal(t, http.StatusOK, resp.StatusCode, open)
 	}
+
+	// Metrics behind the token, where the port is exposed.
+	protected, err := server.New(&server.Config{Service: bundle.service, AdminToken: adminToken, ProtectMetrics: true})
+	require.NoError(t, err)
+	ts := httptest.NewServer(protected)
+	t.Cleanup(ts.Close)
+	resp, err = http.Get(ts.URL + "/metrics")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	req, _ = http.NewRequest("GET", ts.URL+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
 }
 
 // TestCrossSiteRequestsAreRefused replays what a page on another site can

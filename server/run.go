@@ -17,14 +17,19 @@ import (
 // still running then is cancelled and River runs it again later.
 const drainTimeout = 30 * time.Second
 
-// Run runs the workers and the HTTP server on listener until ctx ends, then
-// drains in-flight work.
-func Run(ctx context.Context, config *jobs.Config, adminToken string, listener net.Listener, logger *slog.Logger) error {
+// Run runs the workers of config and the HTTP server of serverConfig (whose
+// Service it sets) on listener until ctx ends, then drains in-flight work.
+func Run(ctx context.Context, config *jobs.Config, serverConfig *Config, listener net.Listener) error {
 	service, err := jobs.NewService(config)
 	if err != nil {
 		return err
 	}
-	srv, err := New(&Config{Service: service, AdminToken: adminToken, Logger: logger})
+	serverConfig.Service = service
+	logger := serverConfig.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	srv, err := New(serverConfig)
 	if err != nil {
 		return err
 	}

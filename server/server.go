@@ -23,6 +23,9 @@ type Config struct {
 	Service *jobs.Service
 	// AdminToken guards /api/ and /riverui/. Required.
 	AdminToken string
+	// ProtectMetrics puts /metrics behind the admin token as a bearer
+	// token, for deployments that expose the port beyond their scraper.
+	ProtectMetrics bool
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -70,7 +73,11 @@ func New(config *Config) (*Server, error) {
 	s.handler = http.NewCrossOriginProtection().Handler(s.mux)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	s.mux.HandleFunc("GET /readyz", s.readyz)
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(config.Service.Registry(), promhttp.HandlerOpts{}))
+	var metricsHandler http.Handler = promhttp.HandlerFor(config.Service.Registry(), promhttp.HandlerOpts{})
+	if config.ProtectMetrics {
+		metricsHandler = s.authorizeAPI(metricsHandler)
+	}
+	s.mux.Handle("GET /metrics", metricsHandler)
 	s.mux.Handle("/riverui/", s.authorizeBrowser(riverUI))
 	s.routeAPI()
 	return s, nil

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 
 	"github.com/hookrelay/hookrelay/server"
 )
 
 func runServe(ctx context.Context, args []string, _ io.Writer) error {
 	fs, o := newFlagSet("serve")
+	protectMetrics := fs.Bool("protect-metrics", os.Getenv("HOOKRELAY_PROTECT_METRICS") == "true", "serve /metrics to the admin token only, as a bearer token (HOOKRELAY_PROTECT_METRICS=true)")
 	if err := parseNone(fs, args); err != nil {
 		return err
 	}
@@ -31,5 +33,5 @@ func runServe(ctx context.Context, args []string, _ io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", o.addr, err)
 	}
-	return server.Run(ctx, config, o.adminToken, listener, logger)
+	return server.Run(ctx, config, &server.Config{AdminToken: o.adminToken, ProtectMetrics: *protectMetrics, Logger: logger}, listener)
 }

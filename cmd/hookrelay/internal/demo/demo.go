@@ -113,7 +113,7 @@ func Run(ctx context.Context, config *Config) error {
 			Timeout:       5 * time.Second,
 			AllowCIDRs:    []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
 			Logger:        config.Logger,
-		}, token, listener, config.Logger)
+		}, &server.Config{AdminToken: token, Logger: config.Logger}, listener)
 	}()
 
 	identityStore, err := identity.New(ctx, pool, store)
