@@ -139,6 +139,7 @@ func TestPipelineDeliversEveryEventToEveryMatchingHook(t *testing.T) {
 		require.Len(t, seen, len(expected))
 	}
 
+	bundle.waitSettled(t) // a batch's outcomes are recorded after its last request
 	var deliveries int
 	require.NoError(t, bundle.pool.QueryRow(ctx, "SELECT count(*) FROM hookrelay.deliveries WHERE status = 'succeeded'").Scan(&deliveries))
 	require.Equal(t, len(want[users.URL])+len(want[everything.URL])+len(want[signIns.URL]), deliveries)

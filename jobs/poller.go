@@ -15,7 +15,7 @@ import (
 // The poller looks for unclaimed events every PollInterval while events come,
 // and sleeps on LISTEN once none came for PollerSleepAfter: an idle process
 // then costs the database almost nothing, and the first event after a quiet
-// spell wakes it at once (see schema/003_outbox_doorbell.up.sql). Asleep, it
+// spell wakes it at once (see schema/003_publish.up.sql). Asleep, it
 // still looks every pollerSleepCheck, for events of a moment when no poller
 // held the doorbell (its holder died while others slept).
 const (

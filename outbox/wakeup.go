@@ -15,7 +15,7 @@ import (
 // until an event is published. While it holds the outbox doorbell (an
 // advisory lock), every publish sends it a notification; a poller that dies
 // drops the doorbell with its connection. See
-// schema/003_outbox_doorbell.up.sql.
+// schema/003_publish.up.sql.
 type OutboxListener struct {
 	conn    *pgx.Conn
 	queries *dbsqlc.Queries

@@ -1,5 +1,5 @@
 -- EventInsert writes an event and rings the outbox doorbell if a poller
--- sleeps, as the SQL function publish does (schema/003_outbox_doorbell.up.sql).
+-- sleeps, as the SQL function publish does (schema/003_publish.up.sql).
 -- name: EventInsert :one
 INSERT INTO /* TEMPLATE: schema */events (type, data, context, tenant_id)
 VALUES (@type, @data, @context, @tenant_id)

@@ -1,4 +1,4 @@
--- The outbox doorbell: see schema/003_outbox_doorbell.up.sql.
+-- The outbox doorbell: see schema/003_publish.up.sql.
 
 -- name: OutboxListen :exec
 LISTEN "/* TEMPLATE: schema */outbox";

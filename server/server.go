@@ -107,27 +107,28 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 // bearer token or as the password of HTTP Basic auth (so a browser can open
 // River's UI); others get 401 with a Basic challenge.
 func (s *Server) authorizeBrowser(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.hasToken(r, true) {
-			next.ServeHTTP(w, r)
-			return
-		}
-		w.Header().Set("WWW-Authenticate", `Basic realm="hookrelay"`)
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "unauthorized: give the admin token as the Basic auth password"})
-	})
+	return s.authorize(next, true)
 }
 
 // authorizeAPI lets through requests that carry the admin token as a bearer
 // token only: credentials a browser caches for River's UI never reach the
 // API. Others get 401.
 func (s *Server) authorizeAPI(next http.Handler) http.Handler {
+	return s.authorize(next, false)
+}
+
+func (s *Server) authorize(next http.Handler, basic bool) http.Handler {
+	challenge, hint := `Bearer realm="hookrelay"`, "unauthorized: send Authorization: Bearer <admin token>"
+	if basic {
+		challenge, hint = `Basic realm="hookrelay"`, "unauthorized: give the admin token as the Basic auth password"
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.hasToken(r, false) {
+		if s.hasToken(r, basic) {
 			next.ServeHTTP(w, r)
 			return
 		}
-		w.Header().Set("WWW-Authenticate", `Bearer realm="hookrelay"`)
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "unauthorized: send Authorization: Bearer <admin token>"})
+		w.Header().Set("WWW-Authenticate", challenge)
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": hint})
 	})
 }
 

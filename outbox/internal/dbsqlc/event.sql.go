@@ -121,7 +121,7 @@ type EventInsertRow struct {
 }
 
 // EventInsert writes an event and rings the outbox doorbell if a poller
-// sleeps, as the SQL function publish does (schema/003_outbox_doorbell.up.sql).
+// sleeps, as the SQL function publish does (schema/003_publish.up.sql).
 func (q *Queries) EventInsert(ctx context.Context, arg *EventInsertParams) (*EventInsertRow, error) {
 	row := q.db.QueryRow(ctx, eventInsert,
 		arg.Type,

@@ -57,7 +57,7 @@ const outboxListen = `-- name: OutboxListen :exec
 LISTEN "/* TEMPLATE: schema */outbox"
 `
 
-// The outbox doorbell: see schema/003_outbox_doorbell.up.sql.
+// The outbox doorbell: see schema/003_publish.up.sql.
 func (q *Queries) OutboxListen(ctx context.Context) error {
 	_, err := q.db.Exec(ctx, outboxListen)
 	return err

@@ -1,3 +1,14 @@
+-- Waking idle pollers. A poller that has found no event for a while sleeps
+-- on LISTEN instead of polling, holding an exclusive session-level advisory
+-- lock, the doorbell, on its listening connection. Every publish tries to take
+-- the same lock shared, for its transaction: it fails only while a poller
+-- sleeps, and then sends a NOTIFY, delivered at commit. Under load no poller
+-- sleeps, so publishing never takes NOTIFY's commit lock, and the try costs no
+-- table access. A poller takes the doorbell only when no publishing
+-- transaction holds it shared, so every event committed before it sleeps is
+-- visible to its last look; a poller that dies drops it with its connection.
+-- Go's PublishTx does the same in its INSERT (queries/event.sql).
+--
 -- Publishers hold EXECUTE on publish and nothing else. publish runs as its
 -- owner (SECURITY DEFINER, with a search_path no caller can change, every
 -- name qualified), so writers need no privilege on the tables and cannot
@@ -6,8 +17,8 @@
 --   GRANT EXECUTE ON FUNCTION hookrelay.publish(text, jsonb, jsonb, text) TO writer;
 --
 -- What is stored is bounded by the database, whoever writes it: data and
--- context as stored (rendered, so 1e1000000 counts as the million digits a
--- receiver would get), and tenant ids. An administrator may raise the limit by
+-- context as stored (rendered, so 1e100000 counts as the hundred thousand
+-- digits a receiver would get), and tenant ids. An administrator may raise the limit by
 -- replacing the constraint; a publisher cannot. NOT VALID: rows written
 -- before are not checked again.
 ALTER TABLE /* TEMPLATE: schema */events
