@@ -1,6 +1,7 @@
 // Package jobs runs hookrelay's River jobs: hookrelay_fanout turns published
-// events into deliveries, hookrelay_deliver sends each one, signed, with
-// retries, and hookrelay_retention deletes finished events past the
+// events into deliveries, hookrelay_deliver sends a hook's batch of them,
+// signed, with retries, hookrelay_reconcile gives pending deliveries without
+// a job one, and hookrelay_retention deletes finished events past the
 // retention.
 //
 // # Running
@@ -15,21 +16,23 @@
 //	defer service.Stop(context.Background())
 //
 // Any number of services, in any number of processes, may run against one
-// database: River's locking shares the work, and each process polls the
-// outbox for unclaimed events.
+// database: River's locking shares the work, each process polls the outbox
+// for unclaimed events (and sleeps on LISTEN when idle), and each gives back
+// the jobs a dead process left running (see rescuer.go).
 //
 // # Guarantees
 //
 // Fan-out happens once per event, in one transaction with its job's
 // completion. Every delivery is attempted until it succeeds, fails its last
 // attempt, or its hook is disabled or deleted; a process killed at any
-// instant loses nothing, since River runs its jobs again. A receiver may see a
-// delivery twice, always with the same webhook-id.
+// instant loses nothing: its jobs run again within RescueAfter plus a few
+// seconds. A receiver may see a delivery twice, always with the same
+// webhook-id. One hook's dead receiver holds at most two jobs per process, so
+// it never delays deliveries to other hooks.
 //
 // # Safety
 //
 // Deliveries never reach loopback, private, link-local or other internal
 // addresses unless Config.AllowCIDRs includes them; the check runs on every
-// connection after DNS resolution. Job args hold delivery IDs only, never a
-// secret.
+// connection after DNS resolution. Job args hold IDs only, never a secret.
 package jobs
