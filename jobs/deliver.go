@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -102,7 +103,7 @@ type BatchError struct {
 	// Failed is how many of them failed.
 	Failed int
 	// NotAttempted is how many were not sent, because the receiver stopped
-	// answering or the run's sending window ended.
+	// answering or the run's sending window ended; they use no attempt.
 	NotAttempted int
 	// First is the first failure's delivery and result.
 	FirstDeliveryID string
@@ -110,9 +111,6 @@ type BatchError struct {
 }
 
 func (e *BatchError) Error() string {
-	if e.Failed == 0 {
-		return fmt.Sprintf("%d deliveries not attempted: their receiver is not answering other requests", e.NotAttempted)
-	}
 	msg := fmt.Sprintf("%d of %d deliveries failed", e.Failed, e.Deliveries)
 	if e.NotAttempted > 0 {
 		msg += fmt.Sprintf(", %d not attempted", e.NotAttempted)
@@ -145,15 +143,16 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 	last := job.Attempt >= len(w.schedule)+1 || job.Args.Test
 	// A receiver that is not answering other jobs' requests is left alone
 	// until the next attempt, before this job costs even a query.
-	// Jobs queued before deliver jobs carried their hook are not gated.
-	admitted := true
+	// Jobs queued before deliver jobs carried their hook are not gated. A
+	// refused job waits without using an attempt, as long as the retry
+	// schedule's next wait after as many refusals: a receiver that stays
+	// down costs few fetches, and the deliveries' attempts are only spent
+	// on requests.
 	if hookID := job.Args.HookID; hookID != "" {
-		if admitted = w.gate.enter(hookID); admitted {
-			defer w.gate.leave(hookID)
-		} else if !last {
-			n := len(job.Args.ids())
-			return &BatchError{Deliveries: n, NotAttempted: n}
+		if !w.gate.enter(hookID) {
+			return river.JobSnooze(retryDelay(w.schedule, snoozes(job)+1, 0))
 		}
+		defer w.gate.leave(hookID)
 	}
 	sends, err := w.store.LoadSends(ctx, job.Args.ids())
 	if err != nil {
@@ -172,9 +171,7 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 	}
 
 	outcomes := make([]*outcome, len(sends))
-	if admitted {
-		w.sendAll(ctx, sends, outcomes)
-	}
+	w.sendAll(ctx, sends, outcomes, last)
 	run := &BatchError{Deliveries: len(sends)}
 	var records []*outbox.AttemptRecord
 	var disable *outbox.Hook
@@ -183,18 +180,10 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 	for i, send := range sends {
 		out := outcomes[i]
 		if out == nil {
-			if !last {
-				run.NotAttempted++
-				continue
-			}
-			out = &outcome{result: &outbox.AttemptResult{
-				Attempt: send.Attempts + 1,
-				At:      time.Now(),
-				Error:   "not attempted: the receiver was not answering other requests, and this was the last attempt",
-			}}
-		} else {
-			w.metrics.observeAttempt(out)
+			run.NotAttempted++
+			continue
 		}
+		w.metrics.observeAttempt(out)
 		status := outbox.DeliveryPending
 		switch {
 		case out.succeeded():
@@ -295,15 +284,20 @@ func (w *deliverWorker) cancelDisabled(ctx context.Context, sends []*outbox.Send
 // failed to answer a request (a timeout, a refused or reset connection), or
 // the sending window of one timeout has passed, no new request starts, so that
 // a dead receiver holds its job for about one timeout, however large the
-// batch.
-func (w *deliverWorker) sendAll(ctx context.Context, sends []*outbox.Send, outcomes []*outcome) {
+// batch. On the last attempt every delivery gets its request, all at once,
+// so that none fails without one.
+func (w *deliverWorker) sendAll(ctx context.Context, sends []*outbox.Send, outcomes []*outcome, last bool) {
 	deadline := time.Now().Add(w.sender.timeout)
-	slots := make(chan struct{}, sendConcurrency)
+	concurrency := sendConcurrency
+	if last {
+		concurrency = len(sends)
+	}
+	slots := make(chan struct{}, concurrency)
 	var unanswered atomic.Bool
 	var wg sync.WaitGroup
 	for i, send := range sends {
 		slots <- struct{}{}
-		if unanswered.Load() || ctx.Err() != nil || time.Now().After(deadline) {
+		if !last && (unanswered.Load() || ctx.Err() != nil || time.Now().After(deadline)) {
 			break
 		}
 		wg.Add(1)
@@ -331,6 +325,15 @@ func (w *deliverWorker) countFinished(records []*outbox.AttemptRecord, statuses 
 			w.metrics.finished.WithLabelValues(r.Status).Inc()
 		}
 	}
+}
+
+// snoozes is how many times the job was snoozed, as River counts them.
+func snoozes(job *river.Job[DeliverArgs]) int {
+	var metadata struct {
+		Snoozes int `json:"snoozes"`
+	}
+	_ = json.Unmarshal(job.Metadata, &metadata)
+	return metadata.Snoozes
 }
 
 // storeFailed snoozes a job whose database work failed, so an outage does not

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -48,6 +49,7 @@ type reconcileWorker struct {
 	store       *outbox.Store
 	deliverOpts *river.InsertOpts
 	metrics     *metrics
+	logger      *slog.Logger
 }
 
 func (w *reconcileWorker) Work(ctx context.Context, _ *river.Job[ReconcileArgs]) error {
@@ -79,6 +81,7 @@ func (w *reconcileWorker) Work(ctx context.Context, _ *river.Job[ReconcileArgs])
 		return fmt.Errorf("queue jobs for %d deliveries without one: %w", n, err)
 	}
 	w.metrics.reconciled.Add(float64(n))
+	w.logger.WarnContext(ctx, "pending deliveries had no job: queued jobs for them", "deliveries", n)
 	return nil
 }
 

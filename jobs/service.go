@@ -93,6 +93,7 @@ func NewService(config *Config) (*Service, error) {
 		store:       s.store,
 		deliverOpts: s.deliverOpts,
 		metrics:     s.metrics,
+		logger:      config.Logger,
 	}); err != nil {
 		return nil, err
 	}
