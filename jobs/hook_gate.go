@@ -8,9 +8,9 @@ import (
 // Stalled hooks: a hook whose receiver has stopped answering (a request
 // unanswered for stallAfter, or one that ended without an answer within the
 // last request timeout) may have at most stalledJobsMax jobs sending to it in
-// a process. Its other jobs attempt nothing and are retried on the schedule,
-// so that a dead receiver holds a couple of workers, not all of them, and
-// never delays deliveries to other hooks. A healthy receiver answers in
+// a process. Its other jobs step aside, snoozed without using an attempt (see
+// deliverWorker.Work), so that a dead receiver holds a couple of workers, not
+// all of them, and never delays deliveries to other hooks. A healthy receiver answers in
 // milliseconds and is never limited.
 const (
 	stallAfter     = 250 * time.Millisecond
