@@ -25,7 +25,6 @@ type Service struct {
 	config      *Config
 	store       *outbox.Store
 	client      *river.Client[pgx.Tx]
-	sender      *sender
 	metrics     *metrics
 	deliverOpts *river.InsertOpts
 
@@ -61,7 +60,6 @@ func NewService(config *Config) (*Service, error) {
 	s := &Service{
 		config:      config,
 		store:       config.Store,
-		sender:      newSender(config),
 		metrics:     newMetrics(config.Store, config.Now, config.Logger),
 		deliverOpts: &river.InsertOpts{Queue: QueueDeliver, MaxAttempts: deliverMaxAttempts(config.RetrySchedule)},
 	}
@@ -80,7 +78,7 @@ func NewService(config *Config) (*Service, error) {
 	}
 	if err := river.AddWorkerSafely(workers, &deliverWorker{
 		store:        s.store,
-		sender:       s.sender,
+		sender:       newSender(config),
 		schedule:     config.RetrySchedule,
 		disableAfter: config.DisableAfter,
 		gate:         newHookGate(config.Timeout, time.Now),

@@ -106,7 +106,7 @@ func (s *Store) RemoveCapture(ctx context.Context, table string) error {
 		}
 		row, err := q.CaptureGet(ctx, name)
 		if err != nil {
-			return notFound(err, ErrCaptureNotFound)
+			return lookupErr(err, ErrCaptureNotFound, table, "look up capture of %s", table)
 		}
 		ddl := fmt.Sprintf("DROP FUNCTION IF EXISTS %s();", pgx.Identifier{s.schema, row.FunctionName}.Sanitize())
 		if resolved != nil { // else the table is gone, and its triggers with it

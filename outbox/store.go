@@ -157,17 +157,9 @@ func (r *schemaRewriter) notMigrated(err error) error {
 	return err
 }
 
-// notFound maps pgx.ErrNoRows to sentinel, the one place where driver errors
-// become hookrelay's.
-func notFound(err, sentinel error) error {
-	if errors.Is(err, pgx.ErrNoRows) {
-		return sentinel
-	}
-	return err
-}
-
 // lookupErr is the error of looking up id: missing(sentinel, id) when there
-// is no such row, else err wrapped as format says.
+// is no such row, else err wrapped as format says; the one place where
+// pgx.ErrNoRows becomes hookrelay's sentinels.
 func lookupErr(err, sentinel error, id, format string, args ...any) error {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return missing(sentinel, id)
