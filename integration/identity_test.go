@@ -67,7 +67,7 @@ func TestIdentityStoreDeliversItsEvents(t *testing.T) {
 	require.Equal(t, "ann@example.org", bodies["User.Data.Updated"]["data"].(map[string]any)["primaryEmail"])
 	require.Equal(t, true, bodies["User.SuspensionStatus.Updated"]["data"].(map[string]any)["isSuspended"])
 	require.Equal(t, "r1", bodies["Role.Scopes.Updated"]["roleId"])
-	require.Equal(t, []any{"u1"}, bodies["Organization.Membership.Updated"]["data"].(map[string]any)["addedUserIds"])
+	require.Equal(t, []any{"u1"}, bodies["Organization.Membership.Updated"]["addedUserIds"])
 	require.Equal(t, "u1", bodies["User.Deleted"]["entityId"])
 	require.Equal(t, "ann", bodies["User.Deleted"]["data"].(map[string]any)["username"])
 }

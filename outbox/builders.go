@@ -178,10 +178,6 @@ func OrganizationDeleted(id string, deleted *Organization) *Event {
 	return deletedEvent(EventOrganizationDeleted, id, deleted)
 }
 
-// MembershipIDsMax caps each list of a membership change, so one bulk change
-// cannot make an oversized event; Truncated says when a list was cut.
-const MembershipIDsMax = 1000
-
 // MembershipChange lists who joined and left an organization.
 type MembershipChange struct {
 	AddedUserIDs          []string
@@ -191,26 +187,26 @@ type MembershipChange struct {
 }
 
 // OrganizationMembershipUpdated is published when users or applications join
-// or leave an organization.
+// or leave an organization. As Logto sends it, organizationId and the lists
+// are at the top level of the body, a list is left out when empty, and each
+// holds at most MembershipIDsMax ids ("truncated": true when one was cut).
 func OrganizationMembershipUpdated(organizationID string, change *MembershipChange) *Event {
-	truncated := false
-	capped := func(ids []string) []string {
+	c := map[string]any{"organizationId": organizationID}
+	for key, ids := range map[string][]string{
+		"addedUserIds":          change.AddedUserIDs,
+		"removedUserIds":        change.RemovedUserIDs,
+		"addedApplicationIds":   change.AddedApplicationIDs,
+		"removedApplicationIds": change.RemovedApplicationIDs,
+	} {
 		if len(ids) > MembershipIDsMax {
-			truncated = true
 			ids = ids[:MembershipIDsMax]
+			c["truncated"] = true
 		}
-		return nonNil(ids)
+		if len(ids) > 0 {
+			c[key] = ids
+		}
 	}
-	data := map[string]any{
-		"addedUserIds":          capped(change.AddedUserIDs),
-		"removedUserIds":        capped(change.RemovedUserIDs),
-		"addedApplicationIds":   capped(change.AddedApplicationIDs),
-		"removedApplicationIds": capped(change.RemovedApplicationIDs),
-	}
-	if truncated {
-		data["truncated"] = true
-	}
-	return &Event{Type: EventOrganizationMembershipUpdated, Data: data, Context: map[string]any{"organizationId": organizationID}}
+	return &Event{Type: EventOrganizationMembershipUpdated, Context: c}
 }
 
 // OrganizationRoleCreated, OrganizationRoleDataUpdated and

@@ -30,8 +30,10 @@ type Capture struct {
 	// Columns are the only columns published.
 	Columns []string `json:"columns"`
 	// TenantColumn, when set, gives each event's tenant.
-	TenantColumn string    `json:"tenantColumn,omitempty"`
-	CreatedAt    time.Time `json:"createdAt"`
+	TenantColumn string `json:"tenantColumn,omitempty"`
+	// Preset names the preset that installed the capture, if one did.
+	Preset    string    `json:"preset,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
 }
 
 var entityRE = regexp.MustCompile(`^[A-Z][A-Za-z0-9]{0,49}$`)
@@ -60,26 +62,33 @@ func (s *Store) InstallCapture(ctx context.Context, capture *Capture) (*Capture,
 		if err != nil {
 			return err
 		}
-		function := s.captureFunction(table.name)
-		// DDL with identifiers, which sqlc cannot parameterise; every name in
-		// it was checked against the catalogue and is quoted.
-		if _, err := tx.Exec(ctx, s.captureDDL(table, capture, function)); err != nil {
-			return fmt.Errorf("install capture triggers on %s: %w", table.name, err)
-		}
-		row, err := q.CaptureInsert(ctx, &dbsqlc.CaptureInsertParams{
-			TableName:    table.name,
-			Entity:       capture.Entity,
-			Columns:      capture.Columns,
-			TenantColumn: nullable(capture.TenantColumn),
-			FunctionName: function,
-		})
-		if err != nil {
-			return fmt.Errorf("record capture of %s: %w", table.name, err)
-		}
-		result = captureFromRow(row)
-		return nil
+		result, err = s.installTriggers(ctx, tx, table, capture, s.captureDDL(table, capture))
+		return err
 	})
 	return result, err
+}
+
+// installTriggers runs ddl, which defines the table's trigger function and
+// triggers, after dropping any capture triggers the table had, and records
+// the capture.
+func (s *Store) installTriggers(ctx context.Context, tx pgx.Tx, table *captureTable, capture *Capture, ddl string) (*Capture, error) {
+	// DDL with identifiers, which sqlc cannot parameterise; every name in it
+	// was checked against the catalogue and is quoted.
+	if _, err := tx.Exec(ctx, s.dropTriggersDDL(table)+ddl); err != nil {
+		return nil, fmt.Errorf("install capture triggers on %s: %w", table.name, err)
+	}
+	row, err := s.queries(tx).CaptureInsert(ctx, &dbsqlc.CaptureInsertParams{
+		TableName:    table.name,
+		Entity:       capture.Entity,
+		Columns:      capture.Columns,
+		TenantColumn: nullable(capture.TenantColumn),
+		FunctionName: s.captureFunction(table.name),
+		Preset:       nullable(capture.Preset),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("record capture of %s: %w", table.name, err)
+	}
+	return captureFromRow(row), nil
 }
 
 // ListCaptures returns the installed captures.
@@ -108,21 +117,28 @@ func (s *Store) RemoveCapture(ctx context.Context, table string) error {
 		if err != nil {
 			return lookupErr(err, ErrCaptureNotFound, table, "look up capture of %s", table)
 		}
-		ddl := fmt.Sprintf("DROP FUNCTION IF EXISTS %s();", pgx.Identifier{s.schema, row.FunctionName}.Sanitize())
-		if resolved != nil { // else the table is gone, and its triggers with it
-			ddl = fmt.Sprintf("DROP TRIGGER IF EXISTS %s ON %s; ", s.triggerName(), resolved.ident.Sanitize()) + ddl
-		}
-		if _, err := tx.Exec(ctx, ddl); err != nil {
-			return fmt.Errorf("drop capture triggers of %s: %w", row.TableName, err)
-		}
-		return wrap(q.CaptureDelete(ctx, row.TableName), "forget capture of %s", row.TableName)
+		return s.removeCapture(ctx, tx, row, resolved)
 	})
+}
+
+// removeCapture drops the triggers and function of the capture row and
+// forgets it; table is nil when the table is gone, and its triggers with it.
+func (s *Store) removeCapture(ctx context.Context, tx pgx.Tx, row *dbsqlc.Capture, table *captureTable) error {
+	ddl := fmt.Sprintf("DROP FUNCTION IF EXISTS %s();", pgx.Identifier{s.schema, row.FunctionName}.Sanitize())
+	if table != nil {
+		ddl = s.dropTriggersDDL(table) + ddl
+	}
+	if _, err := tx.Exec(ctx, ddl); err != nil {
+		return fmt.Errorf("drop capture triggers of %s: %w", row.TableName, err)
+	}
+	return wrap(s.queries(tx).CaptureDelete(ctx, row.TableName), "forget capture of %s", row.TableName)
 }
 
 type captureTable struct {
 	name    string // schema.table, quoted where needed, as Postgres spells it
 	ident   pgx.Identifier
 	columns []string
+	types   map[string]string // column → type, as format_type spells it
 }
 
 // resolveTable finds the table and checks the capture's columns against it.
@@ -137,9 +153,11 @@ func (s *Store) resolveTable(ctx context.Context, q *dbsqlc.Queries, capture *Ca
 	table := &captureTable{
 		name:  rows[0].QualifiedName,
 		ident: pgx.Identifier{rows[0].SchemaName, rows[0].TableName},
+		types: make(map[string]string, len(rows)),
 	}
 	for _, row := range rows {
 		table.columns = append(table.columns, row.ColumnName)
+		table.types[row.ColumnName] = row.ColumnType
 	}
 	if table.ident[0] == s.schema {
 		return nil, invalid("table", "%s is one of hookrelay's own tables", table.name)
@@ -169,8 +187,20 @@ func (s *Store) resolveTable(ctx context.Context, q *dbsqlc.Queries, capture *Ca
 	return table, nil
 }
 
-func (s *Store) triggerName() string {
-	return pgx.Identifier{"hookrelay_capture_" + s.schema}.Sanitize()
+// triggerName names a capture trigger; a row-level capture has one trigger
+// (suffix ""), a statement-level one a trigger per operation.
+func (s *Store) triggerName(suffix string) string {
+	return pgx.Identifier{"hookrelay_capture_" + s.schema + suffix}.Sanitize()
+}
+
+// dropTriggersDDL drops every capture trigger the table may have, row- or
+// statement-level.
+func (s *Store) dropTriggersDDL(table *captureTable) string {
+	var ddl strings.Builder
+	for _, suffix := range []string{"", "_insert", "_update", "_delete"} {
+		fmt.Fprintf(&ddl, "DROP TRIGGER IF EXISTS %s ON %s;\n", s.triggerName(suffix), table.ident.Sanitize())
+	}
+	return ddl.String()
 }
 
 // captureFunction names the table's trigger function by a hash of its name,
@@ -183,7 +213,7 @@ func (s *Store) captureFunction(table string) string {
 // captureDDL is the trigger function and trigger of a capture. Data is built
 // from the listed columns by name, so columns added to the table later are
 // never published and do not break the trigger.
-func (s *Store) captureDDL(table *captureTable, capture *Capture, function string) string {
+func (s *Store) captureDDL(table *captureTable, capture *Capture) string {
 	build := func(row string) string {
 		parts := make([]string, len(capture.Columns))
 		for i, column := range capture.Columns {
@@ -197,8 +227,6 @@ func (s *Store) captureDDL(table *captureTable, capture *Capture, function strin
 		}
 		return fmt.Sprintf("nullif(%s.%s::text, '')", row, pgx.Identifier{capture.TenantColumn}.Sanitize())
 	}
-	publish := pgx.Identifier{s.schema, "publish"}.Sanitize()
-	functionIdent := pgx.Identifier{s.schema, function}.Sanitize()
 	ddl := fmt.Sprintf(`
 CREATE OR REPLACE FUNCTION %[1]s() RETURNS trigger LANGUAGE plpgsql
     SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS %[12]s
@@ -220,16 +248,28 @@ BEGIN
     RETURN NULL;
 END;
 %[12]s;
-DROP TRIGGER IF EXISTS %[10]s ON %[11]s;
 CREATE TRIGGER %[10]s AFTER INSERT OR UPDATE OR DELETE ON %[11]s
     FOR EACH ROW EXECUTE FUNCTION %[1]s();`,
-		functionIdent, publish,
+		s.functionIdent(table), s.publishIdent(),
 		quoteLiteral(capture.Entity+".Created"), build("NEW"), tenant("NEW"),
 		build("OLD"), quoteLiteral(capture.Entity+".Data.Updated"),
 		quoteLiteral(capture.Entity+".Deleted"), tenant("OLD"),
-		s.triggerName(), table.ident.Sanitize(), bodyTag)
-	// The body is dollar-quoted with a tag that no name in it contains, so
-	// that no column name can end it, whatever characters it holds.
+		s.triggerName(""), table.ident.Sanitize(), bodyTag)
+	return withBodyTag(ddl)
+}
+
+func (s *Store) functionIdent(table *captureTable) string {
+	return pgx.Identifier{s.schema, s.captureFunction(table.name)}.Sanitize()
+}
+
+func (s *Store) publishIdent() string {
+	return pgx.Identifier{s.schema, "publish"}.Sanitize()
+}
+
+// withBodyTag dollar-quotes the function body of ddl, written between two
+// bodyTag markers, with a tag that no name in it contains, so that no column
+// name can end the body, whatever characters it holds.
+func withBodyTag(ddl string) string {
 	tag := "$capture$"
 	for i := 0; strings.Contains(ddl, tag); i++ {
 		tag = fmt.Sprintf("$capture%d$", i)
@@ -262,6 +302,7 @@ func captureFromRow(row *dbsqlc.Capture) *Capture {
 		Entity:       row.Entity,
 		Columns:      row.Columns,
 		TenantColumn: deref(row.TenantColumn),
+		Preset:       deref(row.Preset),
 		CreatedAt:    row.CreatedAt,
 	}
 }

@@ -1,8 +1,9 @@
 -- name: CaptureInsert :one
-INSERT INTO /* TEMPLATE: schema */captures (table_name, entity, columns, tenant_column, function_name)
-VALUES (@table_name, @entity, @columns, @tenant_column, @function_name)
+INSERT INTO /* TEMPLATE: schema */captures (table_name, entity, columns, tenant_column, function_name, preset)
+VALUES (@table_name, @entity, @columns, @tenant_column, @function_name, @preset)
 ON CONFLICT (table_name) DO UPDATE
-SET entity = EXCLUDED.entity, columns = EXCLUDED.columns, tenant_column = EXCLUDED.tenant_column, created_at = now()
+SET entity = EXCLUDED.entity, columns = EXCLUDED.columns, tenant_column = EXCLUDED.tenant_column,
+    preset = EXCLUDED.preset, created_at = now()
 RETURNING *;
 
 -- name: CaptureList :many
@@ -10,6 +11,9 @@ SELECT * FROM /* TEMPLATE: schema */captures ORDER BY table_name;
 
 -- name: CaptureGet :one
 SELECT * FROM /* TEMPLATE: schema */captures WHERE table_name = @table_name;
+
+-- name: CaptureListByPreset :many
+SELECT * FROM /* TEMPLATE: schema */captures WHERE preset = @preset ORDER BY table_name;
 
 -- name: CaptureDelete :exec
 DELETE FROM /* TEMPLATE: schema */captures WHERE table_name = @table_name;
@@ -20,7 +24,8 @@ DELETE FROM /* TEMPLATE: schema */captures WHERE table_name = @table_name;
 -- name: CaptureTableColumns :many
 SELECT n.nspname::text AS schema_name, c.relname::text AS table_name,
        (quote_ident(n.nspname) || '.' || quote_ident(c.relname))::text AS qualified_name,
-       a.attname::text AS column_name
+       a.attname::text AS column_name,
+       format_type(a.atttypid, NULL)::text AS column_type
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped

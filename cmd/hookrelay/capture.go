@@ -22,11 +22,21 @@ func captureInstall(ctx context.Context, args []string, stdout io.Writer) error 
 	entity := fs.String("entity", "", "entity name of the events, such as User")
 	columns := fs.String("columns", "", "comma-separated columns to publish; no other column ever is")
 	tenant := fs.String("tenant-column", "", "column holding each row's tenant")
+	preset := fs.String("preset", "", "install a preset instead: logto (every table of a Logto database)")
+	tableSchema := fs.String("table-schema", "public", "with --preset: the schema of the preset's tables")
 	if err := parseNone(fs, args); err != nil {
 		return err
 	}
+	if *preset != "" {
+		if *table != "" || *entity != "" || *columns != "" || *tenant != "" {
+			return usagef("capture install --preset takes no --table, --entity, --columns or --tenant-column")
+		}
+		return o.printFromStore(ctx, stdout, func(store *outbox.Store) (any, error) {
+			return store.InstallPreset(ctx, *preset, *tableSchema)
+		})
+	}
 	if *table == "" || *entity == "" || *columns == "" {
-		return usagef("capture install needs --table, --entity and --columns")
+		return usagef("capture install needs --table, --entity and --columns, or --preset")
 	}
 	var list []string
 	for _, column := range strings.Split(*columns, ",") {
@@ -50,11 +60,18 @@ func captureList(ctx context.Context, args []string, stdout io.Writer) error {
 func captureRemove(ctx context.Context, args []string, stdout io.Writer) error {
 	fs, o := newFlagSet("capture remove")
 	table := fs.String("table", "", "the captured table, schema.table")
+	preset := fs.String("preset", "", "remove every capture of a preset: logto")
 	if err := parseNone(fs, args); err != nil {
 		return err
 	}
-	if *table == "" {
-		return usagef("capture remove needs --table")
+	if (*table == "") == (*preset == "") {
+		return usagef("capture remove needs --table or --preset")
+	}
+	if *preset != "" {
+		return o.printFromStore(ctx, stdout, func(store *outbox.Store) (any, error) {
+			removed, err := store.RemovePreset(ctx, *preset)
+			return map[string]any{"preset": *preset, "removed": removed}, err
+		})
 	}
 	return o.printFromStore(ctx, stdout, func(store *outbox.Store) (any, error) {
 		return map[string]any{"table": *table, "removed": true}, store.RemoveCapture(ctx, *table)

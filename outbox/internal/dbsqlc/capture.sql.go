@@ -19,7 +19,7 @@ func (q *Queries) CaptureDelete(ctx context.Context, tableName string) error {
 }
 
 const captureGet = `-- name: CaptureGet :one
-SELECT table_name, entity, columns, tenant_column, function_name, created_at FROM /* TEMPLATE: schema */captures WHERE table_name = $1
+SELECT table_name, entity, columns, tenant_column, function_name, created_at, preset FROM /* TEMPLATE: schema */captures WHERE table_name = $1
 `
 
 func (q *Queries) CaptureGet(ctx context.Context, tableName string) (*Capture, error) {
@@ -32,16 +32,18 @@ func (q *Queries) CaptureGet(ctx context.Context, tableName string) (*Capture, e
 		&i.TenantColumn,
 		&i.FunctionName,
 		&i.CreatedAt,
+		&i.Preset,
 	)
 	return &i, err
 }
 
 const captureInsert = `-- name: CaptureInsert :one
-INSERT INTO /* TEMPLATE: schema */captures (table_name, entity, columns, tenant_column, function_name)
-VALUES ($1, $2, $3, $4, $5)
+INSERT INTO /* TEMPLATE: schema */captures (table_name, entity, columns, tenant_column, function_name, preset)
+VALUES ($1, $2, $3, $4, $5, $6)
 ON CONFLICT (table_name) DO UPDATE
-SET entity = EXCLUDED.entity, columns = EXCLUDED.columns, tenant_column = EXCLUDED.tenant_column, created_at = now()
-RETURNING table_name, entity, columns, tenant_column, function_name, created_at
+SET entity = EXCLUDED.entity, columns = EXCLUDED.columns, tenant_column = EXCLUDED.tenant_column,
+    preset = EXCLUDED.preset, created_at = now()
+RETURNING table_name, entity, columns, tenant_column, function_name, created_at, preset
 `
 
 type CaptureInsertParams struct {
@@ -50,6 +52,7 @@ type CaptureInsertParams struct {
 	Columns      []string
 	TenantColumn *string
 	FunctionName string
+	Preset       *string
 }
 
 func (q *Queries) CaptureInsert(ctx context.Context, arg *CaptureInsertParams) (*Capture, error) {
@@ -59,6 +62,7 @@ func (q *Queries) CaptureInsert(ctx context.Context, arg *CaptureInsertParams) (
 		arg.Columns,
 		arg.TenantColumn,
 		arg.FunctionName,
+		arg.Preset,
 	)
 	var i Capture
 	err := row.Scan(
@@ -68,12 +72,13 @@ func (q *Queries) CaptureInsert(ctx context.Context, arg *CaptureInsertParams) (
 		&i.TenantColumn,
 		&i.FunctionName,
 		&i.CreatedAt,
+		&i.Preset,
 	)
 	return &i, err
 }
 
 const captureList = `-- name: CaptureList :many
-SELECT table_name, entity, columns, tenant_column, function_name, created_at FROM /* TEMPLATE: schema */captures ORDER BY table_name
+SELECT table_name, entity, columns, tenant_column, function_name, created_at, preset FROM /* TEMPLATE: schema */captures ORDER BY table_name
 `
 
 func (q *Queries) CaptureList(ctx context.Context) ([]*Capture, error) {
@@ -92,6 +97,39 @@ func (q *Queries) CaptureList(ctx context.Context) ([]*Capture, error) {
 			&i.TenantColumn,
 			&i.FunctionName,
 			&i.CreatedAt,
+			&i.Preset,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, &i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const captureListByPreset = `-- name: CaptureListByPreset :many
+SELECT table_name, entity, columns, tenant_column, function_name, created_at, preset FROM /* TEMPLATE: schema */captures WHERE preset = $1 ORDER BY table_name
+`
+
+func (q *Queries) CaptureListByPreset(ctx context.Context, preset *string) ([]*Capture, error) {
+	rows, err := q.db.Query(ctx, captureListByPreset, preset)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []*Capture
+	for rows.Next() {
+		var i Capture
+		if err := rows.Scan(
+			&i.TableName,
+			&i.Entity,
+			&i.Columns,
+			&i.TenantColumn,
+			&i.FunctionName,
+			&i.CreatedAt,
+			&i.Preset,
 		); err != nil {
 			return nil, err
 		}
@@ -106,7 +144,8 @@ func (q *Queries) CaptureList(ctx context.Context) ([]*Capture, error) {
 const captureTableColumns = `-- name: CaptureTableColumns :many
 SELECT n.nspname::text AS schema_name, c.relname::text AS table_name,
        (quote_ident(n.nspname) || '.' || quote_ident(c.relname))::text AS qualified_name,
-       a.attname::text AS column_name
+       a.attname::text AS column_name,
+       format_type(a.atttypid, NULL)::text AS column_type
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -119,6 +158,7 @@ type CaptureTableColumnsRow struct {
 	TableName     string
 	QualifiedName string
 	ColumnName    string
+	ColumnType    string
 }
 
 // CaptureTableColumns resolves a table name as Postgres would and lists its
@@ -138,6 +178,7 @@ func (q *Queries) CaptureTableColumns(ctx context.Context, tableName string) ([]
 			&i.TableName,
 			&i.QualifiedName,
 			&i.ColumnName,
+			&i.ColumnType,
 		); err != nil {
 			return nil, err
 		}

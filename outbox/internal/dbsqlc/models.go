@@ -15,6 +15,7 @@ type Capture struct {
 	TenantColumn *string
 	FunctionName string
 	CreatedAt    time.Time
+	Preset       *string
 }
 
 type Delivery struct {
