@@ -27,7 +27,7 @@ type apiBundle struct {
 func setupAPI(t *testing.T) *apiBundle {
 	t.Helper()
 	bundle := setupPipeline(t, nil)
-	srv, err := server.New(&server.Config{Service: bundle.service, AdminToken: adminToken})
+	srv, err := server.New(&server.Config{Relay: bundle.service.Relay, AdminToken: adminToken})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -130,7 +130,7 @@ func TestAPIAuthorization(t *testing.T) {
 	}
 
 	// Metrics behind the token, where the port is exposed.
-	protected, err := server.New(&server.Config{Service: bundle.service, AdminToken: adminToken, ProtectMetrics: true})
+	protected, err := server.New(&server.Config{Relay: bundle.service.Relay, AdminToken: adminToken, ProtectMetrics: true})
 	require.NoError(t, err)
 	ts := httptest.NewServer(protected)
 	t.Cleanup(ts.Close)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,29 +18,32 @@ import (
 	"github.com/hookrelay/hookrelay/outbox"
 )
 
-var (
-	binaryOnce sync.Once
-	binaryPath string
-	binaryErr  error
-)
-
 // hookrelayBinary builds cmd/hookrelay once per test run.
 func hookrelayBinary(t *testing.T) string {
 	t.Helper()
-	binaryOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "hookrelay-bin")
-		if err != nil {
-			binaryErr = err
-			return
-		}
-		binaryPath = filepath.Join(dir, "hookrelay")
-		out, err := exec.Command("go", "build", "-o", binaryPath, "github.com/hookrelay/hookrelay/cmd/hookrelay").CombinedOutput()
-		if err != nil {
-			binaryErr = fmt.Errorf("go build: %v: %s", err, out)
-		}
-	})
-	require.NoError(t, binaryErr)
-	return binaryPath
+	return buildBinary(t, "github.com/hookrelay/hookrelay/cmd/hookrelay")
+}
+
+var (
+	binariesMu sync.Mutex
+	binaries   = map[string]string{}
+)
+
+// buildBinary builds the command pkg once per test run.
+func buildBinary(t *testing.T, pkg string) string {
+	t.Helper()
+	binariesMu.Lock()
+	defer binariesMu.Unlock()
+	if path, ok := binaries[pkg]; ok {
+		return path
+	}
+	dir, err := os.MkdirTemp("", "hookrelay-bin")
+	require.NoError(t, err)
+	path := filepath.Join(dir, filepath.Base(pkg))
+	out, err := exec.Command("go", "build", "-o", path, pkg).CombinedOutput()
+	require.NoError(t, err, "go build %s: %s", pkg, out)
+	binaries[pkg] = path
+	return path
 }
 
 type cliResult struct {

@@ -92,6 +92,7 @@ type deliverWorker struct {
 	gate         *hookGate
 	metrics      *metrics
 	logger       *slog.Logger
+	timeout      time.Duration // of one request
 }
 
 // BatchError is returned from a run of a deliver job in which some
@@ -128,6 +129,13 @@ func describeResult(r *outbox.AttemptResult) string {
 	return fmt.Sprintf("receiver answered %d", r.StatusCode)
 }
 
+// Timeout is hookrelay's, whatever the River client's JobTimeout.
+func (w *deliverWorker) Timeout(*river.Job[DeliverArgs]) time.Duration {
+	return jobTimeout(w.timeout)
+}
+
+// NextRetry is the retry schedule's, whatever the River client's
+// RetryPolicy.
 func (w *deliverWorker) NextRetry(job *river.Job[DeliverArgs]) time.Time {
 	if !job.Args.nextRetry.IsZero() {
 		return job.Args.nextRetry

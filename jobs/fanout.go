@@ -24,7 +24,7 @@ func (FanOutArgs) Kind() string { return "hookrelay_fanout" }
 // InsertOpts: a failed fan-out is retried a few times, though the next poll
 // queues a fresh job anyway.
 func (FanOutArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: QueueControl, MaxAttempts: 3}
+	return river.InsertOpts{Queue: QueueControl, MaxAttempts: controlMaxAttempts}
 }
 
 // A fan-out job lingers: it claims events as they come, every PollInterval,
@@ -44,7 +44,16 @@ type fanOutWorker struct {
 	deliverOpts  *river.InsertOpts
 	metrics      *metrics
 	running      *atomic.Int32 // fan-out jobs running in this process
-	stopping     *atomic.Bool  // the service is stopping: linger no more
+	stopping     *atomic.Bool  // the relay is stopping: linger no more
+	timeout      time.Duration
+}
+
+// Timeout and NextRetry are hookrelay's, whatever the River client's
+// defaults: a shared client's JobTimeout and RetryPolicy are the
+// application's.
+func (w *fanOutWorker) Timeout(*river.Job[FanOutArgs]) time.Duration { return w.timeout }
+func (w *fanOutWorker) NextRetry(job *river.Job[FanOutArgs]) time.Time {
+	return controlRetry(job.Attempt)
 }
 
 // Work fans out batches of events until the outbox has been quiet for a

@@ -6,10 +6,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/hookrelay/hookrelay/outbox"
@@ -27,6 +28,7 @@ type metrics struct {
 	pruned          prometheus.Counter
 	rescued         prometheus.Counter
 	reconciled      prometheus.Counter
+	database        *databaseCollector
 }
 
 // Attempt results, the values of the result label.
@@ -75,10 +77,18 @@ func newMetrics(store *outbox.Store, now func() time.Time, logger *slog.Logger) 
 	for _, result := range []string{resultSuccess, resultHTTPError, resultError} {
 		m.attempts.WithLabelValues(result)
 	}
-	m.registry.MustRegister(m.fannedOut, m.attempts, m.finished, m.attemptDuration, m.pruned, m.rescued, m.reconciled,
-		&databaseCollector{store: store, now: now, logger: logger},
+	m.database = &databaseCollector{store: store, now: now, logger: logger}
+	m.registry.MustRegister(m.fannedOut, m.attempts, m.finished, m.attemptDuration, m.pruned, m.rescued, m.reconciled, m.database,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// setClient gives the gauges the River client to read River's tables with;
+// ownSchema says River's tables hold hookrelay's jobs only.
+func (m *metrics) setClient(client *river.Client[pgx.Tx], ownSchema bool) {
+	m.database.mu.Lock()
+	defer m.database.mu.Unlock()
+	m.database.client, m.database.ownSchema = client, ownSchema
 }
 
 func (m *metrics) observeAttempt(out *outcome) {
@@ -97,7 +107,7 @@ var (
 	outboxLagDesc = prometheus.NewDesc("hookrelay_outbox_lag_seconds",
 		"Age of the oldest event waiting for fan-out; 0 when none waits.", nil, nil)
 	pendingDesc = prometheus.NewDesc("hookrelay_deliveries_pending",
-		"River jobs not yet finalized, across all processes: deliver jobs (each carries up to 100 of a hook's deliveries) and a few fan-out jobs.", nil, nil)
+		"River jobs not yet finalized, across all processes: deliver jobs (each carries up to 100 of a hook's deliveries) and a few fan-out jobs. Not reported when River's tables are shared with the application's jobs.", nil, nil)
 	queueDesc = prometheus.NewDesc("hookrelay_river_queue_jobs",
 		"River jobs of hookrelay's queues by state (available or running).", []string{"queue", "state"}, nil)
 )
@@ -114,9 +124,11 @@ type databaseCollector struct {
 	now    func() time.Time
 	logger *slog.Logger
 
-	mu     sync.Mutex
-	readAt time.Time
-	gauges []prometheus.Metric
+	mu        sync.Mutex
+	client    *river.Client[pgx.Tx] // nil until the relay starts
+	ownSchema bool
+	readAt    time.Time
+	gauges    []prometheus.Metric
 }
 
 func (c *databaseCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -145,22 +157,27 @@ func (c *databaseCollector) read() []prometheus.Metric {
 	} else {
 		c.logger.WarnContext(ctx, "metrics: read outbox lag", "error", err)
 	}
-	exec := riverpgxv5.New(c.store.Pool()).GetExecutor()
-	// River's state indexes count these cheaply, where counting pending
-	// deliveries would scan the table.
-	pending := 0
-	for _, state := range []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStateRunning, rivertype.JobStateRetryable, rivertype.JobStateScheduled} {
-		n, err := exec.JobCountByState(ctx, &riverdriver.JobCountByStateParams{Schema: c.store.Schema(), State: state})
-		if err != nil {
-			c.logger.WarnContext(ctx, "metrics: count River jobs", "error", err)
-			return gauges
-		}
-		pending += n
+	if c.client == nil {
+		return gauges
 	}
-	gauges = append(gauges, prometheus.MustNewConstMetric(pendingDesc, prometheus.GaugeValue, float64(pending)))
+	exec, schema := c.client.Driver().GetExecutor(), c.client.Schema()
+	if c.ownSchema {
+		// River's state indexes count these cheaply, where counting pending
+		// deliveries would scan the table.
+		pending := 0
+		for _, state := range []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStateRunning, rivertype.JobStateRetryable, rivertype.JobStateScheduled} {
+			n, err := exec.JobCountByState(ctx, &riverdriver.JobCountByStateParams{Schema: schema, State: state})
+			if err != nil {
+				c.logger.WarnContext(ctx, "metrics: count River jobs", "error", err)
+				return gauges
+			}
+			pending += n
+		}
+		gauges = append(gauges, prometheus.MustNewConstMetric(pendingDesc, prometheus.GaugeValue, float64(pending)))
+	}
 	counts, err := exec.JobCountByQueueAndState(ctx, &riverdriver.JobCountByQueueAndStateParams{
 		QueueNames: []string{QueueDeliver, QueueControl},
-		Schema:     c.store.Schema(),
+		Schema:     schema,
 	})
 	if err != nil {
 		c.logger.WarnContext(ctx, "metrics: count River jobs", "error", err)

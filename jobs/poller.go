@@ -32,7 +32,7 @@ const fanOutStaleAfter = fanOutLingerMax + time.Second
 // NOTIFY from every publish, keeps the write path to one INSERT under load
 // (NOTIFY serialises committing transactions) and treats Go and SQL
 // publishers alike.
-func (s *Service) poll(ctx context.Context) {
+func (s *Relay) poll(ctx context.Context) {
 	var listener *outbox.OutboxListener
 	defer func() {
 		if listener != nil {
@@ -73,7 +73,7 @@ func (s *Service) poll(ctx context.Context) {
 // listener to keep for the next sleep (nil if it broke: the poller then keeps
 // polling until its next sleep opens another). It returns at once while a
 // publishing transaction is in flight.
-func (s *Service) sleep(ctx context.Context, listener *outbox.OutboxListener) *outbox.OutboxListener {
+func (s *Relay) sleep(ctx context.Context, listener *outbox.OutboxListener) *outbox.OutboxListener {
 	var err error
 	if listener == nil {
 		if listener, err = s.store.ListenOutbox(ctx); err != nil {
@@ -116,7 +116,7 @@ func (s *Service) sleep(ctx context.Context, listener *outbox.OutboxListener) *o
 	}
 }
 
-func (s *Service) logSleepError(ctx context.Context, err error) {
+func (s *Relay) logSleepError(ctx context.Context, err error) {
 	if ctx.Err() == nil {
 		s.config.Logger.WarnContext(ctx, "outbox poller cannot sleep; polling on", "error", err)
 	}
@@ -125,13 +125,13 @@ func (s *Service) logSleepError(ctx context.Context, err error) {
 // queueFanOut queues a fan-out job when events wait, unless this process's
 // previous one is still queued or running and recent, and reports whether
 // events wait.
-func (s *Service) queueFanOut(ctx context.Context) (bool, error) {
+func (s *Relay) queueFanOut(ctx context.Context) (bool, error) {
 	waiting, err := s.store.HasUnclaimedEvents(ctx)
 	if err != nil || !waiting {
 		return false, err
 	}
 	if last := s.lastFanOut; last != nil && time.Since(last.CreatedAt) < fanOutStaleAfter {
-		job, err := s.client.JobGet(ctx, last.ID)
+		job, err := s.Client().JobGet(ctx, last.ID)
 		if err != nil && !errors.Is(err, river.ErrNotFound) {
 			return true, fmt.Errorf("get fan-out job: %w", err)
 		}
@@ -139,7 +139,7 @@ func (s *Service) queueFanOut(ctx context.Context) (bool, error) {
 			return true, nil // still queued or running
 		}
 	}
-	res, err := s.client.Insert(ctx, FanOutArgs{}, nil)
+	res, err := s.Client().Insert(ctx, FanOutArgs{}, nil)
 	if err != nil {
 		return true, fmt.Errorf("insert fan-out job: %w", err)
 	}

@@ -41,7 +41,7 @@ func (ReconcileArgs) Kind() string { return "hookrelay_reconcile" }
 
 // InsertOpts put the reconciler beside fan-out, away from deliveries.
 func (ReconcileArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: QueueControl}
+	return river.InsertOpts{Queue: QueueControl, MaxAttempts: controlMaxAttempts}
 }
 
 type reconcileWorker struct {
@@ -50,6 +50,12 @@ type reconcileWorker struct {
 	deliverOpts *river.InsertOpts
 	metrics     *metrics
 	logger      *slog.Logger
+	timeout     time.Duration
+}
+
+func (w *reconcileWorker) Timeout(*river.Job[ReconcileArgs]) time.Duration { return w.timeout }
+func (w *reconcileWorker) NextRetry(job *river.Job[ReconcileArgs]) time.Time {
+	return controlRetry(job.Attempt)
 }
 
 func (w *reconcileWorker) Work(ctx context.Context, _ *river.Job[ReconcileArgs]) error {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/riverqueue/river/riverdriver"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
 )
 
@@ -30,7 +29,7 @@ const rescueBatchMax = 1000
 // on a River client shared with it, keep River's rescue.
 var rescuedKinds = []string{DeliverArgs{}.Kind(), FanOutArgs{}.Kind(), RetentionArgs{}.Kind()} //nolint:gochecknoglobals
 
-func (s *Service) rescue(ctx context.Context) {
+func (s *Relay) rescue(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -50,19 +49,20 @@ func (s *Service) rescue(ctx context.Context) {
 
 // rescueOnce makes available again the jobs of hookrelay's kinds that have
 // been running for longer than RescueAfter, and returns how many.
-func (s *Service) rescueOnce(ctx context.Context) (int, error) {
-	exec := riverpgxv5.New(s.store.Pool()).GetExecutor()
+func (s *Relay) rescueOnce(ctx context.Context) (int, error) {
+	client := s.Client()
+	exec := client.Driver().GetExecutor()
 	horizon := time.Now().Add(-s.config.RescueAfter)
 	stuck, err := exec.JobGetStuck(ctx, &riverdriver.JobGetStuckParams{
 		Max:          rescueBatchMax,
-		Schema:       s.store.Schema(),
+		Schema:       client.Schema(),
 		StuckHorizon: horizon,
 	})
 	if err != nil {
 		return 0, fmt.Errorf("list stranded jobs: %w", err)
 	}
 	now := time.Now().UTC()
-	params := &riverdriver.JobRescueManyParams{Schema: s.store.Schema(), StuckHorizon: horizon}
+	params := &riverdriver.JobRescueManyParams{Schema: client.Schema(), StuckHorizon: horizon}
 	for _, job := range stuck {
 		if !slices.Contains(rescuedKinds, job.Kind) {
 			continue

@@ -24,7 +24,7 @@ func (RetentionArgs) Kind() string { return "hookrelay_retention" }
 
 // InsertOpts put retention beside fan-out, away from deliveries.
 func (RetentionArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: QueueControl}
+	return river.InsertOpts{Queue: QueueControl, MaxAttempts: controlMaxAttempts}
 }
 
 type retentionWorker struct {
@@ -33,6 +33,12 @@ type retentionWorker struct {
 	retention time.Duration
 	now       func() time.Time
 	metrics   *metrics
+	timeout   time.Duration
+}
+
+func (w *retentionWorker) Timeout(*river.Job[RetentionArgs]) time.Duration { return w.timeout }
+func (w *retentionWorker) NextRetry(job *river.Job[RetentionArgs]) time.Time {
+	return controlRetry(job.Attempt)
 }
 
 // retentionRunMax bounds one retention job, far below its timeout; a job

@@ -17,3 +17,11 @@ func retryDelay(schedule []time.Duration, attempt int, retryAfter time.Duration)
 	}
 	return delay
 }
+
+// Control jobs (fan-out, retention, reconcile) are retried a few times, a
+// second or so apart; each runs again on its own soon anyway.
+const controlMaxAttempts = 3
+
+func controlRetry(attempt int) time.Time {
+	return time.Now().Add(time.Duration(attempt*attempt) * time.Second)
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,21 +13,24 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/hookrelay/hookrelay/outbox"
 )
 
-// Service runs hookrelay's River client: it fans events out to deliveries and
-// delivers them. Any number of services may run against one database; River
-// shares the work among them.
-type Service struct {
+// Relay is hookrelay's work: it fans events out to deliveries and delivers
+// them, as River jobs on a River client. Add it to the application's own
+// client (AddWorkers, AddQueues, PeriodicJobs, then Start), or let
+// NewService give it a client of its own. Any number of processes may run it
+// against one database; River shares the work among them.
+type Relay struct {
 	config      *Config
 	store       *outbox.Store
-	client      *river.Client[pgx.Tx]
 	metrics     *metrics
 	deliverOpts *river.InsertOpts
+	client      atomic.Pointer[river.Client[pgx.Tx]]
 
 	// The poller and the rescuer run beside River's client.
 	stopLoops  context.CancelFunc
@@ -40,112 +44,219 @@ type Service struct {
 }
 
 // River queues. Fan-out has a queue of its own so that it never waits for a
-// free worker behind a backlog of deliveries.
+// free worker behind a backlog of deliveries; on a shared client, the
+// application's queues and hookrelay's have their own workers, so neither can
+// starve the other.
 const (
 	// QueueDeliver holds hookrelay_deliver jobs.
 	QueueDeliver = "hookrelay_deliver"
-	// QueueControl holds hookrelay_fanout and hookrelay_retention jobs.
+	// QueueControl holds hookrelay_fanout, hookrelay_retention and
+	// hookrelay_reconcile jobs.
 	QueueControl = "hookrelay_control"
 
 	controlMaxWorkers = 4
 )
 
-// NewService returns a service for config, which must name a Store. It can
-// insert jobs (replays) at once; Start starts working them.
-func NewService(config *Config) (*Service, error) {
+// New returns a relay for config, which must name a Store. It has no River
+// client until Start.
+func New(config *Config) (*Relay, error) {
 	if config == nil || config.Store == nil {
 		return nil, errors.New("jobs: Config.Store is required")
 	}
 	config = config.withDefaults()
-	s := &Service{
+	return &Relay{
 		config:      config,
 		store:       config.Store,
 		metrics:     newMetrics(config.Store, config.Now, config.Logger),
 		deliverOpts: &river.InsertOpts{Queue: QueueDeliver, MaxAttempts: deliverMaxAttempts(config.RetrySchedule)},
-	}
+	}, nil
+}
 
+// AddWorkers adds hookrelay's workers to workers, the Workers of the River
+// client the relay will run on.
+func (r *Relay) AddWorkers(workers *river.Workers) error {
+	config := r.config
+	timeout := jobTimeout(config.Timeout)
+	return errors.Join(
+		river.AddWorkerSafely(workers, &fanOutWorker{
+			store:        r.store,
+			batchSize:    config.FanOutBatchSize,
+			pollInterval: config.PollInterval,
+			deliverOpts:  r.deliverOpts,
+			metrics:      r.metrics,
+			running:      &r.fanOutRunning,
+			stopping:     &r.stopping,
+			timeout:      timeout,
+		}),
+		river.AddWorkerSafely(workers, &deliverWorker{
+			store:        r.store,
+			sender:       newSender(config),
+			schedule:     config.RetrySchedule,
+			disableAfter: config.DisableAfter,
+			gate:         newHookGate(config.Timeout, time.Now),
+			metrics:      r.metrics,
+			logger:       config.Logger,
+			timeout:      config.Timeout,
+		}),
+		river.AddWorkerSafely(workers, &reconcileWorker{
+			store:       r.store,
+			deliverOpts: r.deliverOpts,
+			metrics:     r.metrics,
+			logger:      config.Logger,
+			timeout:     timeout,
+		}),
+		river.AddWorkerSafely(workers, &retentionWorker{
+			store:     r.store,
+			retention: config.Retention,
+			now:       config.Now,
+			metrics:   r.metrics,
+			timeout:   timeout,
+		}),
+	)
+}
+
+// AddQueues returns queues (which may be nil) with hookrelay's queues added,
+// each with its own workers and River fetch settings.
+func (r *Relay) AddQueues(queues map[string]river.QueueConfig) map[string]river.QueueConfig {
+	all := maps.Clone(queues)
+	if all == nil {
+		all = map[string]river.QueueConfig{}
+	}
+	queue := func(workers int) river.QueueConfig {
+		return river.QueueConfig{MaxWorkers: workers, FetchCooldown: r.config.FetchCooldown, FetchPollInterval: r.config.FetchPollInterval}
+	}
+	all[QueueDeliver] = queue(r.config.MaxWorkers)
+	all[QueueControl] = queue(controlMaxWorkers)
+	return all
+}
+
+// PeriodicJobs are hookrelay's periodic jobs (retention and the
+// reconciler), for the River client's PeriodicJobs.
+func (r *Relay) PeriodicJobs() []*river.PeriodicJob {
+	return []*river.PeriodicJob{
+		river.NewPeriodicJob(
+			river.PeriodicInterval(r.config.RetentionInterval),
+			func() (river.JobArgs, *river.InsertOpts) { return RetentionArgs{}, nil },
+			&river.PeriodicJobOpts{RunOnStart: true},
+		),
+		river.NewPeriodicJob(
+			river.PeriodicInterval(reconcileInterval),
+			func() (river.JobArgs, *river.InsertOpts) { return ReconcileArgs{}, nil },
+			nil,
+		),
+	}
+}
+
+// Client returns the River client the relay runs on, or nil before Start.
+func (r *Relay) Client() *river.Client[pgx.Tx] { return r.client.Load() }
+
+// ErrNotStarted is returned by a Relay's operations that queue jobs before it
+// has a River client.
+var ErrNotStarted = errors.New("the relay has no River client yet: call Start with the client its workers were added to")
+
+func (r *Relay) started() (*river.Client[pgx.Tx], error) {
+	if client := r.Client(); client != nil {
+		return client, nil
+	}
+	return nil, ErrNotStarted
+}
+
+// Registry returns the relay's Prometheus metrics.
+func (r *Relay) Registry() *prometheus.Registry { return r.metrics.registry }
+
+// Store returns the relay's store.
+func (r *Relay) Store() *outbox.Store { return r.store }
+
+// Start starts polling the outbox for client and rescuing the jobs of dead
+// processes; it returns at once. client must have the relay's workers and
+// queues (AddWorkers, AddQueues); it may be started before or after.
+func (r *Relay) Start(ctx context.Context, client *river.Client[pgx.Tx]) error {
+	if client == nil {
+		return errors.New("jobs: Start needs the River client the relay's workers were added to")
+	}
+	if err := r.store.CheckMigrated(ctx); err != nil {
+		return err
+	}
+	if err := checkRiverTables(ctx, client); err != nil {
+		return err
+	}
+	r.client.Store(client)
+	r.metrics.setClient(client, client.Schema() == r.store.Schema())
+	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	r.stopLoops = cancel
+	r.loops.Go(func() { r.poll(loopCtx) })
+	r.loops.Go(func() { r.rescue(loopCtx) })
+	return nil
+}
+
+// Stop stops polling and rescuing, and makes running fan-out jobs finish
+// soon; stop the River client to drain its jobs.
+func (r *Relay) Stop() {
+	r.stopping.Store(true)
+	if r.stopLoops != nil {
+		r.stopLoops()
+		r.loops.Wait()
+	}
+}
+
+// checkRiverTables says what to do when client's schema has no River tables.
+func checkRiverTables(ctx context.Context, client *river.Client[pgx.Tx]) error {
+	exists, err := client.Driver().GetExecutor().TableExists(ctx, &riverdriver.TableExistsParams{Schema: client.Schema(), Table: "river_job"})
+	if err != nil {
+		return fmt.Errorf("look for River's tables: %w", err)
+	}
+	if !exists {
+		return fmt.Errorf("%w: River's tables are missing from schema %q of the River client: run River's migrations there (rivermigrate, or hookrelay migrate for hookrelay's own schema)",
+			outbox.ErrNotMigrated, cmp.Or(client.Schema(), "(search_path)"))
+	}
+	return nil
+}
+
+// Service is a Relay on a River client of its own, on River's tables in the
+// store's RiverSchema: what hookrelay serve runs.
+type Service struct {
+	*Relay
+}
+
+// NewService returns a service for config, which must name a Store. It can
+// insert jobs (replays) at once; Start starts working them.
+func NewService(config *Config) (*Service, error) {
+	relay, err := New(config)
+	if err != nil {
+		return nil, err
+	}
 	workers := river.NewWorkers()
-	if err := river.AddWorkerSafely(workers, &fanOutWorker{
-		store:        s.store,
-		batchSize:    config.FanOutBatchSize,
-		pollInterval: config.PollInterval,
-		deliverOpts:  s.deliverOpts,
-		metrics:      s.metrics,
-		running:      &s.fanOutRunning,
-		stopping:     &s.stopping,
-	}); err != nil {
+	if err := relay.AddWorkers(workers); err != nil {
 		return nil, err
 	}
-	if err := river.AddWorkerSafely(workers, &deliverWorker{
-		store:        s.store,
-		sender:       newSender(config),
-		schedule:     config.RetrySchedule,
-		disableAfter: config.DisableAfter,
-		gate:         newHookGate(config.Timeout, time.Now),
-		metrics:      s.metrics,
-		logger:       config.Logger,
-	}); err != nil {
-		return nil, err
-	}
-	if err := river.AddWorkerSafely(workers, &reconcileWorker{
-		store:       s.store,
-		deliverOpts: s.deliverOpts,
-		metrics:     s.metrics,
-		logger:      config.Logger,
-	}); err != nil {
-		return nil, err
-	}
-	if err := river.AddWorkerSafely(workers, &retentionWorker{
-		store:     s.store,
-		retention: config.Retention,
-		now:       config.Now,
-		metrics:   s.metrics,
-	}); err != nil {
-		return nil, err
-	}
-
-	client, err := river.NewClient(riverpgxv5.New(s.store.Pool()), &river.Config{
-		Schema: s.store.Schema(),
-		Queues: map[string]river.QueueConfig{
-			QueueDeliver: {MaxWorkers: config.MaxWorkers},
-			QueueControl: {MaxWorkers: controlMaxWorkers},
-		},
-		Workers:           workers,
-		FetchCooldown:     config.FetchCooldown,
-		FetchPollInterval: config.FetchPollInterval,
-		JobTimeout:        jobTimeout(config.Timeout),
-		// hookrelay's rescuer gives stranded jobs back first; River's own
-		// (every 30 s, then on the retry schedule) is the backstop.
+	config = relay.config
+	riverConfig := &river.Config{
+		Schema:               relay.store.RiverSchema(),
+		Queues:               relay.AddQueues(nil),
+		Workers:              workers,
+		FetchCooldown:        config.FetchCooldown,
+		FetchPollInterval:    config.FetchPollInterval,
+		JobTimeout:           jobTimeout(config.Timeout),
 		RescueStuckJobsAfter: 2 * config.RescueAfter,
 		Logger:               riverLogger(config.Logger),
-		PeriodicJobs: []*river.PeriodicJob{
-			river.NewPeriodicJob(
-				river.PeriodicInterval(config.RetentionInterval),
-				func() (river.JobArgs, *river.InsertOpts) { return RetentionArgs{}, nil },
-				&river.PeriodicJobOpts{RunOnStart: true},
-			),
-			river.NewPeriodicJob(
-				river.PeriodicInterval(reconcileInterval),
-				func() (river.JobArgs, *river.InsertOpts) { return ReconcileArgs{}, nil },
-				nil,
-			),
-		},
-	})
+		PeriodicJobs:         relay.PeriodicJobs(),
+	}
+	if relay.store.RiverSchema() != relay.store.Schema() {
+		// River's tables are the application's: its clients lead. A leader
+		// runs the periodic jobs it knows and rescues (or discards) stuck
+		// jobs of every kind, which this client, knowing only hookrelay's
+		// kinds, must not do.
+		riverConfig.LeaderElectionDisabled = true
+		riverConfig.PeriodicJobs = nil
+		riverConfig.FetchOnlyKnownKinds = true
+	}
+	client, err := river.NewClient(riverpgxv5.New(relay.store.Pool()), riverConfig)
 	if err != nil {
 		return nil, fmt.Errorf("create River client: %w", err)
 	}
-	s.client = client
-	return s, nil
+	relay.client.Store(client)
+	return &Service{Relay: relay}, nil
 }
-
-// Client returns the service's River client, for River UI.
-func (s *Service) Client() *river.Client[pgx.Tx] { return s.client }
-
-// Registry returns the service's Prometheus metrics.
-func (s *Service) Registry() *prometheus.Registry { return s.metrics.registry }
-
-// Store returns the service's store.
-func (s *Service) Store() *outbox.Store { return s.store }
 
 // Start starts working jobs, polling the outbox and rescuing the jobs of dead
 // processes; it returns at once.
@@ -153,27 +264,19 @@ func (s *Service) Start(ctx context.Context) error {
 	if err := s.store.CheckMigrated(ctx); err != nil {
 		return err
 	}
-	if err := s.client.Start(ctx); err != nil {
+	if err := s.Client().Start(ctx); err != nil {
 		return fmt.Errorf("start River client: %w", err)
 	}
-	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s.stopLoops = cancel
-	s.loops.Go(func() { s.poll(loopCtx) })
-	s.loops.Go(func() { s.rescue(loopCtx) })
-	return nil
+	return s.Relay.Start(ctx, s.Client())
 }
 
 // Stop stops polling, lets jobs in flight finish and returns; if ctx ends
 // first, in-flight jobs are cancelled and River runs them again later.
 func (s *Service) Stop(ctx context.Context) error {
-	s.stopping.Store(true)
-	if s.stopLoops != nil {
-		s.stopLoops()
-		s.loops.Wait()
-	}
-	err := s.client.Stop(ctx)
+	s.Relay.Stop()
+	err := s.Client().Stop(ctx)
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return s.client.StopAndCancel(context.Background())
+		return s.Client().StopAndCancel(context.Background())
 	}
 	return err
 }
@@ -191,17 +294,21 @@ var ErrTestNotSent = errors.New("no worker sent the test delivery in time: is ho
 // hook is enabled or not; it waits for the outcome and returns the delivery
 // with its attempt. When no worker takes it in time, it returns the pending
 // delivery and ErrTestNotSent.
-func (s *Service) TestHook(ctx context.Context, hookID, eventType string) (*outbox.Delivery, error) {
+func (s *Relay) TestHook(ctx context.Context, hookID, eventType string) (*outbox.Delivery, error) {
 	if eventType == "" {
 		eventType = TestEventTypeDefault
 	}
+	client, err := s.started()
+	if err != nil {
+		return nil, err
+	}
 	var id string
-	err := pgx.BeginFunc(ctx, s.store.Pool(), func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, s.store.Pool(), func(tx pgx.Tx) error {
 		var err error
 		if id, err = s.store.CreateTestDeliveryTx(ctx, tx, hookID, eventType); err != nil {
 			return err
 		}
-		_, err = s.client.InsertTx(ctx, tx, DeliverArgs{HookID: hookID, Deliveries: id, Test: true}, s.deliverOpts)
+		_, err = client.InsertTx(ctx, tx, DeliverArgs{HookID: hookID, Deliveries: id, Test: true}, s.deliverOpts)
 		return wrap(err, "queue the test delivery")
 	})
 	if err != nil {
@@ -233,7 +340,11 @@ var ErrHookDisabled = errors.New("hook is disabled: enable it before replaying i
 
 // ReplayDelivery sends a finished delivery again, with the same webhook-id,
 // or a pending one that no job carries any longer (its job was deleted).
-func (s *Service) ReplayDelivery(ctx context.Context, id string) error {
+func (s *Relay) ReplayDelivery(ctx context.Context, id string) error {
+	client, err := s.started()
+	if err != nil {
+		return err
+	}
 	delivery, err := s.store.GetDelivery(ctx, id)
 	if err != nil {
 		return err
@@ -242,11 +353,11 @@ func (s *Service) ReplayDelivery(ctx context.Context, id string) error {
 		return err
 	}
 	if delivery.Status == outbox.DeliveryPending {
-		live, err := hasLiveJob(ctx, s.client, id)
+		live, err := hasLiveJob(ctx, client, id)
 		if err != nil || live {
 			return cmp.Or(err, ErrDeliveryPending)
 		}
-		_, err = s.client.InsertMany(ctx, deliverJobs(delivery.HookID, []string{id}, s.deliverOpts))
+		_, err = client.InsertMany(ctx, deliverJobs(delivery.HookID, []string{id}, s.deliverOpts))
 		return wrap(err, "queue a job for delivery %s", id)
 	}
 	n, err := s.replay(ctx, delivery.HookID, []string{id})
@@ -258,7 +369,7 @@ func (s *Service) ReplayDelivery(ctx context.Context, id string) error {
 
 // ReplayRange sends a hook's finished deliveries in r again and returns how
 // many it queued; pending ones are skipped.
-func (s *Service) ReplayRange(ctx context.Context, r *outbox.ReplayRange) (int, error) {
+func (s *Relay) ReplayRange(ctx context.Context, r *outbox.ReplayRange) (int, error) {
 	ids, err := s.store.DeliveryIDsInRange(ctx, r)
 	if err != nil {
 		return 0, err
@@ -269,7 +380,7 @@ func (s *Service) ReplayRange(ctx context.Context, r *outbox.ReplayRange) (int, 
 	return s.replay(ctx, r.HookID, ids)
 }
 
-func (s *Service) checkHookEnabled(ctx context.Context, hookID string) error {
+func (s *Relay) checkHookEnabled(ctx context.Context, hookID string) error {
 	hook, err := s.store.GetHook(ctx, hookID)
 	if err != nil {
 		return err
@@ -282,14 +393,18 @@ func (s *Service) checkHookEnabled(ctx context.Context, hookID string) error {
 
 // replay resets deliveries of hookID to pending and queues their jobs in one
 // transaction; it returns how many deliveries it queued.
-func (s *Service) replay(ctx context.Context, hookID string, ids []string) (int, error) {
+func (s *Relay) replay(ctx context.Context, hookID string, ids []string) (int, error) {
+	client, err := s.started()
+	if err != nil {
+		return 0, err
+	}
 	var count int
-	err := pgx.BeginFunc(ctx, s.store.Pool(), func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, s.store.Pool(), func(tx pgx.Tx) error {
 		reset, err := s.store.ResetDeliveriesTx(ctx, tx, ids)
 		if err != nil || len(reset) == 0 {
 			return err
 		}
-		if _, err := s.client.InsertManyFastTx(ctx, tx, deliverJobs(hookID, reset, s.deliverOpts)); err != nil {
+		if _, err := client.InsertManyFastTx(ctx, tx, deliverJobs(hookID, reset, s.deliverOpts)); err != nil {
 			return fmt.Errorf("insert replay jobs: %w", err)
 		}
 		count = len(reset)

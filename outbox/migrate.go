@@ -17,8 +17,9 @@ import (
 	"github.com/hookrelay/hookrelay/schema"
 )
 
-// Migrate creates the store's schema if needed and applies River's migrations,
-// then hookrelay's. Each step runs in its own transaction under an advisory
+// Migrate creates the store's schema if needed and applies River's migrations
+// (unless River's tables are in another schema, the application's: see
+// Config.RiverSchema), then hookrelay's. Each step runs in its own transaction under an advisory
 // lock (River's migrations cannot share one: a new enum value must commit
 // before use), so concurrent calls are safe. It is idempotent: the CLI's
 // migrate command and the tests both call it.
@@ -41,7 +42,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 		return err
 	}
 
-	for done := false; !done; {
+	for done := !s.OwnsRiverSchema(); !done; {
 		err := s.lockedTx(ctx, func(tx pgx.Tx, _ *dbsqlc.Queries) error {
 			res, err := migrator.MigrateTx(ctx, tx, rivermigrate.DirectionUp, &rivermigrate.MigrateOpts{MaxSteps: 1})
 			done = err == nil && len(res.Versions) == 0

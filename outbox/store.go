@@ -32,6 +32,12 @@ type Config struct {
 	// SchemaDefault.
 	Schema string
 
+	// RiverSchema is the Postgres schema of River's tables. Defaults to
+	// Schema. Set it when hookrelay runs on the application's River client
+	// (jobs.Relay) whose tables live elsewhere, often in public: Migrate then
+	// leaves River's migrations to the application.
+	RiverSchema string
+
 	// MaxPayloadBytes bounds an event's data and context JSON together, as
 	// Go encodes them. Defaults to MaxPayloadBytesDefault. The database bounds
 	// them too, as stored, for every publisher (the constraint
@@ -43,9 +49,10 @@ type Config struct {
 // Store reads and writes hookrelay's tables: events, hooks, deliveries and
 // their attempts. It is safe for concurrent use.
 type Store struct {
-	pool       *pgxpool.Pool
-	schema     string
-	maxPayload int
+	pool        *pgxpool.Pool
+	schema      string
+	riverSchema string
+	maxPayload  int
 	rewriter   *schemaRewriter
 }
 
@@ -65,7 +72,14 @@ func NewStore(pool *pgxpool.Pool, config *Config) (*Store, error) {
 	if err := ValidateSchemaName(schema); err != nil {
 		return nil, err
 	}
-	return &Store{pool: pool, schema: schema, maxPayload: maxPayload, rewriter: newSchemaRewriter(schema)}, nil
+	riverSchema := schema
+	if config != nil && config.RiverSchema != "" {
+		riverSchema = config.RiverSchema
+		if err := ValidateSchemaName(riverSchema); err != nil {
+			return nil, err
+		}
+	}
+	return &Store{pool: pool, schema: schema, riverSchema: riverSchema, maxPayload: maxPayload, rewriter: newSchemaRewriter(schema)}, nil
 }
 
 // Pool returns the pool the store was made with.
@@ -73,6 +87,13 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
 // Schema returns the Postgres schema of the store's tables.
 func (s *Store) Schema() string { return s.schema }
+
+// RiverSchema returns the Postgres schema of River's tables.
+func (s *Store) RiverSchema() string { return s.riverSchema }
+
+// OwnsRiverSchema reports whether River's tables are in the store's schema,
+// and so hookrelay's to migrate.
+func (s *Store) OwnsRiverSchema() bool { return s.riverSchema == s.schema }
 
 // ValidateSchemaName returns a *ValidationError unless schema is a plain
 // lower-case Postgres identifier that River also accepts.

@@ -69,7 +69,7 @@ type hookRequest struct {
 }
 
 func (s *Server) listHooks(r *http.Request) (int, any, error) {
-	hooks, err := s.service.Store().ListHooks(r.Context())
+	hooks, err := s.relay.Store().ListHooks(r.Context())
 	return http.StatusOK, hooks, err
 }
 
@@ -78,7 +78,7 @@ func (s *Server) createHook(r *http.Request) (int, any, error) {
 	if err := decode(r, &req); err != nil {
 		return 0, nil, err
 	}
-	hook, err := s.service.Store().CreateHook(r.Context(), &outbox.HookParams{
+	hook, err := s.relay.Store().CreateHook(r.Context(), &outbox.HookParams{
 		Name:     deref(req.Name),
 		URL:      deref(req.URL),
 		Events:   req.Events,
@@ -90,7 +90,7 @@ func (s *Server) createHook(r *http.Request) (int, any, error) {
 }
 
 func (s *Server) showHook(r *http.Request) (int, any, error) {
-	hook, err := s.service.Store().GetHook(r.Context(), r.PathValue("id"))
+	hook, err := s.relay.Store().GetHook(r.Context(), r.PathValue("id"))
 	return http.StatusOK, hook, err
 }
 
@@ -100,7 +100,7 @@ func (s *Server) updateHook(r *http.Request) (int, any, error) {
 		return 0, nil, err
 	}
 	ctx := r.Context()
-	hook, err := s.service.Store().UpdateHook(ctx, r.PathValue("id"), &outbox.HookUpdate{
+	hook, err := s.relay.Store().UpdateHook(ctx, r.PathValue("id"), &outbox.HookUpdate{
 		Name:     req.Name,
 		URL:      req.URL,
 		Events:   req.Events,
@@ -109,26 +109,26 @@ func (s *Server) updateHook(r *http.Request) (int, any, error) {
 	})
 	if err == nil && req.Enabled != nil {
 		if *req.Enabled {
-			hook, err = s.service.Store().EnableHook(ctx, hook.ID)
+			hook, err = s.relay.Store().EnableHook(ctx, hook.ID)
 		} else {
-			hook, err = s.service.Store().DisableHook(ctx, hook.ID, outbox.DisabledByOperator)
+			hook, err = s.relay.Store().DisableHook(ctx, hook.ID, outbox.DisabledByOperator)
 		}
 	}
 	return http.StatusOK, hook, err
 }
 
 func (s *Server) deleteHook(r *http.Request) (int, any, error) {
-	err := s.service.Store().DeleteHook(r.Context(), r.PathValue("id"))
+	err := s.relay.Store().DeleteHook(r.Context(), r.PathValue("id"))
 	return http.StatusOK, map[string]bool{"deleted": true}, err
 }
 
 func (s *Server) enableHook(r *http.Request) (int, any, error) {
-	hook, err := s.service.Store().EnableHook(r.Context(), r.PathValue("id"))
+	hook, err := s.relay.Store().EnableHook(r.Context(), r.PathValue("id"))
 	return http.StatusOK, hook, err
 }
 
 func (s *Server) disableHook(r *http.Request) (int, any, error) {
-	hook, err := s.service.Store().DisableHook(r.Context(), r.PathValue("id"), outbox.DisabledByOperator)
+	hook, err := s.relay.Store().DisableHook(r.Context(), r.PathValue("id"), outbox.DisabledByOperator)
 	return http.StatusOK, hook, err
 }
 
@@ -146,7 +146,7 @@ func (s *Server) rotateHookKey(r *http.Request) (int, any, error) {
 			return 0, nil, &outbox.ValidationError{Field: "overlap", Reason: fmt.Sprintf("%q is not a Go duration such as 24h", *req.Overlap)}
 		}
 	}
-	hook, err := s.service.Store().RotateHookKey(r.Context(), r.PathValue("id"), overlap)
+	hook, err := s.relay.Store().RotateHookKey(r.Context(), r.PathValue("id"), overlap)
 	return http.StatusOK, hook, err
 }
 
@@ -157,12 +157,12 @@ func (s *Server) testHook(r *http.Request) (int, any, error) {
 	if err := decode(r, &req); err != nil {
 		return 0, nil, err
 	}
-	delivery, err := s.service.TestHook(r.Context(), r.PathValue("id"), req.Event)
+	delivery, err := s.relay.TestHook(r.Context(), r.PathValue("id"), req.Event)
 	return http.StatusOK, delivery, err
 }
 
 func (s *Server) hookStats(r *http.Request) (int, any, error) {
-	stats, err := s.service.Store().HookStats(r.Context(), r.PathValue("id"))
+	stats, err := s.relay.Store().HookStats(r.Context(), r.PathValue("id"))
 	return http.StatusOK, stats, err
 }
 
@@ -175,17 +175,17 @@ func (s *Server) listDeliveries(r *http.Request) (int, any, error) {
 			return 0, nil, &outbox.ValidationError{Field: "limit", Reason: fmt.Sprintf("%q is not a number", limit)}
 		}
 	}
-	deliveries, err := s.service.Store().ListDeliveries(r.Context(), filter)
+	deliveries, err := s.relay.Store().ListDeliveries(r.Context(), filter)
 	return http.StatusOK, deliveries, err
 }
 
 func (s *Server) showDelivery(r *http.Request) (int, any, error) {
-	delivery, err := s.service.Store().GetDelivery(r.Context(), r.PathValue("id"))
+	delivery, err := s.relay.Store().GetDelivery(r.Context(), r.PathValue("id"))
 	return http.StatusOK, delivery, err
 }
 
 func (s *Server) replayDelivery(r *http.Request) (int, any, error) {
-	err := s.service.ReplayDelivery(r.Context(), r.PathValue("id"))
+	err := s.relay.ReplayDelivery(r.Context(), r.PathValue("id"))
 	return http.StatusAccepted, map[string]int{"replayed": 1}, err
 }
 
@@ -199,7 +199,7 @@ func (s *Server) replayRange(r *http.Request) (int, any, error) {
 	if err := decode(r, &req); err != nil {
 		return 0, nil, err
 	}
-	n, err := s.service.ReplayRange(r.Context(), &outbox.ReplayRange{
+	n, err := s.relay.ReplayRange(r.Context(), &outbox.ReplayRange{
 		HookID: req.HookID, Since: req.Since, Until: req.Until, Status: req.Status,
 	})
 	return http.StatusAccepted, map[string]int{"replayed": n}, err
@@ -215,7 +215,7 @@ func (s *Server) publish(r *http.Request) (int, any, error) {
 	if err := decode(r, &req); err != nil {
 		return 0, nil, err
 	}
-	id, err := s.service.Store().Publish(r.Context(), &outbox.Event{
+	id, err := s.relay.Store().Publish(r.Context(), &outbox.Event{
 		Type: req.Event, Data: req.Data, Context: req.Context, TenantID: req.TenantID,
 	})
 	return http.StatusCreated, map[string]string{"id": id}, err

@@ -18,13 +18,13 @@ import (
 const drainTimeout = 30 * time.Second
 
 // Run runs the workers of config and the HTTP server of serverConfig (whose
-// Service it sets) on listener until ctx ends, then drains in-flight work.
+// Relay it sets) on listener until ctx ends, then drains in-flight work.
 func Run(ctx context.Context, config *jobs.Config, serverConfig *Config, listener net.Listener) error {
 	service, err := jobs.NewService(config)
 	if err != nil {
 		return err
 	}
-	serverConfig.Service = service
+	serverConfig.Relay = service.Relay
 	logger := serverConfig.Logger
 	if logger == nil {
 		logger = slog.Default()

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -19,8 +20,10 @@ import (
 
 // Config configures a Server.
 type Config struct {
-	// Service runs the pipeline the server reports on and operates. Required.
-	Service *jobs.Service
+	// Relay runs the pipeline the server reports on and operates, on its
+	// own River client (jobs.Service) or the application's, on which it must
+	// have been started. River's UI shows every job of that client. Required.
+	Relay *jobs.Relay
 	// AdminToken guards /api/ and /riverui/. Required.
 	AdminToken string
 	// ProtectMetrics puts /metrics behind the admin token as a bearer
@@ -32,7 +35,7 @@ type Config struct {
 
 // Server is hookrelay's HTTP handler.
 type Server struct {
-	service *jobs.Service
+	relay   *jobs.Relay
 	token   []byte
 	logger  *slog.Logger
 	riverUI *riverui.Handler
@@ -42,8 +45,11 @@ type Server struct {
 
 // New returns a server for config. Call Start before serving River's UI.
 func New(config *Config) (*Server, error) {
-	if config.Service == nil {
-		return nil, errors.New("server: Config.Service is required")
+	if config.Relay == nil {
+		return nil, errors.New("server: Config.Relay is required")
+	}
+	if config.Relay.Client() == nil {
+		return nil, fmt.Errorf("server: %w", jobs.ErrNotStarted)
 	}
 	if config.AdminToken == "" {
 		return nil, errors.New("an admin token is required: set HOOKRELAY_ADMIN_TOKEN or --admin-token")
@@ -53,7 +59,7 @@ func New(config *Config) (*Server, error) {
 		logger = slog.Default()
 	}
 	riverUI, err := riverui.NewHandler(&riverui.HandlerOpts{
-		Endpoints: riverui.NewEndpoints(config.Service.Client(), nil),
+		Endpoints: riverui.NewEndpoints(config.Relay.Client(), nil),
 		Logger:    logger,
 		Prefix:    "/riverui",
 	})
@@ -61,7 +67,7 @@ func New(config *Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		service: config.Service,
+		relay:   config.Relay,
 		token:   []byte(config.AdminToken),
 		logger:  logger,
 		riverUI: riverUI,
@@ -73,7 +79,7 @@ func New(config *Config) (*Server, error) {
 	s.handler = http.NewCrossOriginProtection().Handler(s.mux)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	s.mux.HandleFunc("GET /readyz", s.readyz)
-	var metricsHandler http.Handler = promhttp.HandlerFor(config.Service.Registry(), promhttp.HandlerOpts{})
+	var metricsHandler http.Handler = promhttp.HandlerFor(config.Relay.Registry(), promhttp.HandlerOpts{})
 	if config.ProtectMetrics {
 		metricsHandler = s.authorizeAPI(metricsHandler)
 	}
@@ -96,7 +102,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	if err := s.service.Store().Pool().Ping(ctx); err != nil {
+	if err := s.relay.Store().Pool().Ping(ctx); err != nil {
 		http.Error(w, "database unreachable", http.StatusServiceUnavailable)
 		return
 	}

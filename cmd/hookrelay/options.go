@@ -25,6 +25,7 @@ import (
 type options struct {
 	databaseURL   string
 	schema        string
+	riverSchema   string
 	addr          string
 	adminToken    string
 	allowCIDRs    string
@@ -53,6 +54,7 @@ func newFlagSet(name string) (*flag.FlagSet, *options) {
 	o := &options{}
 	fs.StringVar(&o.databaseURL, "database-url", os.Getenv("DATABASE_URL"), "Postgres connection string (DATABASE_URL)")
 	fs.StringVar(&o.schema, "schema", envOr("HOOKRELAY_SCHEMA", outbox.SchemaDefault), "schema of all tables (HOOKRELAY_SCHEMA)")
+	fs.StringVar(&o.riverSchema, "river-schema", os.Getenv("HOOKRELAY_RIVER_SCHEMA"), "schema of River's tables when they are the application's, such as public; default: --schema (HOOKRELAY_RIVER_SCHEMA)")
 	fs.StringVar(&o.addr, "addr", envOr("HOOKRELAY_ADDR", addrDefault), "listen address of serve (HOOKRELAY_ADDR)")
 	fs.StringVar(&o.adminToken, "admin-token", os.Getenv("HOOKRELAY_ADMIN_TOKEN"), "bearer token for /api/ and /riverui/ (HOOKRELAY_ADMIN_TOKEN)")
 	fs.StringVar(&o.allowCIDRs, "allow-cidrs", os.Getenv("HOOKRELAY_ALLOW_CIDRS"), "CIDRs deliveries may reach despite the SSRF guard (HOOKRELAY_ALLOW_CIDRS)")
@@ -242,7 +244,7 @@ func (o *options) connect(ctx context.Context) (*outbox.Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
-	store, err := outbox.NewStore(pool, &outbox.Config{Schema: o.schema, MaxPayloadBytes: o.maxPayload})
+	store, err := outbox.NewStore(pool, &outbox.Config{Schema: o.schema, RiverSchema: o.riverSchema, MaxPayloadBytes: o.maxPayload})
 	if err != nil {
 		pool.Close()
 		return nil, err

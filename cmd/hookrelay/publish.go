@@ -59,6 +59,12 @@ func runMigrate(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := store.Migrate(ctx); err != nil {
 		return err
 	}
+	if !store.OwnsRiverSchema() {
+		_, err = fmt.Fprintf(stdout, "River's migrations skipped: River's tables are in schema %s, which the application migrates\n", store.RiverSchema())
+		if err != nil {
+			return err
+		}
+	}
 	_, err = fmt.Fprintf(stdout, "schema %s is migrated\n", store.Schema())
 	return err
 }

@@ -1,0 +1,259 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+)
+
+const appToken = "shared-client-test-token"
+
+// appProcess runs examples/riverapp, an application with its own River
+// client, worker, queue and periodic job, to which hookrelay is added.
+type appProcess struct {
+	t       *testing.T
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	binary  string
+	env     []string
+	addr    string
+	logPath string
+}
+
+func startProcess(t *testing.T, binary string, env []string, args ...string) *appProcess {
+	t.Helper()
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := listener.Addr().String()
+	require.NoError(t, listener.Close())
+	p := &appProcess{
+		t: t, binary: binary, addr: addr, logPath: filepath.Join(t.TempDir(), "log"),
+		env: append(append(os.Environ(), "ADDR="+addr, "HOOKRELAY_ADDR="+addr), env...),
+	}
+	p.start(args...)
+	t.Cleanup(p.kill)
+	return p
+}
+
+func (p *appProcess) start(args ...string) {
+	p.t.Helper()
+	log, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	require.NoError(p.t, err)
+	defer log.Close()
+	p.cmd = exec.Command(p.binary, args...)
+	p.cmd.Env = p.env
+	p.cmd.Stdout, p.cmd.Stderr = log, log
+	require.NoError(p.t, p.cmd.Start())
+	exited, cmd := make(chan struct{}), p.cmd
+	p.exited = exited
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		resp, err := http.Get("http://" + p.addr + "/healthz")
+		if err == nil {
+			_ = resp.Body.Close()
+			return
+		}
+		select {
+		case <-exited:
+			deadline = time.Now()
+		default:
+		}
+		if time.Now().After(deadline) {
+			out, _ := os.ReadFile(p.logPath)
+			p.t.Fatalf("%s did not come up: %v\n%s", p.binary, err, tail(string(out), 3000))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (p *appProcess) kill() {
+	if p.cmd == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.exited
+	p.cmd = nil
+}
+
+// do sends an authorized request to the process and decodes a JSON answer.
+func (p *appProcess) do(method, path string, body, answer any) error {
+	var reader *bytes.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		reader = bytes.NewReader(b)
+	} else {
+		reader = bytes.NewReader(nil)
+	}
+	req, err := http.NewRequest(method, "http://"+p.addr+path, reader)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+appToken)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("%s %s: %s", method, path, resp.Status)
+	}
+	if answer == nil {
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(answer)
+}
+
+// riverUIKinds returns the kinds of the jobs River's UI lists as completed.
+func (p *appProcess) riverUIKinds(t *testing.T, kinds ...string) map[string]bool {
+	t.Helper()
+	found := map[string]bool{}
+	for _, kind := range kinds {
+		var list struct {
+			Data []struct {
+				Kind string `json:"kind"`
+			} `json:"data"`
+		}
+		require.NoError(t, p.do(http.MethodGet, "/riverui/api/jobs?state=completed&limit=5&kinds="+kind, nil, &list))
+		for _, job := range list.Data {
+			found[job.Kind] = true
+		}
+	}
+	return found
+}
+
+// TestSharedRiverClient runs hookrelay inside an application's own River
+// client (examples/riverapp): River's tables are the application's, in
+// public; its jobs and hookrelay's run side by side; a SIGKILL while both
+// run loses nothing; River's UI lists both kinds, served by the application
+// and by `hookrelay serve --river-schema public` beside it.
+func TestSharedRiverClient(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := pg.NewEmptyDatabase(t)
+	pool, err := pgxpool.New(ctx, url)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+
+	rec := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
+		time.Sleep(20 * time.Millisecond) // keeps deliveries in flight
+		w.WriteHeader(http.StatusNoContent)
+	})
+	env := []string{"DATABASE_URL=" + url, "HOOKRELAY_ADMIN_TOKEN=" + appToken, "HOOKRELAY_ALLOW_CIDRS=127.0.0.1"}
+	app := startProcess(t, buildBinary(t, "github.com/hookrelay/hookrelay/examples/riverapp"), env)
+
+	var tables struct{ Hookrelay, Public bool }
+	require.NoError(t, pool.QueryRow(ctx, "SELECT to_regclass('hookrelay.river_job') IS NOT NULL, to_regclass('public.river_job') IS NOT NULL").Scan(&tables.Hookrelay, &tables.Public))
+	require.Equal(t, struct{ Hookrelay, Public bool }{false, true}, tables, "River's tables are the application's only")
+	migrate := runCLI(t, url, "migrate", "--river-schema", "public")
+	require.Equal(t, 0, migrate.code, migrate.stderr)
+	require.Contains(t, migrate.stdout, "River's migrations skipped: River's tables are in schema public")
+
+	var hook struct{ ID string }
+	require.NoError(t, app.do(http.MethodPost, "/api/hooks", map[string]any{"url": rec.URL, "events": []string{"User.*"}}, &hook))
+
+	// Signups, one by one as users come; the application is killed while
+	// they and their deliveries and welcome jobs are under way. A signup
+	// that fails (the application is down) rolled back and is made again.
+	const signups = 300
+	var signing sync.WaitGroup
+	signing.Go(func() {
+		for done := 0; done < signups; {
+			if err := app.do(http.MethodPost, fmt.Sprintf("/signup?username=user%d", done), nil, nil); err != nil {
+				time.Sleep(20 * time.Millisecond)
+				continue
+			}
+			done++
+		}
+	})
+	rec.waitFor(t, time.Minute, func(r []received) bool { return len(r) >= 50 })
+	app.kill()
+	killedAt := time.Now()
+	var emailed, running int
+	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM app_emails").Scan(&emailed))
+	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM public.river_job WHERE state = 'running'").Scan(&running))
+	t.Logf("killed with %d deliveries received, %d welcome emails sent, %d jobs running", len(rec.all()), emailed, running)
+	app.start()
+	// serve works on the application's River tables beside it.
+	serve := startProcess(t, hookrelayBinary(t), append(env, "HOOKRELAY_RIVER_SCHEMA=public"), "serve")
+	signing.Wait()
+
+	// Nothing lost: every user that exists was delivered and welcomed.
+	var users []string
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		rows, err := pool.Query(ctx, `SELECT u.id::text FROM app_users u
+			WHERE NOT EXISTS (SELECT 1 FROM app_emails e WHERE e.user_id = u.id::text)`)
+		require.NoError(t, err)
+		unwelcomed, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		rows, err = pool.Query(ctx, "SELECT id::text FROM app_users ORDER BY id")
+		require.NoError(t, err)
+		users, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		delivered := map[string]bool{}
+		for _, r := range rec.all() {
+			var body struct{ Data struct{ ID string } }
+			require.NoError(t, json.Unmarshal(r.Body, &body))
+			delivered[body.Data.ID] = true
+		}
+		undelivered := 0
+		for _, id := range users {
+			if !delivered[id] {
+				undelivered++
+			}
+		}
+		if len(unwelcomed) == 0 && undelivered == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			out, _ := os.ReadFile(app.logPath)
+			t.Fatalf("%d of %d users not delivered, %d not welcomed, %s after the kill\n%s",
+				undelivered, len(users), len(unwelcomed), time.Since(killedAt), tail(string(out), 3000))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	require.Len(t, users, signups)
+	t.Logf("all %d users delivered and welcomed %s after the kill", signups, time.Since(killedAt).Round(time.Second))
+	// Every delivery is recorded as succeeded: the killed process's jobs
+	// were rescued and run again.
+	var unfinished, ticks int
+	require.Eventually(t, func() bool {
+		require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM hookrelay.deliveries WHERE status <> 'succeeded'").Scan(&unfinished))
+		return unfinished == 0
+	}, time.Minute, 100*time.Millisecond)
+	t.Logf("every delivery recorded %s after the kill", time.Since(killedAt).Round(time.Second))
+	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM app_ticks").Scan(&ticks))
+	require.Positive(t, ticks, "the application's periodic job runs")
+
+	for _, p := range []*appProcess{app, serve} {
+		kinds := p.riverUIKinds(t, "app_welcome_email", "hookrelay_deliver", "hookrelay_fanout", "app_tick")
+		require.Equal(t, map[string]bool{"app_welcome_email": true, "hookrelay_deliver": true, "hookrelay_fanout": true, "app_tick": true}, kinds, p.binary)
+	}
+	var retention int
+	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM public.river_job WHERE kind = 'hookrelay_retention'").Scan(&retention))
+	require.Positive(t, retention, "hookrelay's periodic jobs run on the application's client")
+}
