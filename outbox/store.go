@@ -53,7 +53,7 @@ type Store struct {
 	schema      string
 	riverSchema string
 	maxPayload  int
-	rewriter   *schemaRewriter
+	rewriter    *schemaRewriter
 }
 
 // NewStore returns a Store over pool. The schema must have been migrated with
