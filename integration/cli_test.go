@@ -153,7 +153,7 @@ func TestCLI(t *testing.T) {
 			{[]string{"hooks", "create", "--url", "example.com/hooks", "--event", "*"}, 1, "scheme must be http or https, as in https://example.com/hooks"},
 			{[]string{"hooks", "create", "--url", "localhost:9000/hooks", "--event", "*"}, 1, "scheme must be http or https"},
 			{[]string{"hooks", "create", "--url", "https://example.com", "--event", "user.created"}, 1, "invalid event filter"},
-			{[]string{"hooks", "create", "--url", "https://example.com", "--event", "*", "--header", "X-A: 1", "--header", "x-a: 2"}, 2, "duplicate --header"},
+			{[]string{"hooks", "create", "--url", "https://example.com", "--event", "*", "--header", "X-A: 1", "--header", "x-a: 2"}, 2, `invalid --header: duplicate "x-a"`},
 			{[]string{"hooks", "create", "--url", "https://example.com", "--event", "*", "--header", "Webhook-Id: 1"}, 1, "cannot be replaced"},
 			{[]string{"hooks", "show"}, 2, "takes one ID"},
 			{[]string{"hooks", "show", "00000000-0000-0000-0000-000000000000"}, 1, "hook not found: 00000000-0000-0000-0000-000000000000"},

@@ -36,6 +36,7 @@ func TestDemo(t *testing.T) {
 	dir := regexp.MustCompile(`throwaway, in (\S+),`).FindStringSubmatch(out)
 	require.NotNil(t, dir, out)
 	require.NoDirExists(t, dir[1], "the throwaway cluster is removed")
+	require.Regexp(t, `Console    http://127\.0\.0\.1:\d+/console/`, out)
 	require.Regexp(t, `River UI   http://127\.0\.0\.1:\d+/riverui/`, out)
 
 	lines := strings.Split(strings.TrimSpace(out), "\n")

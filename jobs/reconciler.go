@@ -119,10 +119,29 @@ func liveDeliveries(ctx context.Context, client *river.Client[pgx.Tx]) (map[stri
 
 // hasLiveJob reports whether a live deliver job carries the delivery.
 func hasLiveJob(ctx context.Context, client *river.Client[pgx.Tx], deliveryID string) (bool, error) {
-	res, err := client.JobList(ctx, river.NewJobListParams().Kinds(DeliverArgs{}.Kind()).States(liveJobStates...).
-		Where("strpos(args->>'deliveries', @id) > 0 OR args->>'delivery_id' = @id", river.NamedArgs{"id": deliveryID}).First(1))
+	res, err := client.JobList(ctx, deliveryJobsParams(deliveryID).States(liveJobStates...).First(1))
 	if err != nil {
 		return false, fmt.Errorf("look for the job of delivery %s: %w", deliveryID, err)
 	}
 	return len(res.Jobs) > 0, nil
+}
+
+// DeliveryJobs returns the River jobs that carry or carried the delivery and
+// that River still keeps, newest first, for operators.
+func (r *Relay) DeliveryJobs(ctx context.Context, deliveryID string) ([]*rivertype.JobRow, error) {
+	client, err := r.started()
+	if err != nil {
+		return nil, err
+	}
+	res, err := client.JobList(ctx, deliveryJobsParams(deliveryID).OrderBy(river.JobListOrderByID, river.SortOrderDesc).First(20))
+	if err != nil {
+		return nil, fmt.Errorf("list the jobs of delivery %s: %w", deliveryID, err)
+	}
+	return res.Jobs, nil
+}
+
+// deliveryJobsParams selects the deliver jobs whose batch holds the delivery.
+func deliveryJobsParams(deliveryID string) *river.JobListParams {
+	return river.NewJobListParams().Kinds(DeliverArgs{}.Kind()).
+		Where("strpos(args->>'deliveries', @id) > 0 OR args->>'delivery_id' = @id", river.NamedArgs{"id": deliveryID})
 }

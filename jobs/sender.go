@@ -23,9 +23,6 @@ const drainMaxBytes = 64 << 10
 // responseHeaderMaxBytes bounds a receiver's answer headers.
 const responseHeaderMaxBytes = 64 << 10
 
-// userAgent is sent with every request.
-const userAgent = "hookrelay/" + outbox.Version
-
 // sender makes the HTTP requests of deliveries.
 type sender struct {
 	client  *http.Client
@@ -115,23 +112,9 @@ func newSignedRequest(ctx context.Context, send *outbox.Send, now time.Time) (*h
 	if err != nil {
 		return nil, fmt.Errorf("build request: %w", err)
 	}
-	for name, value := range send.Hook.Headers {
-		req.Header.Set(name, value)
+	if req.Header, err = outbox.SignedHeaders(send.Hook, send.DeliveryID, now, send.Body); err != nil {
+		return nil, err
 	}
-	timestamp := now.Unix()
-	keys := send.Hook.SigningKeys(now)
-	signatures := make([]string, len(keys))
-	for i, key := range keys {
-		if signatures[i], err = outbox.SignatureV1(key, send.DeliveryID, timestamp, send.Body); err != nil {
-			return nil, fmt.Errorf("sign delivery: %w", err)
-		}
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", userAgent)
-	req.Header.Set("webhook-id", send.DeliveryID)
-	req.Header.Set("webhook-timestamp", strconv.FormatInt(timestamp, 10))
-	req.Header.Set("webhook-signature", strings.Join(signatures, " "))
-	req.Header.Set("logto-signature-sha-256", outbox.SignatureLogto(send.Hook.SigningKey, send.Body))
 	return req, nil
 }
 

@@ -42,6 +42,9 @@ type Delivery struct {
 	AttemptCount   int    `json:"attemptCount"`
 	LastStatusCode *int   `json:"lastStatusCode,omitempty"`
 	LastError      string `json:"lastError,omitempty"`
+	// LastDurationMS and LastAttemptAt are the latest attempt's.
+	LastDurationMS *int       `json:"lastDurationMs,omitempty"`
+	LastAttemptAt  *time.Time `json:"lastAttemptAt,omitempty"`
 	// NextAttemptAt is when a pending delivery's next attempt is due, once
 	// an attempt failed.
 	NextAttemptAt *time.Time `json:"nextAttemptAt,omitempty"`
@@ -67,6 +70,8 @@ type Attempt struct {
 // DeliveryFilter selects deliveries to list. Zero fields select all.
 type DeliveryFilter struct {
 	HookID string
+	// EventID selects the deliveries an event fanned out to.
+	EventID string
 	// Status is one of the Delivery… statuses.
 	Status string
 	// Max defaults to DeliveryListMaxDefault.
@@ -84,6 +89,9 @@ func (s *Store) ListDeliveries(ctx context.Context, filter *DeliveryFilter) ([]*
 	if filter.HookID != "" && !isUUID(filter.HookID) {
 		return nil, missing(ErrHookNotFound, filter.HookID)
 	}
+	if filter.EventID != "" && !isUUID(filter.EventID) {
+		return nil, missing(ErrEventNotFound, filter.EventID)
+	}
 	if filter.After != "" && !isUUID(filter.After) {
 		return nil, invalid("after", "%q is not a delivery ID; give the last ID of the previous page", filter.After)
 	}
@@ -95,10 +103,11 @@ func (s *Store) ListDeliveries(ctx context.Context, filter *DeliveryFilter) ([]*
 		return nil, invalid("limit", "%d; give 1 to 10000", limit)
 	}
 	rows, err := s.queries(s.pool).DeliveryList(ctx, &dbsqlc.DeliveryListParams{
-		HookID: nullable(filter.HookID),
-		Status: nullable(filter.Status),
-		After:  nullable(filter.After),
-		Max:    int32(limit), //nolint:gosec // bounded above
+		HookID:  nullable(filter.HookID),
+		EventID: nullable(filter.EventID),
+		Status:  nullable(filter.Status),
+		After:   nullable(filter.After),
+		Max:     int32(limit), //nolint:gosec // bounded above
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list deliveries: %w", err)
@@ -315,10 +324,20 @@ func (s *Store) DeliveryIDsInRange(ctx context.Context, r *ReplayRange) ([]strin
 		HookID: r.HookID,
 		Since:  r.Since,
 		Until:  until,
+		MinID:  uuid7Floor(r.Since.Add(-time.Second)),
+		MaxID:  uuid7Floor(until.Add(time.Second)),
 		Status: nullable(r.Status),
 		Max:    ReplayMaxDeliveries,
 	})
 	return ids, wrap(err, "list deliveries of hook %s to replay", r.HookID)
+}
+
+// uuid7Floor is the smallest UUIDv7 of t's millisecond: rows created at or
+// after t have ids at least this (schema/008_console.up.sql has it in SQL).
+func uuid7Floor(t time.Time) string {
+	ms := max(t.UnixMilli(), 0)
+	hex := fmt.Sprintf("%012x", ms)
+	return hex[:8] + "-" + hex[8:12] + "-0000-0000-000000000000"
 }
 
 func validateStatus(status string) error {
@@ -357,6 +376,8 @@ func deliveryFromRow(row *dbsqlc.Delivery, eventType string) *Delivery {
 		AttemptCount:   int(row.Attempts),
 		LastStatusCode: intPtr(row.LastStatusCode),
 		LastError:      deref(row.LastError),
+		LastDurationMS: intPtr(row.LastDurationMs),
+		LastAttemptAt:  row.LastAttemptAt,
 		CreatedAt:      row.CreatedAt,
 		UpdatedAt:      row.UpdatedAt,
 		FinishedAt:     row.FinishedAt,

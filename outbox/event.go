@@ -1,6 +1,7 @@
 package outbox
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -158,4 +159,53 @@ func eventInsertParams(event *Event, maxPayload int) (*dbsqlc.EventInsertParams,
 		Context:  eventContext,
 		TenantID: nullable(event.TenantID),
 	}, nil
+}
+
+// EventSummary is an event of a list: what it is and how many deliveries it
+// fanned out to.
+type EventSummary struct {
+	ID          string     `json:"id"`
+	Type        string     `json:"type"`
+	TenantID    string     `json:"tenantId,omitempty"`
+	CreatedAt   time.Time  `json:"createdAt"`
+	FannedOutAt *time.Time `json:"fannedOutAt,omitempty"`
+	Deliveries  int64      `json:"deliveries"`
+}
+
+// EventFilter selects events to list. Zero fields select all.
+type EventFilter struct {
+	// Type is an exact event type.
+	Type string
+	// Max defaults to DeliveryListMaxDefault.
+	Max int
+	// After is the last ID of the previous page: the list goes on with older
+	// events.
+	After string
+}
+
+// ListEvents returns events newest first, a page at a time.
+func (s *Store) ListEvents(ctx context.Context, filter *EventFilter) ([]*EventSummary, error) {
+	if filter.After != "" && !isUUID(filter.After) {
+		return nil, invalid("after", "%q is not an event ID; give the last ID of the previous page", filter.After)
+	}
+	limit := cmp.Or(filter.Max, DeliveryListMaxDefault)
+	if limit < 0 || limit > 10000 {
+		return nil, invalid("limit", "%d; give 1 to 10000", limit)
+	}
+	rows, err := s.queries(s.pool).EventList(ctx, &dbsqlc.EventListParams{
+		Type:  nullable(filter.Type),
+		After: nullable(filter.After),
+		Max:   int32(limit), //nolint:gosec // bounded above
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list events: %w", err)
+	}
+	events := make([]*EventSummary, len(rows))
+	for i, row := range rows {
+		events[i] = &EventSummary{
+			ID: row.ID, Type: row.Type, TenantID: deref(row.TenantID),
+			CreatedAt: row.CreatedAt, FannedOutAt: row.FannedOutAt, Deliveries: row.Deliveries,
+		}
+	}
+	return events, nil
 }

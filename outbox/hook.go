@@ -46,6 +46,8 @@ type Hook struct {
 	// the overlap of a rotation.
 	PreviousSigningKey   string     `json:"previousSigningKey,omitempty"`
 	PreviousKeyExpiresAt *time.Time `json:"previousKeyExpiresAt,omitempty"`
+	// KeyRotatedAt is when SigningKey replaced the one before.
+	KeyRotatedAt *time.Time `json:"keyRotatedAt,omitempty"`
 	// FailingSince is the first failed attempt of the hook's current run of
 	// failures; a success clears it.
 	FailingSince *time.Time `json:"failingSince,omitempty"`
@@ -104,6 +106,26 @@ type HookUpdate struct {
 	Events   []string
 	Headers  map[string]string
 	TenantID *string
+}
+
+// ParseHeaders turns 'Name: value' lines into a map of custom headers,
+// refusing malformed lines and duplicate names.
+func ParseHeaders(lines []string) (map[string]string, error) {
+	headers := make(map[string]string, len(lines))
+	for _, line := range lines {
+		name, value, ok := strings.Cut(line, ":")
+		name = strings.TrimSpace(name)
+		if !ok || name == "" {
+			return nil, invalid("header", "%q: write it as 'Name: value'", line)
+		}
+		for existing := range headers {
+			if strings.EqualFold(existing, name) {
+				return nil, invalid("header", "duplicate %q", name)
+			}
+		}
+		headers[name] = strings.TrimSpace(value)
+	}
+	return headers, nil
 }
 
 // reservedHeaders are set by hookrelay on every request, or belong to the
@@ -438,6 +460,7 @@ func hookFromRow(row *dbsqlc.Hook) (*Hook, error) {
 		SigningKey:           row.SigningKey,
 		PreviousSigningKey:   deref(row.PreviousSigningKey),
 		PreviousKeyExpiresAt: row.PreviousKeyExpiresAt,
+		KeyRotatedAt:         row.KeyRotatedAt,
 		FailingSince:         row.FailingSince,
 		CreatedAt:            row.CreatedAt,
 		UpdatedAt:            row.UpdatedAt,

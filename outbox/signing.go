@@ -7,8 +7,11 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // SigningKeyPrefix starts every signing key, as in the Standard Webhooks
@@ -65,4 +68,44 @@ func VerifySignatureV1(signingKey, id string, timestamp int64, body []byte, head
 		}
 	}
 	return false
+}
+
+// SignedHeaders returns the headers hookrelay sets on a request of the
+// delivery deliveryID to hook at time at, in the contract's names: the hook's
+// custom headers, then Content-Type, User-Agent, webhook-id,
+// webhook-timestamp, webhook-signature (one entry per key valid at at) and
+// logto-signature-sha-256, which the custom ones cannot replace.
+func SignedHeaders(hook *Hook, deliveryID string, at time.Time, body []byte) (http.Header, error) {
+	header := http.Header{}
+	for name, value := range hook.Headers {
+		header.Set(name, value)
+	}
+	timestamp := at.Unix()
+	keys := hook.SigningKeys(at)
+	signatures := make([]string, len(keys))
+	for i, key := range keys {
+		var err error
+		if signatures[i], err = SignatureV1(key, deliveryID, timestamp, body); err != nil {
+			return nil, fmt.Errorf("sign delivery: %w", err)
+		}
+	}
+	header.Set("Content-Type", "application/json")
+	header.Set("User-Agent", UserAgent)
+	header.Set("webhook-id", deliveryID)
+	header.Set("webhook-timestamp", strconv.FormatInt(timestamp, 10))
+	header.Set("webhook-signature", strings.Join(signatures, " "))
+	header.Set("logto-signature-sha-256", SignatureLogto(hook.SigningKey, body))
+	return header, nil
+}
+
+// SentHeaders returns the headers of the attempt of the delivery made at
+// time at, signatures as they were sent, for operators (the custom headers
+// are the hook's current ones): false when the hook's key was rotated after
+// at, so that the keys that signed it are no longer all known.
+func SentHeaders(hook *Hook, deliveryID string, at time.Time, body []byte) (http.Header, bool) {
+	if hook.KeyRotatedAt != nil && at.Before(*hook.KeyRotatedAt) {
+		return nil, false
+	}
+	header, err := SignedHeaders(hook, deliveryID, at, body)
+	return header, err == nil
 }

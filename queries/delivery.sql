@@ -27,6 +27,7 @@ SELECT sqlc.embed(d), e.type AS event_type
 FROM /* TEMPLATE: schema */deliveries d
 JOIN /* TEMPLATE: schema */events e ON e.id = d.event_id
 WHERE (sqlc.narg('hook_id')::uuid IS NULL OR d.hook_id = sqlc.narg('hook_id'))
+  AND (sqlc.narg('event_id')::uuid IS NULL OR d.event_id = sqlc.narg('event_id'))
   AND (sqlc.narg('status')::text IS NULL OR d.status = sqlc.narg('status'))
   AND (sqlc.narg('after')::uuid IS NULL OR d.id < sqlc.narg('after'))
 ORDER BY d.id DESC
@@ -118,9 +119,13 @@ FROM reset
 WHERE d.id = reset.id
 RETURNING d.id;
 
+-- DeliveryListIDsForReplay lists a hook's deliveries created in [since,
+-- until); @min_id and @max_id bound their UUIDv7 ids (a little wider), so
+-- that the index on (hook_id, id) finds them.
 -- name: DeliveryListIDsForReplay :many
 SELECT id FROM /* TEMPLATE: schema */deliveries
 WHERE hook_id = @hook_id
+  AND id >= @min_id AND id < @max_id
   AND created_at >= @since
   AND created_at < @until
   AND (sqlc.narg('status')::text IS NULL OR status = sqlc.narg('status'))

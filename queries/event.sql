@@ -11,6 +11,17 @@ END::boolean AS rang;
 -- name: EventGetByID :one
 SELECT * FROM /* TEMPLATE: schema */events WHERE id = @id;
 
+-- EventList pages by keyset, newest first: @after is the last id of the
+-- previous page. Each event comes with how many deliveries it fanned out to.
+-- name: EventList :many
+SELECT e.id, e.type, e.tenant_id, e.created_at, e.fanned_out_at,
+       (SELECT count(*) FROM /* TEMPLATE: schema */deliveries d WHERE d.event_id = e.id)::bigint AS deliveries
+FROM /* TEMPLATE: schema */events e
+WHERE (sqlc.narg('type')::text IS NULL OR e.type = sqlc.narg('type'))
+  AND (sqlc.narg('after')::uuid IS NULL OR e.id < sqlc.narg('after'))
+ORDER BY e.id DESC
+LIMIT @max;
+
 -- name: EventUnfannedExists :one
 SELECT EXISTS (SELECT 1 FROM /* TEMPLATE: schema */events WHERE fanned_out_at IS NULL);
 

@@ -35,6 +35,7 @@ UPDATE /* TEMPLATE: schema */hooks
 SET previous_signing_key = CASE WHEN @overlap_until::timestamptz > now() THEN signing_key END,
     previous_key_expires_at = CASE WHEN @overlap_until::timestamptz > now() THEN @overlap_until::timestamptz END,
     signing_key = @signing_key,
+    key_rotated_at = now(),
     updated_at = now()
 WHERE id = @id
 RETURNING *;
@@ -51,13 +52,13 @@ WITH rows AS (
     FROM /* TEMPLATE: schema */delivery_attempts a
     JOIN /* TEMPLATE: schema */deliveries d ON d.id = a.delivery_id
     WHERE d.hook_id = @hook_id
-      AND d.created_at > now() - interval '2 days'
+      AND d.id > /* TEMPLATE: schema */uuid7_floor(now() - interval '2 days')
       AND a.created_at > now() - interval '24 hours'
 ), succeeded AS (
     SELECT count(*) AS n
     FROM /* TEMPLATE: schema */deliveries
     WHERE hook_id = @hook_id
-      AND created_at > now() - interval '2 days'
+      AND id > /* TEMPLATE: schema */uuid7_floor(now() - interval '2 days')
       AND status = 'succeeded'
       AND last_attempt_at > now() - interval '24 hours'
 )

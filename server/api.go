@@ -257,22 +257,29 @@ func decode(r *http.Request, v any) error {
 }
 
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	status, message := s.errorStatus(r, err)
+	writeJSON(w, status, map[string]string{"error": message})
+}
+
+// errorStatus maps err to an HTTP status and a message for the client; an
+// unexpected error is logged and not shown.
+func (s *Server) errorStatus(r *http.Request, err error) (int, string) {
 	var validationErr *outbox.ValidationError
 	status := http.StatusInternalServerError
 	switch {
 	case errors.As(err, &validationErr):
 		status = http.StatusBadRequest
-	case errors.Is(err, outbox.ErrHookNotFound), errors.Is(err, outbox.ErrDeliveryNotFound), errors.Is(err, outbox.ErrEventNotFound):
+	case errors.Is(err, outbox.ErrHookNotFound), errors.Is(err, outbox.ErrDeliveryNotFound), errors.Is(err, outbox.ErrEventNotFound),
+		errors.Is(err, errConsoleNotFound):
 		status = http.StatusNotFound
 	case errors.Is(err, jobs.ErrDeliveryPending), errors.Is(err, jobs.ErrHookDisabled):
 		status = http.StatusConflict
 	}
-	message := err.Error()
 	if status == http.StatusInternalServerError {
-		s.logger.ErrorContext(r.Context(), "admin API request failed", "method", r.Method, "path", r.URL.Path, "error", err)
-		message = "internal error; see the server's log"
+		s.logger.ErrorContext(r.Context(), "admin request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+		return status, "internal error; see the server's log"
 	}
-	writeJSON(w, status, map[string]string{"error": message})
+	return status, err.Error()
 }
 
 func writeJSON(w http.ResponseWriter, status int, body any) {

@@ -39,6 +39,7 @@ type Server struct {
 	token   []byte
 	logger  *slog.Logger
 	riverUI *riverui.Handler
+	console *console
 	mux     *http.ServeMux
 	handler http.Handler // mux behind cross-origin protection
 }
@@ -86,7 +87,19 @@ func New(config *Config) (*Server, error) {
 	s.mux.Handle("GET /metrics", metricsHandler)
 	s.mux.Handle("/riverui/", s.authorizeBrowser(riverUI))
 	s.routeAPI()
+	console, err := newConsole(config.Relay, s.token, s.consoleError)
+	if err != nil {
+		return nil, err
+	}
+	s.routeConsole(console)
+	s.console = console
 	return s, nil
+}
+
+// consoleError answers a console request that failed with an error page.
+func (s *Server) consoleError(w http.ResponseWriter, r *http.Request, err error) {
+	status, message := s.errorStatus(r, err)
+	s.console.render(w, r, "error", &errorPage{page: page{status: status}, Message: message})
 }
 
 // Start starts River UI's background work; it ends with ctx.

@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/hookrelay/hookrelay/outbox"
@@ -43,21 +43,12 @@ func addHookFlags(fs *flag.FlagSet) *hookFlags {
 
 // parseHeaders turns 'Name: value' flags into a map, refusing duplicates.
 func parseHeaders(flags []string) (map[string]string, error) {
-	headers := make(map[string]string, len(flags))
-	for _, flag := range flags {
-		name, value, ok := strings.Cut(flag, ":")
-		name = strings.TrimSpace(name)
-		if !ok || name == "" {
-			return nil, usagef("invalid --header %q: write it as 'Name: value'", flag)
-		}
-		for existing := range headers {
-			if strings.EqualFold(existing, name) {
-				return nil, usagef("duplicate --header %q", name)
-			}
-		}
-		headers[name] = strings.TrimSpace(value)
+	headers, err := outbox.ParseHeaders(flags)
+	var invalid *outbox.ValidationError
+	if errors.As(err, &invalid) {
+		return nil, usagef("invalid --header: %s", invalid.Reason)
 	}
-	return headers, nil
+	return headers, err
 }
 
 func hooksCreate(ctx context.Context, args []string, stdout io.Writer) error {

@@ -117,7 +117,7 @@ func (q *Queries) DeliveryCountByStatus(ctx context.Context) ([]*DeliveryCountBy
 }
 
 const deliveryGetByID = `-- name: DeliveryGetByID :one
-SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, d.next_attempt_at, e.id, e.type, e.data, e.context, e.tenant_id, e.created_at, e.fanned_out_at, h.id, h.name, h.url, h.events, h.headers, h.tenant_id, h.enabled, h.disabled_reason, h.signing_key, h.previous_signing_key, h.previous_key_expires_at, h.failing_since, h.created_at, h.updated_at
+SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, d.next_attempt_at, e.id, e.type, e.data, e.context, e.tenant_id, e.created_at, e.fanned_out_at, h.id, h.name, h.url, h.events, h.headers, h.tenant_id, h.enabled, h.disabled_reason, h.signing_key, h.previous_signing_key, h.previous_key_expires_at, h.failing_since, h.created_at, h.updated_at, h.key_rotated_at
 FROM /* TEMPLATE: schema */deliveries d
 JOIN /* TEMPLATE: schema */events e ON e.id = d.event_id
 JOIN /* TEMPLATE: schema */hooks h ON h.id = d.hook_id
@@ -169,12 +169,13 @@ func (q *Queries) DeliveryGetByID(ctx context.Context, id string) (*DeliveryGetB
 		&i.Hook.FailingSince,
 		&i.Hook.CreatedAt,
 		&i.Hook.UpdatedAt,
+		&i.Hook.KeyRotatedAt,
 	)
 	return &i, err
 }
 
 const deliveryGetForSendMany = `-- name: DeliveryGetForSendMany :many
-SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, d.next_attempt_at, e.id, e.type, e.data, e.context, e.tenant_id, e.created_at, e.fanned_out_at, h.id, h.name, h.url, h.events, h.headers, h.tenant_id, h.enabled, h.disabled_reason, h.signing_key, h.previous_signing_key, h.previous_key_expires_at, h.failing_since, h.created_at, h.updated_at
+SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, d.next_attempt_at, e.id, e.type, e.data, e.context, e.tenant_id, e.created_at, e.fanned_out_at, h.id, h.name, h.url, h.events, h.headers, h.tenant_id, h.enabled, h.disabled_reason, h.signing_key, h.previous_signing_key, h.previous_key_expires_at, h.failing_since, h.created_at, h.updated_at, h.key_rotated_at
 FROM /* TEMPLATE: schema */deliveries d
 JOIN /* TEMPLATE: schema */events e ON e.id = d.event_id
 JOIN /* TEMPLATE: schema */hooks h ON h.id = d.hook_id
@@ -234,6 +235,7 @@ func (q *Queries) DeliveryGetForSendMany(ctx context.Context, ids []string) ([]*
 			&i.Hook.FailingSince,
 			&i.Hook.CreatedAt,
 			&i.Hook.UpdatedAt,
+			&i.Hook.KeyRotatedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -313,17 +315,19 @@ SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.
 FROM /* TEMPLATE: schema */deliveries d
 JOIN /* TEMPLATE: schema */events e ON e.id = d.event_id
 WHERE ($1::uuid IS NULL OR d.hook_id = $1)
-  AND ($2::text IS NULL OR d.status = $2)
-  AND ($3::uuid IS NULL OR d.id < $3)
+  AND ($2::uuid IS NULL OR d.event_id = $2)
+  AND ($3::text IS NULL OR d.status = $3)
+  AND ($4::uuid IS NULL OR d.id < $4)
 ORDER BY d.id DESC
-LIMIT $4
+LIMIT $5
 `
 
 type DeliveryListParams struct {
-	HookID *string
-	Status *string
-	After  *string
-	Max    int32
+	HookID  *string
+	EventID *string
+	Status  *string
+	After   *string
+	Max     int32
 }
 
 type DeliveryListRow struct {
@@ -336,6 +340,7 @@ type DeliveryListRow struct {
 func (q *Queries) DeliveryList(ctx context.Context, arg *DeliveryListParams) ([]*DeliveryListRow, error) {
 	rows, err := q.db.Query(ctx, deliveryList,
 		arg.HookID,
+		arg.EventID,
 		arg.Status,
 		arg.After,
 		arg.Max,
@@ -377,24 +382,32 @@ func (q *Queries) DeliveryList(ctx context.Context, arg *DeliveryListParams) ([]
 const deliveryListIDsForReplay = `-- name: DeliveryListIDsForReplay :many
 SELECT id FROM /* TEMPLATE: schema */deliveries
 WHERE hook_id = $1
-  AND created_at >= $2
-  AND created_at < $3
-  AND ($4::text IS NULL OR status = $4)
+  AND id >= $2 AND id < $3
+  AND created_at >= $4
+  AND created_at < $5
+  AND ($6::text IS NULL OR status = $6)
 ORDER BY id
-LIMIT $5
+LIMIT $7
 `
 
 type DeliveryListIDsForReplayParams struct {
 	HookID string
+	MinID  string
+	MaxID  string
 	Since  time.Time
 	Until  time.Time
 	Status *string
 	Max    int32
 }
 
+// DeliveryListIDsForReplay lists a hook's deliveries created in [since,
+// until); @min_id and @max_id bound their UUIDv7 ids (a little wider), so
+// that the index on (hook_id, id) finds them.
 func (q *Queries) DeliveryListIDsForReplay(ctx context.Context, arg *DeliveryListIDsForReplayParams) ([]string, error) {
 	rows, err := q.db.Query(ctx, deliveryListIDsForReplay,
 		arg.HookID,
+		arg.MinID,
+		arg.MaxID,
 		arg.Since,
 		arg.Until,
 		arg.Status,

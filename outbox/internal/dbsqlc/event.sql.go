@@ -134,6 +134,60 @@ func (q *Queries) EventInsert(ctx context.Context, arg *EventInsertParams) (*Eve
 	return &i, err
 }
 
+const eventList = `-- name: EventList :many
+SELECT e.id, e.type, e.tenant_id, e.created_at, e.fanned_out_at,
+       (SELECT count(*) FROM /* TEMPLATE: schema */deliveries d WHERE d.event_id = e.id)::bigint AS deliveries
+FROM /* TEMPLATE: schema */events e
+WHERE ($1::text IS NULL OR e.type = $1)
+  AND ($2::uuid IS NULL OR e.id < $2)
+ORDER BY e.id DESC
+LIMIT $3
+`
+
+type EventListParams struct {
+	Type  *string
+	After *string
+	Max   int32
+}
+
+type EventListRow struct {
+	ID          string
+	Type        string
+	TenantID    *string
+	CreatedAt   time.Time
+	FannedOutAt *time.Time
+	Deliveries  int64
+}
+
+// EventList pages by keyset, newest first: @after is the last id of the
+// previous page. Each event comes with how many deliveries it fanned out to.
+func (q *Queries) EventList(ctx context.Context, arg *EventListParams) ([]*EventListRow, error) {
+	rows, err := q.db.Query(ctx, eventList, arg.Type, arg.After, arg.Max)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []*EventListRow
+	for rows.Next() {
+		var i EventListRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Type,
+			&i.TenantID,
+			&i.CreatedAt,
+			&i.FannedOutAt,
+			&i.Deliveries,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, &i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const eventMarkFannedOut = `-- name: EventMarkFannedOut :exec
 UPDATE /* TEMPLATE: schema */events SET fanned_out_at = now() WHERE id = ANY($1::uuid[])
 `

@@ -34,7 +34,7 @@ func (q *Queries) HookDelete(ctx context.Context, id string) (int64, error) {
 }
 
 const hookGetByID = `-- name: HookGetByID :one
-SELECT id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at FROM /* TEMPLATE: schema */hooks WHERE id = $1
+SELECT id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at, key_rotated_at FROM /* TEMPLATE: schema */hooks WHERE id = $1
 `
 
 func (q *Queries) HookGetByID(ctx context.Context, id string) (*Hook, error) {
@@ -55,6 +55,7 @@ func (q *Queries) HookGetByID(ctx context.Context, id string) (*Hook, error) {
 		&i.FailingSince,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.KeyRotatedAt,
 	)
 	return &i, err
 }
@@ -62,7 +63,7 @@ func (q *Queries) HookGetByID(ctx context.Context, id string) (*Hook, error) {
 const hookInsert = `-- name: HookInsert :one
 INSERT INTO /* TEMPLATE: schema */hooks (name, url, events, headers, tenant_id, enabled, signing_key)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
-RETURNING id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at
+RETURNING id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at, key_rotated_at
 `
 
 type HookInsertParams struct {
@@ -101,12 +102,13 @@ func (q *Queries) HookInsert(ctx context.Context, arg *HookInsertParams) (*Hook,
 		&i.FailingSince,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.KeyRotatedAt,
 	)
 	return &i, err
 }
 
 const hookList = `-- name: HookList :many
-SELECT id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at FROM /* TEMPLATE: schema */hooks ORDER BY id
+SELECT id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at, key_rotated_at FROM /* TEMPLATE: schema */hooks ORDER BY id
 `
 
 func (q *Queries) HookList(ctx context.Context) ([]*Hook, error) {
@@ -133,6 +135,7 @@ func (q *Queries) HookList(ctx context.Context) ([]*Hook, error) {
 			&i.FailingSince,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.KeyRotatedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -179,9 +182,10 @@ UPDATE /* TEMPLATE: schema */hooks
 SET previous_signing_key = CASE WHEN $1::timestamptz > now() THEN signing_key END,
     previous_key_expires_at = CASE WHEN $1::timestamptz > now() THEN $1::timestamptz END,
     signing_key = $2,
+    key_rotated_at = now(),
     updated_at = now()
 WHERE id = $3
-RETURNING id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at
+RETURNING id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at, key_rotated_at
 `
 
 type HookRotateKeyParams struct {
@@ -208,6 +212,7 @@ func (q *Queries) HookRotateKey(ctx context.Context, arg *HookRotateKeyParams) (
 		&i.FailingSince,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.KeyRotatedAt,
 	)
 	return &i, err
 }
@@ -216,7 +221,7 @@ const hookSetEnabled = `-- name: HookSetEnabled :one
 UPDATE /* TEMPLATE: schema */hooks
 SET enabled = $1, disabled_reason = $2, failing_since = NULL, updated_at = now()
 WHERE id = $3
-RETURNING id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at
+RETURNING id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at, key_rotated_at
 `
 
 type HookSetEnabledParams struct {
@@ -243,6 +248,7 @@ func (q *Queries) HookSetEnabled(ctx context.Context, arg *HookSetEnabledParams)
 		&i.FailingSince,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.KeyRotatedAt,
 	)
 	return &i, err
 }
@@ -254,13 +260,13 @@ WITH rows AS (
     FROM /* TEMPLATE: schema */delivery_attempts a
     JOIN /* TEMPLATE: schema */deliveries d ON d.id = a.delivery_id
     WHERE d.hook_id = $1
-      AND d.created_at > now() - interval '2 days'
+      AND d.id > /* TEMPLATE: schema */uuid7_floor(now() - interval '2 days')
       AND a.created_at > now() - interval '24 hours'
 ), succeeded AS (
     SELECT count(*) AS n
     FROM /* TEMPLATE: schema */deliveries
     WHERE hook_id = $1
-      AND created_at > now() - interval '2 days'
+      AND id > /* TEMPLATE: schema */uuid7_floor(now() - interval '2 days')
       AND status = 'succeeded'
       AND last_attempt_at > now() - interval '24 hours'
 )
@@ -289,7 +295,7 @@ const hookUpdate = `-- name: HookUpdate :one
 UPDATE /* TEMPLATE: schema */hooks
 SET name = $1, url = $2, events = $3, headers = $4, tenant_id = $5, updated_at = now()
 WHERE id = $6
-RETURNING id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at
+RETURNING id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at, key_rotated_at
 `
 
 type HookUpdateParams struct {
@@ -326,6 +332,7 @@ func (q *Queries) HookUpdate(ctx context.Context, arg *HookUpdateParams) (*Hook,
 		&i.FailingSince,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.KeyRotatedAt,
 	)
 	return &i, err
 }

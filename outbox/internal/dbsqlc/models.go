@@ -71,6 +71,7 @@ type Hook struct {
 	FailingSince         *time.Time
 	CreatedAt            time.Time
 	UpdatedAt            time.Time
+	KeyRotatedAt         *time.Time
 }
 
 type HookrelayMigration struct {

@@ -98,7 +98,8 @@ func Run(ctx context.Context, config *Config) error {
 	}
 	token := newToken()
 	base := "http://" + listener.Addr().String()
-	fmt.Fprintf(config.Out, "River UI   %s/riverui/  (user: admin, password: %s)\n", base, token)
+	fmt.Fprintf(config.Out, "Console    %s/console/  (user: admin, password: %s)\n", base, token)
+	fmt.Fprintf(config.Out, "River UI   %s/riverui/  (the same login)\n", base)
 	fmt.Fprintf(config.Out, "Admin API  curl -H 'Authorization: Bearer %s' %s/api/deliveries\n", token, base)
 	fmt.Fprintf(config.Out, "Receiver   %s (verifies every signature; fails some first attempts on purpose)\n", rec.URL("/"))
 	fmt.Fprintln(config.Out, "Ctrl-C to stop.")
