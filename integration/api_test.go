@@ -24,7 +24,7 @@ type apiBundle struct {
 	url string
 }
 
-func setupAPI(t *testing.T) *apiBundle {
+func setupAPI(t testing.TB) *apiBundle {
 	t.Helper()
 	bundle := setupPipeline(t, nil)
 	srv, err := server.New(&server.Config{Relay: bundle.service.Relay, AdminToken: adminToken})

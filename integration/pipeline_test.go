@@ -21,13 +21,13 @@ type pipelineBundle struct {
 
 // setupPipeline starts a service on a fresh database. Loopback is allowed so
 // that the tests' receivers can be reached.
-func setupPipeline(t *testing.T, config *jobs.Config) *pipelineBundle {
+func setupPipeline(t testing.TB, config *jobs.Config) *pipelineBundle {
 	t.Helper()
 	return startPipeline(t, setupStore(t), config)
 }
 
 // startPipeline starts a service on bundle's database, as setupPipeline does.
-func startPipeline(t *testing.T, bundle *storeBundle, config *jobs.Config) *pipelineBundle {
+func startPipeline(t testing.TB, bundle *storeBundle, config *jobs.Config) *pipelineBundle {
 	t.Helper()
 	if config == nil {
 		config = &jobs.Config{}
@@ -53,7 +53,7 @@ func startPipeline(t *testing.T, bundle *storeBundle, config *jobs.Config) *pipe
 	return &pipelineBundle{storeBundle: bundle, service: service}
 }
 
-func (b *storeBundle) createHook(t *testing.T, url string, events ...string) *outbox.Hook {
+func (b *storeBundle) createHook(t testing.TB, url string, events ...string) *outbox.Hook {
 	t.Helper()
 	hook, err := b.store.CreateHook(context.Background(), &outbox.HookParams{URL: url, Events: events})
 	require.NoError(t, err)

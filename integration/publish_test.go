@@ -25,7 +25,7 @@ type storeBundle struct {
 	store *outbox.Store
 }
 
-func setupStore(t *testing.T) *storeBundle {
+func setupStore(t testing.TB) *storeBundle {
 	t.Helper()
 	pool := pg.NewPool(t)
 	store, err := outbox.NewStore(pool, nil)
