@@ -261,13 +261,14 @@ func NewService(config *Config) (*Service, error) {
 // Start starts working jobs, polling the outbox and rescuing the jobs of dead
 // processes; it returns at once.
 func (s *Service) Start(ctx context.Context) error {
-	if err := s.store.CheckMigrated(ctx); err != nil {
+	if err := s.Relay.Start(ctx, s.Client()); err != nil {
 		return err
 	}
 	if err := s.Client().Start(ctx); err != nil {
+		s.Relay.Stop()
 		return fmt.Errorf("start River client: %w", err)
 	}
-	return s.Relay.Start(ctx, s.Client())
+	return nil
 }
 
 // Stop stops polling, lets jobs in flight finish and returns; if ctx ends

@@ -250,7 +250,7 @@ func (c *console) createHook(w http.ResponseWriter, r *http.Request) {
 	var hook *outbox.Hook
 	if err == nil {
 		hook, err = c.store.CreateHook(r.Context(), &outbox.HookParams{
-			Name: form.Name, URL: form.URL, Events: lines(form.Events), Headers: headers, TenantID: form.TenantID,
+			Name: form.Name, URL: form.URL, Events: eventList(form.Events), Headers: headers, TenantID: form.TenantID,
 		})
 	}
 	if invalid := validationMessage(err); invalid != "" {
@@ -274,13 +274,21 @@ func readHookForm(r *http.Request) hookForm {
 	}
 }
 
-// lines splits a textarea into its non-empty lines; commas separate too,
-// except in headers, whose values may hold them.
+// lines splits a textarea into its non-empty lines, trimmed.
 func lines(text string) []string {
+	return fields(text, "\n")
+}
+
+// eventList splits the events field at line ends and commas.
+func eventList(text string) []string {
+	return fields(text, "\n,")
+}
+
+func fields(text, separators string) []string {
 	var out []string
-	for _, line := range strings.Split(text, "\n") {
-		if line = strings.TrimSpace(line); line != "" {
-			out = append(out, line)
+	for _, field := range strings.FieldsFunc(text, func(r rune) bool { return strings.ContainsRune(separators, r) }) {
+		if field = strings.TrimSpace(field); field != "" {
+			out = append(out, field)
 		}
 	}
 	return out
@@ -365,7 +373,7 @@ func (c *console) updateHook(w http.ResponseWriter, r *http.Request) {
 	headers, err := outbox.ParseHeaders(lines(form.Headers))
 	if err == nil {
 		_, err = c.store.UpdateHook(r.Context(), r.PathValue("id"), &outbox.HookUpdate{
-			Name: &form.Name, URL: &form.URL, Events: lines(form.Events), Headers: headers, TenantID: &form.TenantID,
+			Name: &form.Name, URL: &form.URL, Events: eventList(form.Events), Headers: headers, TenantID: &form.TenantID,
 		})
 	}
 	c.after(w, r, err, "updated", &hookPage{Form: form})
