@@ -17,14 +17,17 @@ func BenchmarkConsolePages(b *testing.B) {
 	ctx := context.Background()
 	api := setupAPI(b)
 	hook := api.createHook(b, "http://127.0.0.1:9/never-called", "*")
-	// Finished deliveries written directly: no job sends them.
+	// Finished deliveries written directly (no job sends them), in fan-out
+	// batches of 1,000 events sharing their transaction's time, as fan-out
+	// writes them.
 	_, err := api.pool.Exec(ctx, `
 		INSERT INTO hookrelay.events (type, data, fanned_out_at)
 		SELECT 'User.Created', jsonb_build_object('id', 'u' || i), now() FROM generate_series(1, 100000) i`)
 	require.NoError(b, err)
 	_, err = api.pool.Exec(ctx, `
-		INSERT INTO hookrelay.deliveries (event_id, hook_id, status, attempts, last_status_code, last_duration_ms, last_attempt_at, finished_at)
-		SELECT id, $1, CASE WHEN random() < 0.02 THEN 'failed' ELSE 'succeeded' END, 1, 200, 12, now(), now()
+		INSERT INTO hookrelay.deliveries (event_id, hook_id, status, attempts, last_status_code, last_duration_ms, last_attempt_at, finished_at, created_at)
+		SELECT id, $1, CASE WHEN random() < 0.02 THEN 'failed' ELSE 'succeeded' END, 1, 200, 12, now(), now(),
+		       now() - (100 - (row_number() OVER (ORDER BY id) - 1) / 1000) * interval '1 second'
 		FROM hookrelay.events ORDER BY id`, hook.ID)
 	require.NoError(b, err)
 	_, err = api.pool.Exec(ctx, "ANALYZE hookrelay.events; ANALYZE hookrelay.deliveries")

@@ -102,8 +102,25 @@ func (s *Store) ListDeliveries(ctx context.Context, filter *DeliveryFilter) ([]*
 	if limit < 0 || limit > 10000 {
 		return nil, invalid("limit", "%d; give 1 to 10000", limit)
 	}
-	rows, err := s.queries(s.pool).DeliveryList(ctx, &dbsqlc.DeliveryListParams{
-		HookID:  nullable(filter.HookID),
+	q := s.queries(s.pool)
+	deliveries := []*Delivery{}
+	if filter.HookID != "" {
+		rows, err := q.DeliveryListByHook(ctx, &dbsqlc.DeliveryListByHookParams{
+			HookID:  filter.HookID,
+			EventID: nullable(filter.EventID),
+			Status:  nullable(filter.Status),
+			After:   nullable(filter.After),
+			Max:     int32(limit), //nolint:gosec // bounded above
+		})
+		if err != nil {
+			return nil, fmt.Errorf("list deliveries of hook %s: %w", filter.HookID, err)
+		}
+		for _, row := range rows {
+			deliveries = append(deliveries, deliveryFromRow(&row.Delivery, row.EventType))
+		}
+		return deliveries, nil
+	}
+	rows, err := q.DeliveryList(ctx, &dbsqlc.DeliveryListParams{
 		EventID: nullable(filter.EventID),
 		Status:  nullable(filter.Status),
 		After:   nullable(filter.After),
@@ -112,9 +129,8 @@ func (s *Store) ListDeliveries(ctx context.Context, filter *DeliveryFilter) ([]*
 	if err != nil {
 		return nil, fmt.Errorf("list deliveries: %w", err)
 	}
-	deliveries := make([]*Delivery, len(rows))
-	for i, row := range rows {
-		deliveries[i] = deliveryFromRow(&row.Delivery, row.EventType)
+	for _, row := range rows {
+		deliveries = append(deliveries, deliveryFromRow(&row.Delivery, row.EventType))
 	}
 	return deliveries, nil
 }
@@ -324,20 +340,10 @@ func (s *Store) DeliveryIDsInRange(ctx context.Context, r *ReplayRange) ([]strin
 		HookID: r.HookID,
 		Since:  r.Since,
 		Until:  until,
-		MinID:  uuid7Floor(r.Since.Add(-time.Second)),
-		MaxID:  uuid7Floor(until.Add(time.Second)),
 		Status: nullable(r.Status),
 		Max:    ReplayMaxDeliveries,
 	})
 	return ids, wrap(err, "list deliveries of hook %s to replay", r.HookID)
-}
-
-// uuid7Floor is the smallest UUIDv7 of t's millisecond: rows created at or
-// after t have ids at least this (schema/008_console.up.sql has it in SQL).
-func uuid7Floor(t time.Time) string {
-	ms := max(t.UnixMilli(), 0)
-	hex := fmt.Sprintf("%012x", ms)
-	return hex[:8] + "-" + hex[8:12] + "-0000-0000-000000000000"
 }
 
 func validateStatus(status string) error {

@@ -20,17 +20,32 @@ JOIN /* TEMPLATE: schema */events e ON e.id = d.event_id
 JOIN /* TEMPLATE: schema */hooks h ON h.id = d.hook_id
 WHERE d.id = ANY(@ids::uuid[]);
 
--- DeliveryList pages by keyset, newest first: @after is the last id of the
--- previous page.
+-- DeliveryList pages by keyset, newest first by id (UUIDv7, so by creation
+-- time): @after is the last id of the previous page.
 -- name: DeliveryList :many
 SELECT sqlc.embed(d), e.type AS event_type
 FROM /* TEMPLATE: schema */deliveries d
 JOIN /* TEMPLATE: schema */events e ON e.id = d.event_id
-WHERE (sqlc.narg('hook_id')::uuid IS NULL OR d.hook_id = sqlc.narg('hook_id'))
-  AND (sqlc.narg('event_id')::uuid IS NULL OR d.event_id = sqlc.narg('event_id'))
+WHERE (sqlc.narg('event_id')::uuid IS NULL OR d.event_id = sqlc.narg('event_id'))
   AND (sqlc.narg('status')::text IS NULL OR d.status = sqlc.narg('status'))
   AND (sqlc.narg('after')::uuid IS NULL OR d.id < sqlc.narg('after'))
 ORDER BY d.id DESC
+LIMIT @max;
+
+-- DeliveryListByHook is DeliveryList for one hook, in the order of the index
+-- on (hook_id, created_at) with id breaking ties (a fan-out transaction's
+-- deliveries share created_at), so that a page costs the same however many
+-- deliveries the hook or the table holds.
+-- name: DeliveryListByHook :many
+SELECT sqlc.embed(d), e.type AS event_type
+FROM /* TEMPLATE: schema */deliveries d
+JOIN /* TEMPLATE: schema */events e ON e.id = d.event_id
+WHERE d.hook_id = @hook_id
+  AND (sqlc.narg('event_id')::uuid IS NULL OR d.event_id = sqlc.narg('event_id'))
+  AND (sqlc.narg('status')::text IS NULL OR d.status = sqlc.narg('status'))
+  AND (sqlc.narg('after')::uuid IS NULL OR (d.created_at, d.id) < (
+      SELECT a.created_at, a.id FROM /* TEMPLATE: schema */deliveries a WHERE a.id = sqlc.narg('after')))
+ORDER BY d.created_at DESC, d.id DESC
 LIMIT @max;
 
 -- DeliveryRecordAttempts records attempts, one per delivery: each on its
@@ -119,13 +134,9 @@ FROM reset
 WHERE d.id = reset.id
 RETURNING d.id;
 
--- DeliveryListIDsForReplay lists a hook's deliveries created in [since,
--- until); @min_id and @max_id bound their UUIDv7 ids (a little wider), so
--- that the index on (hook_id, id) finds them.
 -- name: DeliveryListIDsForReplay :many
 SELECT id FROM /* TEMPLATE: schema */deliveries
 WHERE hook_id = @hook_id
-  AND id >= @min_id AND id < @max_id
   AND created_at >= @since
   AND created_at < @until
   AND (sqlc.narg('status')::text IS NULL OR status = sqlc.narg('status'))

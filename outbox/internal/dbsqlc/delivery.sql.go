@@ -314,16 +314,14 @@ const deliveryList = `-- name: DeliveryList :many
 SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, d.next_attempt_at, e.type AS event_type
 FROM /* TEMPLATE: schema */deliveries d
 JOIN /* TEMPLATE: schema */events e ON e.id = d.event_id
-WHERE ($1::uuid IS NULL OR d.hook_id = $1)
-  AND ($2::uuid IS NULL OR d.event_id = $2)
-  AND ($3::text IS NULL OR d.status = $3)
-  AND ($4::uuid IS NULL OR d.id < $4)
+WHERE ($1::uuid IS NULL OR d.event_id = $1)
+  AND ($2::text IS NULL OR d.status = $2)
+  AND ($3::uuid IS NULL OR d.id < $3)
 ORDER BY d.id DESC
-LIMIT $5
+LIMIT $4
 `
 
 type DeliveryListParams struct {
-	HookID  *string
 	EventID *string
 	Status  *string
 	After   *string
@@ -335,11 +333,10 @@ type DeliveryListRow struct {
 	EventType string
 }
 
-// DeliveryList pages by keyset, newest first: @after is the last id of the
-// previous page.
+// DeliveryList pages by keyset, newest first by id (UUIDv7, so by creation
+// time): @after is the last id of the previous page.
 func (q *Queries) DeliveryList(ctx context.Context, arg *DeliveryListParams) ([]*DeliveryListRow, error) {
 	rows, err := q.db.Query(ctx, deliveryList,
-		arg.HookID,
 		arg.EventID,
 		arg.Status,
 		arg.After,
@@ -379,35 +376,99 @@ func (q *Queries) DeliveryList(ctx context.Context, arg *DeliveryListParams) ([]
 	return items, nil
 }
 
+const deliveryListByHook = `-- name: DeliveryListByHook :many
+SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, d.next_attempt_at, e.type AS event_type
+FROM /* TEMPLATE: schema */deliveries d
+JOIN /* TEMPLATE: schema */events e ON e.id = d.event_id
+WHERE d.hook_id = $1
+  AND ($2::uuid IS NULL OR d.event_id = $2)
+  AND ($3::text IS NULL OR d.status = $3)
+  AND ($4::uuid IS NULL OR (d.created_at, d.id) < (
+      SELECT a.created_at, a.id FROM /* TEMPLATE: schema */deliveries a WHERE a.id = $4))
+ORDER BY d.created_at DESC, d.id DESC
+LIMIT $5
+`
+
+type DeliveryListByHookParams struct {
+	HookID  string
+	EventID *string
+	Status  *string
+	After   *string
+	Max     int32
+}
+
+type DeliveryListByHookRow struct {
+	Delivery  Delivery
+	EventType string
+}
+
+// DeliveryListByHook is DeliveryList for one hook, in the order of the index
+// on (hook_id, created_at) with id breaking ties (a fan-out transaction's
+// deliveries share created_at), so that a page costs the same however many
+// deliveries the hook or the table holds.
+func (q *Queries) DeliveryListByHook(ctx context.Context, arg *DeliveryListByHookParams) ([]*DeliveryListByHookRow, error) {
+	rows, err := q.db.Query(ctx, deliveryListByHook,
+		arg.HookID,
+		arg.EventID,
+		arg.Status,
+		arg.After,
+		arg.Max,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []*DeliveryListByHookRow
+	for rows.Next() {
+		var i DeliveryListByHookRow
+		if err := rows.Scan(
+			&i.Delivery.ID,
+			&i.Delivery.EventID,
+			&i.Delivery.HookID,
+			&i.Delivery.Status,
+			&i.Delivery.Attempts,
+			&i.Delivery.LastStatusCode,
+			&i.Delivery.LastError,
+			&i.Delivery.LastDurationMs,
+			&i.Delivery.LastResponseBody,
+			&i.Delivery.LastAttemptAt,
+			&i.Delivery.CreatedAt,
+			&i.Delivery.UpdatedAt,
+			&i.Delivery.FinishedAt,
+			&i.Delivery.NextAttemptAt,
+			&i.EventType,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, &i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const deliveryListIDsForReplay = `-- name: DeliveryListIDsForReplay :many
 SELECT id FROM /* TEMPLATE: schema */deliveries
 WHERE hook_id = $1
-  AND id >= $2 AND id < $3
-  AND created_at >= $4
-  AND created_at < $5
-  AND ($6::text IS NULL OR status = $6)
+  AND created_at >= $2
+  AND created_at < $3
+  AND ($4::text IS NULL OR status = $4)
 ORDER BY id
-LIMIT $7
+LIMIT $5
 `
 
 type DeliveryListIDsForReplayParams struct {
 	HookID string
-	MinID  string
-	MaxID  string
 	Since  time.Time
 	Until  time.Time
 	Status *string
 	Max    int32
 }
 
-// DeliveryListIDsForReplay lists a hook's deliveries created in [since,
-// until); @min_id and @max_id bound their UUIDv7 ids (a little wider), so
-// that the index on (hook_id, id) finds them.
 func (q *Queries) DeliveryListIDsForReplay(ctx context.Context, arg *DeliveryListIDsForReplayParams) ([]string, error) {
 	rows, err := q.db.Query(ctx, deliveryListIDsForReplay,
 		arg.HookID,
-		arg.MinID,
-		arg.MaxID,
 		arg.Since,
 		arg.Until,
 		arg.Status,

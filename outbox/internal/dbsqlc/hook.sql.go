@@ -260,13 +260,13 @@ WITH rows AS (
     FROM /* TEMPLATE: schema */delivery_attempts a
     JOIN /* TEMPLATE: schema */deliveries d ON d.id = a.delivery_id
     WHERE d.hook_id = $1
-      AND d.id > /* TEMPLATE: schema */uuid7_floor(now() - interval '2 days')
+      AND d.created_at > now() - interval '2 days'
       AND a.created_at > now() - interval '24 hours'
 ), succeeded AS (
     SELECT count(*) AS n
     FROM /* TEMPLATE: schema */deliveries
     WHERE hook_id = $1
-      AND id > /* TEMPLATE: schema */uuid7_floor(now() - interval '2 days')
+      AND created_at > now() - interval '2 days'
       AND status = 'succeeded'
       AND last_attempt_at > now() - interval '24 hours'
 )
