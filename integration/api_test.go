@@ -283,3 +283,42 @@ func TestAPIOperations(t *testing.T) {
 	require.Equal(t, http.StatusOK, bundle.call(t, "DELETE", "/api/hooks/"+hook.ID, nil, nil))
 	require.Equal(t, http.StatusNotFound, bundle.call(t, "DELETE", "/api/hooks/"+hook.ID, nil, nil))
 }
+
+// TestAPIEvents: the events the console lists are in the API too, with
+// where each went.
+func TestAPIEvents(t *testing.T) {
+	t.Parallel()
+	api := setupAPI(t)
+	rec := newReceiver(t, nil)
+	hook := api.createHook(t, rec.URL, "User.*")
+	var published struct{ ID string }
+	require.Equal(t, http.StatusCreated, api.call(t, http.MethodPost, "/api/events", map[string]any{"event": "User.Created", "data": map[string]any{"id": "u1"}}, &published))
+	time.Sleep(2 * time.Millisecond) // ids order by millisecond
+	require.Equal(t, http.StatusCreated, api.call(t, http.MethodPost, "/api/events", map[string]any{"event": "PostSignIn"}, nil))
+	rec.waitFor(t, time.Minute, func(r []received) bool { return len(r) == 1 })
+
+	var events []outbox.EventSummary
+	require.Equal(t, http.StatusOK, api.call(t, http.MethodGet, "/api/events?type=User.Created", nil, &events))
+	require.Len(t, events, 1)
+	require.Equal(t, published.ID, events[0].ID)
+	require.Eventually(t, func() bool {
+		api.call(t, http.MethodGet, "/api/events?type=User.Created", nil, &events)
+		return events[0].Deliveries == 1
+	}, time.Minute, 50*time.Millisecond)
+	require.Equal(t, http.StatusOK, api.call(t, http.MethodGet, "/api/events?limit=1", nil, &events))
+	require.Len(t, events, 1)
+	require.Equal(t, "PostSignIn", events[0].Type, "newest first")
+	var older []outbox.EventSummary
+	require.Equal(t, http.StatusOK, api.call(t, http.MethodGet, "/api/events?limit=1&after="+events[0].ID, nil, &older))
+	require.Equal(t, published.ID, older[0].ID)
+
+	var event outbox.StoredEvent
+	require.Equal(t, http.StatusOK, api.call(t, http.MethodGet, "/api/events/"+published.ID, nil, &event))
+	require.JSONEq(t, `{"id": "u1"}`, string(event.Data))
+	require.Equal(t, http.StatusNotFound, api.call(t, http.MethodGet, "/api/events/01a223c5-0000-7000-8000-000000000000", nil, nil))
+
+	var deliveries []outbox.Delivery
+	require.Equal(t, http.StatusOK, api.call(t, http.MethodGet, "/api/deliveries?event="+published.ID, nil, &deliveries))
+	require.Len(t, deliveries, 1)
+	require.Equal(t, hook.ID, deliveries[0].HookID)
+}

@@ -34,6 +34,8 @@ func (s *Server) routeAPI() {
 		"POST /api/deliveries/{id}/replay": s.replayDelivery,
 		"POST /api/deliveries/replay":      s.replayRange,
 		"POST /api/events":                 s.publish,
+		"GET /api/events":                  s.listEvents,
+		"GET /api/events/{id}":             s.showEvent,
 	}
 	for pattern, handle := range routes {
 		s.mux.Handle(pattern, s.authorizeAPI(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -168,15 +170,42 @@ func (s *Server) hookStats(r *http.Request) (int, any, error) {
 
 func (s *Server) listDeliveries(r *http.Request) (int, any, error) {
 	query := r.URL.Query()
-	filter := &outbox.DeliveryFilter{HookID: query.Get("hook"), Status: query.Get("status"), After: query.Get("after")}
-	if limit := query.Get("limit"); limit != "" {
-		var err error
-		if filter.Max, err = strconv.Atoi(limit); err != nil {
-			return 0, nil, &outbox.ValidationError{Field: "limit", Reason: fmt.Sprintf("%q is not a number", limit)}
-		}
+	filter := &outbox.DeliveryFilter{HookID: query.Get("hook"), EventID: query.Get("event"), Status: query.Get("status"), After: query.Get("after")}
+	var err error
+	if filter.Max, err = queryLimit(r); err != nil {
+		return 0, nil, err
 	}
 	deliveries, err := s.relay.Store().ListDeliveries(r.Context(), filter)
 	return http.StatusOK, deliveries, err
+}
+
+// queryLimit reads ?limit=, 0 when absent.
+func queryLimit(r *http.Request) (int, error) {
+	limit := r.URL.Query().Get("limit")
+	if limit == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(limit)
+	if err != nil {
+		return 0, &outbox.ValidationError{Field: "limit", Reason: fmt.Sprintf("%q is not a number", limit)}
+	}
+	return n, nil
+}
+
+func (s *Server) listEvents(r *http.Request) (int, any, error) {
+	query := r.URL.Query()
+	filter := &outbox.EventFilter{Type: query.Get("type"), After: query.Get("after")}
+	var err error
+	if filter.Max, err = queryLimit(r); err != nil {
+		return 0, nil, err
+	}
+	events, err := s.relay.Store().ListEvents(r.Context(), filter)
+	return http.StatusOK, events, err
+}
+
+func (s *Server) showEvent(r *http.Request) (int, any, error) {
+	event, err := s.relay.Store().GetEvent(r.Context(), r.PathValue("id"))
+	return http.StatusOK, event, err
 }
 
 func (s *Server) showDelivery(r *http.Request) (int, any, error) {

@@ -20,6 +20,7 @@ func runDeliveries(ctx context.Context, args []string, stdout io.Writer) error {
 func deliveriesList(ctx context.Context, args []string, stdout io.Writer) error {
 	fs, o := newFlagSet("deliveries list")
 	hook := fs.String("hook", "", "only this hook's deliveries")
+	event := fs.String("event", "", "only the deliveries of this event ID")
 	status := fs.String("status", "", "only deliveries of this status: pending, succeeded, failed or canceled")
 	limit := fs.Int("limit", outbox.DeliveryListMaxDefault, "the most deliveries to list, newest first")
 	after := fs.String("after", "", "list the page after this delivery ID (the last of the previous page)")
@@ -27,7 +28,7 @@ func deliveriesList(ctx context.Context, args []string, stdout io.Writer) error 
 		return err
 	}
 	return o.printFromStore(ctx, stdout, func(store *outbox.Store) (any, error) {
-		return store.ListDeliveries(ctx, &outbox.DeliveryFilter{HookID: *hook, Status: *status, Max: *limit, After: *after})
+		return store.ListDeliveries(ctx, &outbox.DeliveryFilter{HookID: *hook, EventID: *event, Status: *status, Max: *limit, After: *after})
 	})
 }
 
