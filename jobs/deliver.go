@@ -226,20 +226,31 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 	}
 
 	// Record even if the job's context ended: the requests were made. The
-	// outcomes and a hook's disabling commit together.
+	// outcomes and a hook's disabling commit together. A database that is
+	// briefly away (a restart, a failover) is waited for within
+	// recordTimeout: outcomes not recorded mean their requests are made again.
 	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
-	err = pgx.BeginFunc(recordCtx, w.store.Pool(), func(tx pgx.Tx) error {
-		recorded, err := w.store.RecordAttemptsTx(recordCtx, tx, records)
-		if err != nil {
+	record := func() error {
+		return pgx.BeginFunc(recordCtx, w.store.Pool(), func(tx pgx.Tx) error {
+			recorded, err := w.store.RecordAttemptsTx(recordCtx, tx, records)
+			if err != nil {
+				return err
+			}
+			w.countFinished(records, recorded) // an overcount if the commit fails
+			if disable != nil {
+				_, err = w.store.DisableHookTx(recordCtx, tx, disable.ID, disableReason)
+			}
 			return err
+		})
+	}
+	// Recording again is safe: each outcome is recorded only on a delivery
+	// that still has the attempts it had when loaded.
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		if err = record(); err == nil || !sleep(recordCtx, wait) {
+			break
 		}
-		w.countFinished(records, recorded) // an overcount if the commit fails
-		if disable != nil {
-			_, err = w.store.DisableHookTx(recordCtx, tx, disable.ID, disableReason)
-		}
-		return err
-	})
+	}
 	if err != nil {
 		return w.storeFailed(ctx, job, err)
 	}
@@ -349,4 +360,17 @@ func snoozes(job *river.Job[DeliverArgs]) int {
 func (w *deliverWorker) storeFailed(ctx context.Context, job *river.Job[DeliverArgs], err error) error {
 	w.logger.WarnContext(ctx, "deliveries postponed: database error", "job_id", job.ID, "deliveries", len(job.Args.ids()), "error", err)
 	return river.JobSnooze(storeRetryDelay)
+}
+
+// sleep waits for d, or less if ctx ends first, and reports whether it
+// waited d.
+func sleep(ctx context.Context, d time.Duration) bool {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-timer.C:
+		return true
+	}
 }
