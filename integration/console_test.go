@@ -3,11 +3,14 @@ package integration
 import (
 	"context"
 	"encoding/base64"
+	"html"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -242,6 +245,23 @@ func TestConsoleIsSafe(t *testing.T) {
 		require.Equal(t, "no-store", resp.Header.Get("Cache-Control"), path)
 	}
 	require.Equal(t, http.StatusNotFound, get("/console/hooks/nope", "admin", adminToken).StatusCode)
+
+	// The hooks page pages by 50, each hook with its numbers.
+	for range 50 {
+		api.createHook(t, "https://example.com/more", "*")
+	}
+	body := func(resp *http.Response) string {
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return string(b)
+	}
+	first := body(get("/console/", "admin", adminToken))
+	require.Equal(t, 50, strings.Count(first, `<a href="/console/hooks/`))
+	next := regexp.MustCompile(`<a href="(\?after=[^"]+)">More hooks</a>`).FindStringSubmatch(first)
+	require.NotNil(t, next)
+	second := body(get("/console/"+html.UnescapeString(next[1]), "admin", adminToken))
+	require.Equal(t, 1, strings.Count(second, `<a href="/console/hooks/`))
+	require.NotContains(t, first+second, hook.SigningKey)
 
 	// A form posted without the token changes nothing, from this origin or
 	// another.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -133,6 +134,21 @@ func (s *Store) ListDeliveries(ctx context.Context, filter *DeliveryFilter) ([]*
 		deliveries = append(deliveries, deliveryFromRow(&row.Delivery, row.EventType))
 	}
 	return deliveries, nil
+}
+
+// LastFailedDeliveries returns each of the hooks' latest failed delivery, by
+// hook ID; a hook without one is absent.
+func (s *Store) LastFailedDeliveries(ctx context.Context, hookIDs []string) (map[string]*Delivery, error) {
+	hookIDs = slices.DeleteFunc(slices.Clone(hookIDs), func(id string) bool { return !isUUID(id) })
+	rows, err := s.queries(s.pool).DeliveryLastFailedMany(ctx, hookIDs)
+	if err != nil {
+		return nil, fmt.Errorf("find the last failures of %d hooks: %w", len(hookIDs), err)
+	}
+	last := make(map[string]*Delivery, len(rows))
+	for _, row := range rows {
+		last[row.Delivery.HookID] = deliveryFromRow(&row.Delivery, row.EventType)
+	}
+	return last, nil
 }
 
 // GetDelivery returns the delivery with the given ID and its attempts, or

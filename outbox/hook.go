@@ -483,9 +483,24 @@ func (s *Store) HookStats(ctx context.Context, id string) (*HookStats, error) {
 	if _, err := s.GetHook(ctx, id); err != nil {
 		return nil, err
 	}
-	row, err := s.queries(s.pool).HookStats(ctx, id)
+	stats, err := s.HookStatsMany(ctx, []string{id})
 	if err != nil {
-		return nil, fmt.Errorf("count requests of hook %s: %w", id, err)
+		return nil, err
 	}
-	return &HookStats{HookID: id, Requests: row.Requests, Successes: row.Successes}, nil
+	return stats[id], nil
+}
+
+// HookStatsMany is HookStats of several hooks in one query, by hook ID; an
+// unknown ID counts nothing.
+func (s *Store) HookStatsMany(ctx context.Context, ids []string) (map[string]*HookStats, error) {
+	ids = slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return !isUUID(id) })
+	rows, err := s.queries(s.pool).HookStatsMany(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("count requests of %d hooks: %w", len(ids), err)
+	}
+	stats := make(map[string]*HookStats, len(rows))
+	for _, row := range rows {
+		stats[row.HookID] = &HookStats{HookID: row.HookID, Requests: row.Requests, Successes: row.Successes}
+	}
+	return stats, nil
 }

@@ -48,6 +48,20 @@ WHERE d.hook_id = @hook_id
 ORDER BY d.created_at DESC, d.id DESC
 LIMIT @max;
 
+-- DeliveryLastFailedMany returns each hook's latest failed delivery, for the
+-- hooks given.
+-- name: DeliveryLastFailedMany :many
+SELECT sqlc.embed(d), e.type AS event_type
+FROM /* TEMPLATE: schema */deliveries d
+JOIN /* TEMPLATE: schema */events e ON e.id = d.event_id
+WHERE d.id IN (
+    SELECT (SELECT f.id FROM /* TEMPLATE: schema */deliveries f
+            WHERE f.hook_id = h.id AND f.status = 'failed'
+            ORDER BY f.created_at DESC
+            LIMIT 1)
+    FROM unnest(@hook_ids::uuid[]) AS h(id)
+);
+
 -- DeliveryRecordAttempts records attempts, one per delivery: each on its
 -- delivery, and as a row of delivery_attempts unless it became the
 -- delivery's success; moves each delivery that is still pending to its

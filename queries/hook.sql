@@ -40,27 +40,33 @@ SET previous_signing_key = CASE WHEN @overlap_until::timestamptz > now() THEN si
 WHERE id = @id
 RETURNING *;
 
--- HookStats counts a hook's requests and successes of the last 24 hours, as
--- Logto's console shows them: attempts are rows (failures, and successes a
--- replay kept), a delivery's latest success is on the delivery. Retries end
--- within the default schedule's 28 hours, so deliveries of the last two days
--- cover every attempt of the window.
--- name: HookStats :one
-WITH rows AS (
-    SELECT count(*) AS n,
+-- HookStatsMany counts each hook's requests and successes of the last 24
+-- hours, as Logto's console shows them: attempts are rows (failures, and
+-- successes a replay kept), a delivery's latest success is on the delivery.
+-- Retries end within the default schedule's 28 hours, so deliveries of the
+-- last two days cover every attempt of the window.
+-- name: HookStatsMany :many
+WITH attempts AS (
+    SELECT d.hook_id, count(*) AS n,
            count(*) FILTER (WHERE a.error IS NULL AND a.status_code BETWEEN 200 AND 299) AS ok
     FROM /* TEMPLATE: schema */delivery_attempts a
     JOIN /* TEMPLATE: schema */deliveries d ON d.id = a.delivery_id
-    WHERE d.hook_id = @hook_id
+    WHERE d.hook_id = ANY(@hook_ids::uuid[])
       AND d.created_at > now() - interval '2 days'
       AND a.created_at > now() - interval '24 hours'
+    GROUP BY d.hook_id
 ), succeeded AS (
-    SELECT count(*) AS n
+    SELECT hook_id, count(*) AS n
     FROM /* TEMPLATE: schema */deliveries
-    WHERE hook_id = @hook_id
+    WHERE hook_id = ANY(@hook_ids::uuid[])
       AND created_at > now() - interval '2 days'
       AND status = 'succeeded'
       AND last_attempt_at > now() - interval '24 hours'
+    GROUP BY hook_id
 )
-SELECT (rows.n + succeeded.n)::bigint AS requests, (rows.ok + succeeded.n)::bigint AS successes
-FROM rows, succeeded;
+SELECT h.id::text AS hook_id,
+       (coalesce(a.n, 0) + coalesce(s.n, 0))::bigint AS requests,
+       (coalesce(a.ok, 0) + coalesce(s.n, 0))::bigint AS successes
+FROM unnest(@hook_ids::uuid[]) AS h(id)
+LEFT JOIN attempts a ON a.hook_id = h.id
+LEFT JOIN succeeded s ON s.hook_id = h.id;

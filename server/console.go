@@ -205,8 +205,9 @@ type hookRow struct {
 
 type hooksPage struct {
 	page
-	Hooks []*hookRow
-	Form  hookForm
+	Hooks    []*hookRow
+	NextPage string
+	Form     hookForm
 }
 
 // hookForm is the create and edit form's fields, as typed.
@@ -219,26 +220,36 @@ func (c *console) hooks(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *console) hooksWith(w http.ResponseWriter, r *http.Request, data *hooksPage) {
-	hooks, err := c.store.ListHooks(r.Context())
+	ctx := r.Context()
+	hooks, err := c.store.ListHooks(ctx)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	// Hooks come in id order: a page is the ones after ?after=.
+	if after := r.URL.Query().Get("after"); after != "" {
+		hooks = slices.DeleteFunc(hooks, func(h *outbox.Hook) bool { return h.ID <= after })
+	}
+	if len(hooks) > consolePageSize {
+		hooks = hooks[:consolePageSize]
+		data.NextPage = "?" + url.Values{"after": {hooks[len(hooks)-1].ID}}.Encode()
+	}
+	ids := make([]string, len(hooks))
+	for i, hook := range hooks {
+		ids[i] = hook.ID
+	}
+	stats, err := c.store.HookStatsMany(ctx, ids)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	failures, err := c.store.LastFailedDeliveries(ctx, ids)
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
 	for _, hook := range hooks {
-		row := &hookRow{Hook: hook.Redacted()}
-		if row.Stats, err = c.store.HookStats(r.Context(), hook.ID); err != nil {
-			c.fail(w, r, err)
-			return
-		}
-		failed, err := c.store.ListDeliveries(r.Context(), &outbox.DeliveryFilter{HookID: hook.ID, Status: outbox.DeliveryFailed, Max: 1})
-		if err != nil {
-			c.fail(w, r, err)
-			return
-		}
-		if len(failed) > 0 {
-			row.LastFailure = failed[0]
-		}
-		data.Hooks = append(data.Hooks, row)
+		data.Hooks = append(data.Hooks, &hookRow{Hook: hook.Redacted(), Stats: stats[hook.ID], LastFailure: failures[hook.ID]})
 	}
 	data.Title = "Hooks"
 	c.render(w, r, "hooks", data)

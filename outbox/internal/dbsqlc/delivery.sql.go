@@ -310,6 +310,62 @@ func (q *Queries) DeliveryInsertTest(ctx context.Context, arg *DeliveryInsertTes
 	return id, err
 }
 
+const deliveryLastFailedMany = `-- name: DeliveryLastFailedMany :many
+SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, d.next_attempt_at, e.type AS event_type
+FROM /* TEMPLATE: schema */deliveries d
+JOIN /* TEMPLATE: schema */events e ON e.id = d.event_id
+WHERE d.id IN (
+    SELECT (SELECT f.id FROM /* TEMPLATE: schema */deliveries f
+            WHERE f.hook_id = h.id AND f.status = 'failed'
+            ORDER BY f.created_at DESC
+            LIMIT 1)
+    FROM unnest($1::uuid[]) AS h(id)
+)
+`
+
+type DeliveryLastFailedManyRow struct {
+	Delivery  Delivery
+	EventType string
+}
+
+// DeliveryLastFailedMany returns each hook's latest failed delivery, for the
+// hooks given.
+func (q *Queries) DeliveryLastFailedMany(ctx context.Context, hookIds []string) ([]*DeliveryLastFailedManyRow, error) {
+	rows, err := q.db.Query(ctx, deliveryLastFailedMany, hookIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []*DeliveryLastFailedManyRow
+	for rows.Next() {
+		var i DeliveryLastFailedManyRow
+		if err := rows.Scan(
+			&i.Delivery.ID,
+			&i.Delivery.EventID,
+			&i.Delivery.HookID,
+			&i.Delivery.Status,
+			&i.Delivery.Attempts,
+			&i.Delivery.LastStatusCode,
+			&i.Delivery.LastError,
+			&i.Delivery.LastDurationMs,
+			&i.Delivery.LastResponseBody,
+			&i.Delivery.LastAttemptAt,
+			&i.Delivery.CreatedAt,
+			&i.Delivery.UpdatedAt,
+			&i.Delivery.FinishedAt,
+			&i.Delivery.NextAttemptAt,
+			&i.EventType,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, &i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const deliveryList = `-- name: DeliveryList :many
 SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, d.next_attempt_at, e.type AS event_type
 FROM /* TEMPLATE: schema */deliveries d

@@ -253,42 +253,62 @@ func (q *Queries) HookSetEnabled(ctx context.Context, arg *HookSetEnabledParams)
 	return &i, err
 }
 
-const hookStats = `-- name: HookStats :one
-WITH rows AS (
-    SELECT count(*) AS n,
+const hookStatsMany = `-- name: HookStatsMany :many
+WITH attempts AS (
+    SELECT d.hook_id, count(*) AS n,
            count(*) FILTER (WHERE a.error IS NULL AND a.status_code BETWEEN 200 AND 299) AS ok
     FROM /* TEMPLATE: schema */delivery_attempts a
     JOIN /* TEMPLATE: schema */deliveries d ON d.id = a.delivery_id
-    WHERE d.hook_id = $1
+    WHERE d.hook_id = ANY($1::uuid[])
       AND d.created_at > now() - interval '2 days'
       AND a.created_at > now() - interval '24 hours'
+    GROUP BY d.hook_id
 ), succeeded AS (
-    SELECT count(*) AS n
+    SELECT hook_id, count(*) AS n
     FROM /* TEMPLATE: schema */deliveries
-    WHERE hook_id = $1
+    WHERE hook_id = ANY($1::uuid[])
       AND created_at > now() - interval '2 days'
       AND status = 'succeeded'
       AND last_attempt_at > now() - interval '24 hours'
+    GROUP BY hook_id
 )
-SELECT (rows.n + succeeded.n)::bigint AS requests, (rows.ok + succeeded.n)::bigint AS successes
-FROM rows, succeeded
+SELECT h.id::text AS hook_id,
+       (coalesce(a.n, 0) + coalesce(s.n, 0))::bigint AS requests,
+       (coalesce(a.ok, 0) + coalesce(s.n, 0))::bigint AS successes
+FROM unnest($1::uuid[]) AS h(id)
+LEFT JOIN attempts a ON a.hook_id = h.id
+LEFT JOIN succeeded s ON s.hook_id = h.id
 `
 
-type HookStatsRow struct {
+type HookStatsManyRow struct {
+	HookID    string
 	Requests  int64
 	Successes int64
 }
 
-// HookStats counts a hook's requests and successes of the last 24 hours, as
-// Logto's console shows them: attempts are rows (failures, and successes a
-// replay kept), a delivery's latest success is on the delivery. Retries end
-// within the default schedule's 28 hours, so deliveries of the last two days
-// cover every attempt of the window.
-func (q *Queries) HookStats(ctx context.Context, hookID string) (*HookStatsRow, error) {
-	row := q.db.QueryRow(ctx, hookStats, hookID)
-	var i HookStatsRow
-	err := row.Scan(&i.Requests, &i.Successes)
-	return &i, err
+// HookStatsMany counts each hook's requests and successes of the last 24
+// hours, as Logto's console shows them: attempts are rows (failures, and
+// successes a replay kept), a delivery's latest success is on the delivery.
+// Retries end within the default schedule's 28 hours, so deliveries of the
+// last two days cover every attempt of the window.
+func (q *Queries) HookStatsMany(ctx context.Context, hookIds []string) ([]*HookStatsManyRow, error) {
+	rows, err := q.db.Query(ctx, hookStatsMany, hookIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []*HookStatsManyRow
+	for rows.Next() {
+		var i HookStatsManyRow
+		if err := rows.Scan(&i.HookID, &i.Requests, &i.Successes); err != nil {
+			return nil, err
+		}
+		items = append(items, &i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const hookUpdate = `-- name: HookUpdate :one
