@@ -137,14 +137,6 @@ END $$;
 CREATE ROLE %[2]s WITH INHERIT LOGIN PASSWORD 'tenant-password' IN ROLE %[1]s;
 `
 
-// logtoEvent is a published event as stored.
-type logtoEvent struct {
-	Type    string
-	Data    any
-	Context map[string]any
-	Tenant  *string
-}
-
 // TestLogtoPreset installs the preset on a Logto-shaped database with the
 // CLI and drives it the way Logto does: as the tenant's role, under
 // row-level security, with no grant of hookrelay's.
@@ -194,18 +186,18 @@ func TestLogtoPreset(t *testing.T) {
 	// exec runs sql as the tenant's role, as Logto does, and returns the
 	// events it published.
 	seen := 0
-	exec := func(sql string) []logtoEvent {
+	exec := func(sql string) []capturedEvent {
 		t.Helper()
 		_, err := conn.Exec(ctx, sql)
 		require.NoError(t, err, sql)
-		events := logtoEvents(t, bundle)
+		events := capturedEvents(t, bundle)
 		fresh := events[seen:]
 		seen = len(events)
 		return fresh
 	}
 	// eventTypes lists the types of events sorted: events of one
 	// transaction share a timestamp, and their order within it is unknown.
-	eventTypes := func(events []logtoEvent) []string {
+	eventTypes := func(events []capturedEvent) []string {
 		types := make([]string, len(events))
 		for i, e := range events {
 			types[i] = e.Type
@@ -223,7 +215,7 @@ func TestLogtoPreset(t *testing.T) {
 		require.Equal(t, []string{"User.Created"}, eventTypes(events))
 		created := events[0]
 		require.Equal(t, "t1", *created.Tenant, "the tenant set_tenant_id filled in")
-		data := created.Data.(map[string]any)
+		data := created.object()
 		var keys []string
 		for key := range data {
 			keys = append(keys, key)
@@ -245,7 +237,7 @@ func TestLogtoPreset(t *testing.T) {
 		require.Empty(t, exec("UPDATE users SET name = name WHERE id = 'u1'"))
 		suspended := exec("UPDATE users SET is_suspended = true WHERE id = 'u1'")
 		require.Equal(t, []string{"User.SuspensionStatus.Updated"}, eventTypes(suspended))
-		require.Equal(t, true, suspended[0].Data.(map[string]any)["isSuspended"])
+		require.Equal(t, true, suspended[0].object()["isSuspended"])
 		require.Equal(t, []string{"User.Data.Updated", "User.SuspensionStatus.Updated"},
 			eventTypes(exec("UPDATE users SET is_suspended = false, username = 'annb' WHERE id = 'u1'")))
 
@@ -256,7 +248,7 @@ func TestLogtoPreset(t *testing.T) {
 
 		deleted := exec("DELETE FROM users WHERE id = 'u2'")
 		require.Equal(t, []string{"User.Deleted"}, eventTypes(deleted))
-		require.Equal(t, "bob", deleted[0].Data.(map[string]any)["username"])
+		require.Equal(t, "bob", deleted[0].object()["username"])
 	})
 
 	t.Run("Entities", func(t *testing.T) {
@@ -272,7 +264,7 @@ func TestLogtoPreset(t *testing.T) {
 		role := withData(events, "id", "r1")
 		require.Equal(t, map[string]any{"id": "r1", "name": "admin", "description": "Administrators", "type": "User", "isDefault": false}, role.Data)
 		require.Equal(t, "t1", *role.Tenant)
-		require.Equal(t, map[string]any{"tier": float64(1)}, withData(events, "id", "o1").Data.(map[string]any)["customData"])
+		require.Equal(t, map[string]any{"tier": float64(1)}, withData(events, "id", "o1").object()["customData"])
 		require.Equal(t, map[string]any{"id": "os1", "name": "invite", "description": nil}, withData(events, "id", "os1").Data)
 
 		require.Equal(t, []string{"Role.Data.Updated"}, eventTypes(exec("UPDATE roles SET description = 'Admins' WHERE id = 'r1'")))
@@ -335,13 +327,13 @@ func TestLogtoPreset(t *testing.T) {
 	})
 
 	t.Run("RollbackPublishesNothing", func(t *testing.T) {
-		before := len(logtoEvents(t, bundle))
+		before := len(capturedEvents(t, bundle))
 		tx, err := conn.Begin(ctx)
 		require.NoError(t, err)
 		_, err = tx.Exec(ctx, "INSERT INTO users (id, username) VALUES ('u9', 'gone'); INSERT INTO organization_user_relations (organization_id, user_id) VALUES ('o1', 'u9')")
 		require.NoError(t, err)
 		require.NoError(t, tx.Rollback(ctx))
-		require.Len(t, logtoEvents(t, bundle), before)
+		require.Len(t, capturedEvents(t, bundle), before)
 	})
 
 	t.Run("NoSecretInAnyEvent", func(t *testing.T) {
@@ -397,7 +389,7 @@ func TestLogtoPresetOlderLogto(t *testing.T) {
 		INSERT INTO logto.roles VALUES ('t1', 'r1', 'admin', 'Admins'); INSERT INTO logto.scopes VALUES ('t1', 's1', 'read');
 		INSERT INTO logto.roles_scopes VALUES ('t1', 'rs1', 'r1', 's1');`)
 	require.NoError(t, err)
-	events := logtoEvents(t, bundle)
+	events := capturedEvents(t, bundle)
 	require.Len(t, events, 4)
 	for _, e := range events {
 		if e.Type == outbox.EventRoleScopesUpdated {
@@ -412,24 +404,11 @@ func TestLogtoPresetOlderLogto(t *testing.T) {
 }
 
 // withData returns the event whose data has value under key.
-func withData(events []logtoEvent, key string, value any) logtoEvent {
+func withData(events []capturedEvent, key string, value any) capturedEvent {
 	for _, e := range events {
-		if data, ok := e.Data.(map[string]any); ok && data[key] == value {
+		if e.object()[key] == value {
 			return e
 		}
 	}
-	return logtoEvent{}
-}
-
-func logtoEvents(t *testing.T, bundle *storeBundle) []logtoEvent {
-	t.Helper()
-	rows, err := bundle.pool.Query(context.Background(), "SELECT type, data, context, tenant_id FROM hookrelay.events ORDER BY created_at, id") // ids order within a millisecond at random
-	require.NoError(t, err)
-	events, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (logtoEvent, error) {
-		var e logtoEvent
-		err := row.Scan(&e.Type, &e.Data, &e.Context, &e.Tenant)
-		return e, err
-	})
-	require.NoError(t, err)
-	return events
+	return capturedEvent{}
 }

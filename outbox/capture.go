@@ -214,47 +214,86 @@ func (s *Store) captureFunction(table string) string {
 // from the listed columns by name, so columns added to the table later are
 // never published and do not break the trigger.
 func (s *Store) captureDDL(table *captureTable, capture *Capture) string {
-	build := func(row string) string {
-		parts := make([]string, len(capture.Columns))
-		for i, column := range capture.Columns {
-			parts[i] = fmt.Sprintf("%s, %s.%s", quoteLiteral(camelCase(column)), row, pgx.Identifier{column}.Sanitize())
-		}
-		return "jsonb_build_object(" + strings.Join(parts, ", ") + ")"
-	}
+	return s.rowTriggerDDL(table, &rowTrigger{
+		entity: capture.Entity,
+		build: func(row string) string {
+			parts := make([]string, len(capture.Columns))
+			for i, column := range capture.Columns {
+				parts[i] = fmt.Sprintf("%s, %s.%s", quoteLiteral(camelCase(column)), row, pgx.Identifier{column}.Sanitize())
+			}
+			return "jsonb_build_object(" + strings.Join(parts, ", ") + ")"
+		},
+		tenantColumn: capture.TenantColumn,
+	})
+}
+
+// rowTrigger is a row-level capture: <Entity>.Created, .Data.Updated and
+// .Deleted, one event per row.
+type rowTrigger struct {
+	entity string
+	// build is the SQL of a row's data, given the row (NEW or OLD).
+	build func(row string) string
+	// tenantColumn, when set, gives each event's tenant.
+	tenantColumn string
+	// quiet are data keys whose change alone is no data update.
+	quiet []string
+	// suspension, when set, is a column whose change is
+	// <Entity>.SuspensionStatus.Updated.
+	suspension string
+}
+
+// rowTriggerDDL is the trigger function and trigger of t on table.
+func (s *Store) rowTriggerDDL(table *captureTable, t *rowTrigger) string {
 	tenant := func(row string) string {
-		if capture.TenantColumn == "" {
+		if t.tenantColumn == "" {
 			return "NULL"
 		}
-		return fmt.Sprintf("nullif(%s.%s::text, '')", row, pgx.Identifier{capture.TenantColumn}.Sanitize())
+		return fmt.Sprintf("nullif(%s.%s::text, '')", row, pgx.Identifier{t.tenantColumn}.Sanitize())
+	}
+	changed := "old_data IS DISTINCT FROM new_data"
+	if len(t.quiet) > 0 {
+		keys := make([]string, len(t.quiet))
+		for i, key := range t.quiet {
+			keys[i] = quoteLiteral(key)
+		}
+		changed = fmt.Sprintf("old_data - ARRAY[%[1]s]::text[] IS DISTINCT FROM new_data - ARRAY[%[1]s]::text[]", strings.Join(keys, ", "))
+	}
+	suspension := ""
+	if t.suspension != "" {
+		suspension = fmt.Sprintf(`
+        IF OLD.%[1]s IS DISTINCT FROM NEW.%[1]s THEN
+            PERFORM %[2]s(%[3]s, new_data, '{}', %[4]s);
+        END IF;`, pgx.Identifier{t.suspension}.Sanitize(), s.publishIdent(),
+			quoteLiteral(t.entity+".SuspensionStatus.Updated"), tenant("NEW"))
 	}
 	ddl := fmt.Sprintf(`
 CREATE OR REPLACE FUNCTION %[1]s() RETURNS trigger LANGUAGE plpgsql
-    SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS %[12]s
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS %[2]s
 DECLARE
     old_data jsonb;
     new_data jsonb;
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        PERFORM %[2]s(%[3]s, %[4]s, '{}', %[5]s);
+        PERFORM %[3]s(%[4]s, %[5]s, '{}', %[6]s);
     ELSIF TG_OP = 'UPDATE' THEN
-        old_data := %[6]s;
-        new_data := %[4]s;
-        IF old_data IS DISTINCT FROM new_data THEN
-            PERFORM %[2]s(%[7]s, new_data, '{}', %[5]s);
-        END IF;
+        old_data := %[7]s;
+        new_data := %[5]s;
+        IF %[8]s THEN
+            PERFORM %[3]s(%[9]s, new_data, '{}', %[6]s);
+        END IF;%[10]s
     ELSE
-        PERFORM %[2]s(%[8]s, %[6]s, '{}', %[9]s);
+        PERFORM %[3]s(%[11]s, %[7]s, '{}', %[12]s);
     END IF;
     RETURN NULL;
 END;
-%[12]s;
-CREATE TRIGGER %[10]s AFTER INSERT OR UPDATE OR DELETE ON %[11]s
+%[2]s;
+CREATE TRIGGER %[13]s AFTER INSERT OR UPDATE OR DELETE ON %[14]s
     FOR EACH ROW EXECUTE FUNCTION %[1]s();`,
-		s.functionIdent(table), s.publishIdent(),
-		quoteLiteral(capture.Entity+".Created"), build("NEW"), tenant("NEW"),
-		build("OLD"), quoteLiteral(capture.Entity+".Data.Updated"),
-		quoteLiteral(capture.Entity+".Deleted"), tenant("OLD"),
-		s.triggerName(""), table.ident.Sanitize(), bodyTag)
+		s.functionIdent(table), bodyTag, s.publishIdent(),
+		quoteLiteral(t.entity+".Created"), t.build("NEW"), tenant("NEW"),
+		t.build("OLD"), changed, quoteLiteral(t.entity+".Data.Updated"), suspension,
+		quoteLiteral(t.entity+".Deleted"), tenant("OLD"),
+		s.triggerName(""), table.ident.Sanitize())
 	return withBodyTag(ddl)
 }
 

@@ -209,7 +209,7 @@ func (p *presetInstall) skip(table, reason string) {
 func (p *presetInstall) install(ctx context.Context, table *captureTable, capture *Capture, ddl string) error {
 	capture.Preset = PresetLogto
 	capture.TenantColumn = "tenant_id"
-	installed, err := p.s.installTriggers(ctx, p.tx, table, capture, withBodyTag(ddl))
+	installed, err := p.s.installTriggers(ctx, p.tx, table, capture, ddl)
 	if err != nil {
 		return err
 	}
@@ -224,54 +224,20 @@ func (p *presetInstall) entity(ctx context.Context, e *logtoEntity) error {
 		return err
 	}
 	columns := presentColumns(table, e.columns)
-	build := func(row string) string { return logtoObject(table, row, columns) }
-	var quiet []string
+	trigger := &rowTrigger{
+		entity:       e.entity,
+		build:        func(row string) string { return logtoObject(table, row, columns) },
+		tenantColumn: "tenant_id",
+	}
 	for _, column := range append(slices.Clone(e.quiet), e.suspension) {
 		if slices.Contains(columns, column) {
-			quiet = append(quiet, quoteLiteral(camelCase(column)))
+			trigger.quiet = append(trigger.quiet, camelCase(column))
 		}
 	}
-	changed := "old_data IS DISTINCT FROM new_data"
-	if len(quiet) > 0 {
-		keys := "ARRAY[" + strings.Join(quiet, ", ") + "]::text[]"
-		changed = fmt.Sprintf("old_data - %[1]s IS DISTINCT FROM new_data - %[1]s", keys)
-	}
-	suspension := ""
 	if slices.Contains(columns, e.suspension) {
-		column := pgx.Identifier{e.suspension}.Sanitize()
-		suspension = fmt.Sprintf(`
-        IF OLD.%s IS DISTINCT FROM NEW.%[1]s THEN
-            PERFORM %s(%s, new_data, '{}', NEW.tenant_id);
-        END IF;`, column, p.s.publishIdent(), quoteLiteral(e.entity+".SuspensionStatus.Updated"))
+		trigger.suspension = e.suspension
 	}
-	ddl := fmt.Sprintf(`
-CREATE OR REPLACE FUNCTION %[1]s() RETURNS trigger LANGUAGE plpgsql
-    SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS %[2]s
-DECLARE
-    old_data jsonb;
-    new_data jsonb;
-BEGIN
-    IF TG_OP = 'INSERT' THEN
-        PERFORM %[3]s(%[4]s, %[5]s, '{}', NEW.tenant_id);
-    ELSIF TG_OP = 'UPDATE' THEN
-        old_data := %[6]s;
-        new_data := %[5]s;
-        IF %[7]s THEN
-            PERFORM %[3]s(%[8]s, new_data, '{}', NEW.tenant_id);
-        END IF;%[9]s
-    ELSE
-        PERFORM %[3]s(%[10]s, %[6]s, '{}', OLD.tenant_id);
-    END IF;
-    RETURN NULL;
-END;
-%[2]s;
-CREATE TRIGGER %[11]s AFTER INSERT OR UPDATE OR DELETE ON %[12]s
-    FOR EACH ROW EXECUTE FUNCTION %[1]s();`,
-		p.s.functionIdent(table), bodyTag, p.s.publishIdent(),
-		quoteLiteral(e.entity+".Created"), build("NEW"), build("OLD"), changed,
-		quoteLiteral(e.entity+".Data.Updated"), suspension, quoteLiteral(e.entity+".Deleted"),
-		p.s.triggerName(""), table.ident.Sanitize())
-	return p.install(ctx, table, &Capture{Table: table.name, Entity: e.entity, Columns: columns}, ddl)
+	return p.install(ctx, table, &Capture{Table: table.name, Entity: e.entity, Columns: columns}, p.s.rowTriggerDDL(table, trigger))
 }
 
 func (p *presetInstall) relation(ctx context.Context, r *logtoRelation) error {
@@ -366,7 +332,7 @@ CREATE TRIGGER %[9]s AFTER DELETE ON %[10]s
 		function, bodyTag, row("new_rows"), row("old_rows"), parents.ident.Sanitize(), event,
 		p.s.triggerName("_insert"), p.s.triggerName("_update"), p.s.triggerName("_delete"), table.ident.Sanitize())
 	entity := strings.SplitN(r.event, ".", 2)[0]
-	return p.install(ctx, table, &Capture{Table: table.name, Entity: entity, Columns: []string{r.parent, r.child}}, ddl)
+	return p.install(ctx, table, &Capture{Table: table.name, Entity: entity, Columns: []string{r.parent, r.child}}, withBodyTag(ddl))
 }
 
 // presentColumns returns the columns of want that table has, in want's order.
