@@ -202,7 +202,7 @@ func TestCLIHooksTest(t *testing.T) {
 	failing := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, _ int) { w.WriteHeader(http.StatusInternalServerError) })
 	okHook := bundle.createHook(t, ok.URL, "*")
 	failingHook := bundle.createHook(t, failing.URL, "*")
-	startServe(t, url, filepath.Join(t.TempDir(), "serve.log"))
+	startServe(t, url)
 
 	res := runCLI(t, url, "hooks", "test", okHook.ID)
 	require.Equal(t, 0, res.code, res.stderr)

@@ -7,10 +7,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
-	"syscall"
 	"testing"
 	"time"
 
@@ -19,48 +16,6 @@ import (
 
 	"github.com/hookrelay/hookrelay/outbox"
 )
-
-// serveProcess runs `hookrelay serve` as a child process.
-type serveProcess struct {
-	t       *testing.T
-	url     string
-	logPath string
-	cmd     *exec.Cmd
-}
-
-func startServe(t *testing.T, databaseURL, logPath string) *serveProcess {
-	t.Helper()
-	p := &serveProcess{t: t, url: databaseURL, logPath: logPath}
-	p.start()
-	t.Cleanup(func() { p.kill() })
-	return p
-}
-
-func (p *serveProcess) start() {
-	p.t.Helper()
-	log, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	require.NoError(p.t, err)
-	defer log.Close()
-	cmd := exec.Command(hookrelayBinary(p.t), "serve")
-	cmd.Env = append(os.Environ(),
-		"DATABASE_URL="+p.url,
-		"HOOKRELAY_ADDR=127.0.0.1:0",
-		"HOOKRELAY_ADMIN_TOKEN=crash-test-token",
-		"HOOKRELAY_ALLOW_CIDRS=127.0.0.1", // the receiver is on loopback; every other setting is the default
-	)
-	cmd.Stdout, cmd.Stderr = log, log
-	require.NoError(p.t, cmd.Start())
-	p.cmd = cmd
-}
-
-func (p *serveProcess) kill() {
-	if p.cmd == nil {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	_ = p.cmd.Wait()
-	p.cmd = nil
-}
 
 // TestCrashSafety SIGKILLs the pipeline again and again while events flow,
 // with default settings, and checks that every (event, hook) pair is
@@ -79,8 +34,7 @@ func TestCrashSafety(t *testing.T) {
 	hookA := bundle.createHook(t, rec.URL+"/a", "*")
 	hookB := bundle.createHook(t, rec.URL+"/b", "*")
 
-	logPath := filepath.Join(t.TempDir(), "serve.log")
-	proc := startServe(t, databaseURL, logPath)
+	proc := startServe(t, databaseURL)
 
 	const events, minKills = 5000, 10
 	var eventIDs []string
@@ -173,7 +127,7 @@ func TestCrashSafety(t *testing.T) {
 		}
 	}
 	if missing > 0 {
-		logText, _ := os.ReadFile(logPath)
+		logText, _ := os.ReadFile(proc.logPath)
 		t.Logf("serve log tail:\n%s", tail(string(logText), 3000))
 	}
 	require.Len(t, eventIDs, events)

@@ -5,13 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,81 +16,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-const appToken = "shared-client-test-token"
-
-// appProcess runs examples/riverapp, an application with its own River
-// client, worker, queue and periodic job, to which hookrelay is added.
-type appProcess struct {
-	t       *testing.T
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	binary  string
-	env     []string
-	addr    string
-	logPath string
-}
-
-func startProcess(t *testing.T, binary string, env []string, args ...string) *appProcess {
-	t.Helper()
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := listener.Addr().String()
-	require.NoError(t, listener.Close())
-	p := &appProcess{
-		t: t, binary: binary, addr: addr, logPath: filepath.Join(t.TempDir(), "log"),
-		env: append(append(os.Environ(), "ADDR="+addr, "HOOKRELAY_ADDR="+addr), env...),
-	}
-	p.start(args...)
-	t.Cleanup(p.kill)
-	return p
-}
-
-func (p *appProcess) start(args ...string) {
-	p.t.Helper()
-	log, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	require.NoError(p.t, err)
-	defer log.Close()
-	p.cmd = exec.Command(p.binary, args...)
-	p.cmd.Env = p.env
-	p.cmd.Stdout, p.cmd.Stderr = log, log
-	require.NoError(p.t, p.cmd.Start())
-	exited, cmd := make(chan struct{}), p.cmd
-	p.exited = exited
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		resp, err := http.Get("http://" + p.addr + "/healthz")
-		if err == nil {
-			_ = resp.Body.Close()
-			return
-		}
-		select {
-		case <-exited:
-			deadline = time.Now()
-		default:
-		}
-		if time.Now().After(deadline) {
-			out, _ := os.ReadFile(p.logPath)
-			p.t.Fatalf("%s did not come up: %v\n%s", p.binary, err, tail(string(out), 3000))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func (p *appProcess) kill() {
-	if p.cmd == nil {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.exited
-	p.cmd = nil
-}
-
 // do sends an authorized request to the process and decodes a JSON answer.
-func (p *appProcess) do(method, path string, body, answer any) error {
+func (p *childProcess) do(method, path string, body, answer any) error {
 	var reader *bytes.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -109,7 +32,7 @@ func (p *appProcess) do(method, path string, body, answer any) error {
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+appToken)
+	req.Header.Set("Authorization", "Bearer "+adminToken)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -128,7 +51,7 @@ func (p *appProcess) do(method, path string, body, answer any) error {
 }
 
 // riverUIKinds returns the kinds of the jobs River's UI lists as completed.
-func (p *appProcess) riverUIKinds(t *testing.T, kinds ...string) map[string]bool {
+func (p *childProcess) riverUIKinds(t *testing.T, kinds ...string) map[string]bool {
 	t.Helper()
 	found := map[string]bool{}
 	for _, kind := range kinds {
@@ -162,7 +85,7 @@ func TestSharedRiverClient(t *testing.T) {
 		time.Sleep(20 * time.Millisecond) // keeps deliveries in flight
 		w.WriteHeader(http.StatusNoContent)
 	})
-	env := []string{"DATABASE_URL=" + url, "HOOKRELAY_ADMIN_TOKEN=" + appToken, "HOOKRELAY_ALLOW_CIDRS=127.0.0.1"}
+	env := []string{"DATABASE_URL=" + url, "HOOKRELAY_ADMIN_TOKEN=" + adminToken, "HOOKRELAY_ALLOW_CIDRS=127.0.0.1"}
 	app := startProcess(t, buildBinary(t, "github.com/hookrelay/hookrelay/examples/riverapp"), env)
 
 	var tables struct{ Hookrelay, Public bool }
@@ -198,7 +121,7 @@ func TestSharedRiverClient(t *testing.T) {
 	t.Logf("killed with %d deliveries received, %d welcome emails sent, %d jobs running", len(rec.all()), emailed, running)
 	app.start()
 	// serve works on the application's River tables beside it.
-	serve := startProcess(t, hookrelayBinary(t), append(env, "HOOKRELAY_RIVER_SCHEMA=public"), "serve")
+	serve := startServe(t, url, "HOOKRELAY_RIVER_SCHEMA=public")
 	signing.Wait()
 
 	// Nothing lost: every user that exists was delivered and welcomed.
@@ -251,7 +174,7 @@ func TestSharedRiverClient(t *testing.T) {
 	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM app_ticks").Scan(&ticks))
 	require.Positive(t, ticks, "the application's periodic job runs")
 
-	for _, p := range []*appProcess{app, serve} {
+	for _, p := range []*childProcess{app, serve} {
 		kinds := p.riverUIKinds(t, "app_welcome_email", "hookrelay_deliver", "hookrelay_fanout", "app_tick")
 		require.Equal(t, map[string]bool{"app_welcome_email": true, "hookrelay_deliver": true, "hookrelay_fanout": true, "app_tick": true}, kinds, p.binary)
 	}
