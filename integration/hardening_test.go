@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -23,8 +22,7 @@ func TestNoSecretInLogs(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	bundle := setupStore(t)
-	logPath := filepath.Join(t.TempDir(), "serve.log")
-	proc := startServe(t, bundle.pool.Config().ConnString(), logPath)
+	proc := startServe(t, bundle.pool.Config().ConnString())
 
 	ok := newReceiver(t, nil)
 	failing := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, n int) {
@@ -50,10 +48,10 @@ func TestNoSecretInLogs(t *testing.T) {
 	}, 30*time.Second, 50*time.Millisecond)
 
 	proc.kill()
-	logText, err := os.ReadFile(logPath)
+	logText, err := os.ReadFile(proc.logPath)
 	require.NoError(t, err)
 	require.Contains(t, string(logText), "hook disabled", "the log is the service's")
-	for _, secret := range []string{hookA.SigningKey, rotated.SigningKey, hookB.SigningKey, "crash-test-token", "query-secret"} {
+	for _, secret := range []string{hookA.SigningKey, rotated.SigningKey, hookB.SigningKey, adminToken, "query-secret"} {
 		require.NotContains(t, string(logText), secret)
 		// Nor in what the API and CLI show as errors of deliveries.
 		deliveries, err := bundle.store.ListDeliveries(ctx, &outbox.DeliveryFilter{HookID: hookB.ID})

@@ -31,6 +31,9 @@ type childProcess struct {
 // set to a free loopback port, and waits until it answers /healthz.
 func startProcess(t *testing.T, binary string, env []string, args ...string) *childProcess {
 	t.Helper()
+	for _, kv := range env {
+		require.Contains(t, kv, "=", "env holds NAME=value entries")
+	}
 	listener, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	addr := listener.Addr().String()
