@@ -200,7 +200,8 @@ func TestAPIOperations(t *testing.T) {
 
 	var hook outbox.Hook
 	require.Equal(t, http.StatusCreated, bundle.call(t, "POST", "/api/hooks", map[string]any{
-		"name": "crm", "url": rec.URL, "events": []string{"User.*"}, "headers": map[string]string{"X-Team": "id"},
+		"name": "crm", "url": rec.URL, "events": []string{"User.*"},
+		"headers": map[string]string{"X-Team": "id", "Authorization": "Bearer receiver-token-0123456789"},
 	}, &hook))
 	require.Equal(t, "crm", hook.Name)
 	require.True(t, strings.HasPrefix(hook.SigningKey, "whsec_"))
@@ -220,8 +221,16 @@ func TestAPIOperations(t *testing.T) {
 	var listed []outbox.Hook
 	require.Equal(t, http.StatusOK, bundle.call(t, "GET", "/api/hooks", nil, &listed))
 	require.Equal(t, shown.SigningKey, listed[0].SigningKey)
+	// Custom header values too: they often carry credentials.
+	require.Equal(t, map[string]string{"X-Team": "****", "Authorization": "****6789"}, shown.Headers)
+	require.Equal(t, shown.Headers, listed[0].Headers)
 	require.Equal(t, http.StatusOK, bundle.call(t, "GET", "/api/hooks/"+hook.ID+"?revealKey=true", nil, &shown))
 	require.Equal(t, hook.SigningKey, shown.SigningKey)
+	require.Equal(t, hook.Headers, shown.Headers)
+
+	// Postgres cannot store a NUL in jsonb: a clear refusal, not a 500.
+	require.Equal(t, http.StatusBadRequest, bundle.call(t, "POST", "/api/events", map[string]any{"event": "User.Created", "data": map[string]any{"id": "a\x00b"}}, &apiErr))
+	require.Contains(t, apiErr["error"], `\u0000 (NUL)`)
 
 	var updated outbox.Hook
 	require.Equal(t, http.StatusOK, bundle.call(t, "PATCH", "/api/hooks/"+hook.ID, map[string]any{"events": []string{"*"}}, &updated))

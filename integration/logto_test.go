@@ -137,11 +137,18 @@ END $$;
 CREATE ROLE %[2]s WITH INHERIT LOGIN PASSWORD 'tenant-password' IN ROLE %[1]s;
 `
 
-// TestLogtoPreset installs the preset on a Logto-shaped database with the
-// CLI and drives it the way Logto does: as the tenant's role, under
-// row-level security, with no grant of hookrelay's.
-func TestLogtoPreset(t *testing.T) {
-	t.Parallel()
+// logtoBundle is a Logto-shaped database (logtoFixture) with the preset
+// installed, and a connection as tenant t1's role.
+type logtoBundle struct {
+	*storeBundle
+	tenant *pgx.Conn
+	seen   int
+}
+
+// setupLogto creates the fixture, with tenant t1's role as the one Logto
+// connects as, and resources and applications for tenants t1 and t2.
+func setupLogto(t *testing.T) *logtoBundle {
+	t.Helper()
 	ctx := context.Background()
 	bundle := setupStore(t)
 	suffix := time.Now().UnixNano() % 1e12
@@ -151,13 +158,70 @@ func TestLogtoPreset(t *testing.T) {
 	t.Cleanup(func() {
 		_, _ = bundle.pool.Exec(context.Background(), fmt.Sprintf("DROP OWNED BY %[1]s, %[2]s; DROP ROLE IF EXISTS %[2]s; DROP ROLE IF EXISTS %[1]s", base, tenant))
 	})
+	_, err = bundle.pool.Exec(ctx, `INSERT INTO resources VALUES ('t1', 'res1', 'API', 'https://api.example'), ('t2', 'res2', 'API', 'https://api2.example');
+		INSERT INTO applications VALUES ('t1', 'app1', 'M2M one', 'app-secret-1'), ('t1', 'app2', 'M2M two', 'app-secret-2');`)
+	require.NoError(t, err)
+	config := bundle.pool.Config().ConnConfig.Copy()
+	config.User, config.Password = tenant, "tenant-password"
+	conn, err := pgx.ConnectConfig(ctx, config)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	return &logtoBundle{storeBundle: bundle, tenant: conn}
+}
+
+// admin runs sql as the database's owner.
+func (b *logtoBundle) admin(t *testing.T, sql string, args ...any) {
+	t.Helper()
+	_, err := b.pool.Exec(context.Background(), sql, args...)
+	require.NoError(t, err, sql)
+}
+
+// exec runs sql as the tenant's role, as Logto does, and returns the events
+// published since the last call.
+func (b *logtoBundle) exec(t *testing.T, sql string) []capturedEvent {
+	t.Helper()
+	_, err := b.tenant.Exec(context.Background(), sql)
+	require.NoError(t, err, sql)
+	return b.fresh(t)
+}
+
+// fresh returns the events published since the last call.
+func (b *logtoBundle) fresh(t *testing.T) []capturedEvent {
+	t.Helper()
+	events := capturedEvents(t, b.storeBundle)
+	fresh := events[b.seen:]
+	b.seen = len(events)
+	return fresh
+}
+
+// eventTypes lists the types of events sorted: events of one transaction
+// share a timestamp, and their order within it is unknown.
+func eventTypes(events []capturedEvent) []string {
+	types := make([]string, len(events))
+	for i, e := range events {
+		types[i] = e.Type
+	}
+	slices.Sort(types)
+	return types
+}
+
+// TestLogtoPreset installs the preset on a Logto-shaped database with the
+// CLI and drives it the way Logto does: as the tenant's role, under
+// row-level security, with no grant of hookrelay's.
+func TestLogtoPreset(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	logto := setupLogto(t)
+	bundle := logto.storeBundle
 	admin := func(sql string, args ...any) {
 		t.Helper()
-		_, err := bundle.pool.Exec(ctx, sql, args...)
-		require.NoError(t, err, sql)
+		logto.admin(t, sql, args...)
 	}
-	admin(`INSERT INTO resources VALUES ('t1', 'res1', 'API', 'https://api.example'), ('t2', 'res2', 'API', 'https://api2.example');
-		INSERT INTO applications VALUES ('t1', 'app1', 'M2M one', 'app-secret-1'), ('t1', 'app2', 'M2M two', 'app-secret-2');`)
+	exec := func(sql string) []capturedEvent {
+		t.Helper()
+		return logto.exec(t, sql)
+	}
+	conn := logto.tenant
 
 	res := runCLI(t, bundle.pool.Config().ConnString(), "capture", "install", "--preset", "logto")
 	require.Equal(t, 0, res.code, res.stderr)
@@ -177,34 +241,6 @@ func TestLogtoPreset(t *testing.T) {
 	list := runCLI(t, bundle.pool.Config().ConnString(), "capture", "list")
 	require.Equal(t, 0, list.code, list.stderr)
 	require.Equal(t, 10, strings.Count(list.stdout, `"preset": "logto"`), list.stdout)
-
-	config := bundle.pool.Config().ConnConfig.Copy()
-	config.User, config.Password = tenant, "tenant-password"
-	conn, err := pgx.ConnectConfig(ctx, config)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = conn.Close(context.Background()) })
-	// exec runs sql as the tenant's role, as Logto does, and returns the
-	// events it published.
-	seen := 0
-	exec := func(sql string) []capturedEvent {
-		t.Helper()
-		_, err := conn.Exec(ctx, sql)
-		require.NoError(t, err, sql)
-		events := capturedEvents(t, bundle)
-		fresh := events[seen:]
-		seen = len(events)
-		return fresh
-	}
-	// eventTypes lists the types of events sorted: events of one
-	// transaction share a timestamp, and their order within it is unknown.
-	eventTypes := func(events []capturedEvent) []string {
-		types := make([]string, len(events))
-		for i, e := range events {
-			types[i] = e.Type
-		}
-		slices.Sort(types)
-		return types
-	}
 
 	t.Run("Users", func(t *testing.T) {
 		events := exec(`INSERT INTO users (id, username, primary_email, name, password_encrypted, password_encryption_method,

@@ -327,6 +327,17 @@ func TestWriterNeedsExecuteOnly(t *testing.T) {
 	event, err := bundle.store.GetEvent(ctx, id)
 	require.NoError(t, err)
 	require.JSONEq(t, `{"id": "u1"}`, string(event.Data))
+
+	// A Go application's role inserts events itself; the table holds it to
+	// publish's rules.
+	_, err = bundle.pool.Exec(ctx, fmt.Sprintf("GRANT INSERT, SELECT ON hookrelay.events TO %s", writer))
+	require.NoError(t, err)
+	for _, eventType := range []string{"Not A Type", strings.Repeat("A", 2<<20)} {
+		_, err := writerConn.Exec(ctx, "INSERT INTO hookrelay.events (type) VALUES ($1)", eventType)
+		var pgErr *pgconn.PgError
+		require.ErrorAs(t, err, &pgErr)
+		require.Equal(t, "events_type_valid", pgErr.ConstraintName)
+	}
 }
 
 // TestNotMigratedSaysSo: every store call on a database that was never

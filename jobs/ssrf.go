@@ -31,6 +31,7 @@ var blockedPrefixes = []netip.Prefix{ //nolint:gochecknoglobals
 	netip.MustParsePrefix("fe80::/10"),       // link-local
 	netip.MustParsePrefix("fec0::/10"),       // site-local (deprecated)
 	netip.MustParsePrefix("ff00::/8"),        // multicast
+	netip.MustParsePrefix("2001::/32"),       // Teredo, may embed a private IPv4
 	netip.MustParsePrefix("2001:db8::/32"),   // documentation
 	netip.MustParsePrefix("2002::/16"),       // 6to4, may embed a private IPv4
 }

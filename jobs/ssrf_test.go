@@ -16,6 +16,7 @@ func TestAddrGuard(t *testing.T) {
 		"100.64.0.1", "0.0.0.0", "224.0.0.1", "255.255.255.255", "::1", "::", "fe80::1", "fd00::1",
 		"::ffff:127.0.0.1", "::ffff:10.0.0.1", "64:ff9b::a00:1", "ff02::1",
 		"::7f00:1", "::808:808", "::ffff:0:7f00:1", "fec0::1", // IPv4-compatible, SIIT, site-local
+		"2001:0:4136:e378:8000:63bf:3fff:fdd2", "2001::f5ff:fffe", // Teredo, whose client address may be private
 	} {
 		var blockedErr *BlockedAddressError
 		require.ErrorAs(t, guard.check(netip.MustParseAddr(blocked)), &blockedErr, blocked)

@@ -126,7 +126,7 @@ func (s *Store) InstallPreset(ctx context.Context, preset, tableSchema string) (
 		return nil, invalid("table schema", "%s is hookrelay's own schema; give the schema of Logto's tables", tableSchema)
 	}
 	result := &PresetResult{Preset: preset, Installed: []*Capture{}}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.captureTx(ctx, func(tx pgx.Tx) error {
 		p := &presetInstall{s: s, tx: tx, schema: tableSchema, result: result}
 		for i := range logtoEntities {
 			if err := p.entity(ctx, &logtoEntities[i]); err != nil {
@@ -152,7 +152,7 @@ func (s *Store) InstallPreset(ctx context.Context, preset, tableSchema string) (
 // RemovePreset removes every capture preset installed and returns them.
 func (s *Store) RemovePreset(ctx context.Context, preset string) ([]*Capture, error) {
 	var removed []*Capture
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.captureTx(ctx, func(tx pgx.Tx) error {
 		q := s.queries(tx)
 		rows, err := q.CaptureListByPreset(ctx, &preset)
 		if err != nil {
@@ -206,9 +206,14 @@ func (p *presetInstall) skip(table, reason string) {
 	p.result.Skipped = append(p.result.Skipped, PresetSkip{Table: table, Reason: reason})
 }
 
-func (p *presetInstall) install(ctx context.Context, table *captureTable, capture *Capture, ddl string) error {
+// install installs a capture of the preset; reads are the columns its
+// function reads from other tables than its own.
+func (p *presetInstall) install(ctx context.Context, table *captureTable, capture *Capture, ddl string, reads []tableColumn) error {
 	capture.Preset = PresetLogto
 	capture.TenantColumn = "tenant_id"
+	if err := p.s.prepareCaptureRole(ctx, p.tx, reads); err != nil {
+		return err
+	}
 	installed, err := p.s.installTriggers(ctx, p.tx, table, capture, ddl)
 	if err != nil {
 		return err
@@ -235,10 +240,19 @@ func (p *presetInstall) entity(ctx context.Context, e *logtoEntity) error {
 		}
 	}
 	if slices.Contains(columns, e.suspension) {
-		trigger.suspension = e.suspension
+		trigger.suspension = camelCase(e.suspension)
 	}
-	return p.install(ctx, table, &Capture{Table: table.name, Entity: e.entity, Columns: columns}, p.s.rowTriggerDDL(table, trigger))
+	return p.install(ctx, table, &Capture{Table: table.name, Entity: e.entity, Columns: columns}, p.s.rowTriggerDDL(table, trigger), nil)
 }
+
+// Bounds of a relation event's data, the parent's children: at most
+// relationChildrenMax of them and relationDataMaxBytes of their JSON, in id
+// order; "truncated": true says the list was cut. No relation change can then
+// make an event too large and fail.
+const (
+	relationChildrenMax  = 1000
+	relationDataMaxBytes = 128 << 10
+)
 
 func (p *presetInstall) relation(ctx context.Context, r *logtoRelation) error {
 	skip := func(missing string, err error) error {
@@ -249,10 +263,19 @@ func (p *presetInstall) relation(ctx context.Context, r *logtoRelation) error {
 	if table == nil {
 		return skip(missing, err)
 	}
-	parents, missing, err := p.table(ctx, r.parentTable, "id")
+	parents, missing, err := p.table(ctx, r.parentTable, "id", "tenant_id")
 	if parents == nil {
 		return skip(missing, err)
 	}
+	// Every column compared in a query: the relation's, and the parents'
+	// and children's ids and tenants, which every lookup checks, so that a
+	// tenant's relation row naming another tenant's parent or child reveals
+	// nothing of it.
+	compared := []tableColumn{
+		{table, "tenant_id"}, {table, r.parent}, {table, r.child},
+		{parents, "id"}, {parents, "tenant_id"},
+	}
+	reads := []tableColumn{{parents, "id"}, {parents, "tenant_id"}, {table, "tenant_id"}, {table, r.parent}, {table, r.child}}
 	publish := p.s.publishIdent()
 	var event string
 	if r.members != "" {
@@ -265,7 +288,7 @@ func (p *presetInstall) relation(ctx context.Context, r *logtoRelation) error {
 			publish, quoteLiteral(r.event), quoteLiteral(r.key),
 			quoteLiteral("added"+r.members), quoteLiteral("removed"+r.members), MembershipIDsMax)
 	} else {
-		children, missing, err := p.table(ctx, r.childTable, "id")
+		children, missing, err := p.table(ctx, r.childTable, "id", "tenant_id")
 		if children == nil {
 			return skip(missing, err)
 		}
@@ -275,19 +298,35 @@ func (p *presetInstall) relation(ctx context.Context, r *logtoRelation) error {
 				childEntity = &logtoEntities[i]
 			}
 		}
-		// The parent's children after the change, as Logto's entities.
-		event = fmt.Sprintf(`PERFORM %[1]s(%[2]s, (
-            SELECT coalesce(jsonb_agg(%[3]s ORDER BY c.id), '[]')
-            FROM %[4]s rel JOIN %[5]s c ON c.id = rel.%[6]s
-            WHERE rel.%[7]s = r.parent AND rel.tenant_id = r.tenant_id
-        ), jsonb_build_object(%[8]s, r.parent), r.tenant_id);`,
-			publish, quoteLiteral(r.event), logtoObject(children, "c", presentColumns(children, childEntity.columns)),
+		childColumns := presentColumns(children, childEntity.columns)
+		compared = append(compared, tableColumn{children, "id"}, tableColumn{children, "tenant_id"})
+		reads = append(reads, tableColumn{children, "tenant_id"})
+		for _, column := range childColumns {
+			reads = append(reads, tableColumn{children, column})
+		}
+		// The parent's children after the change, as Logto's entities, of
+		// the parent's tenant only, bounded.
+		event = fmt.Sprintf(`SELECT coalesce(jsonb_agg(c.o ORDER BY c.id) FILTER (WHERE c.n <= %[9]d AND c.bytes <= %[10]d), '[]'),
+               coalesce(bool_or(c.n > %[9]d OR c.bytes > %[10]d), false)
+        INTO children, truncated
+        FROM (
+            SELECT %[11]s AS id, o, row_number() OVER w AS n, sum(octet_length(o::text)) OVER w AS bytes
+            FROM (SELECT c.id, %[3]s AS o
+                  FROM %[4]s rel JOIN %[5]s c ON c.id = rel.%[6]s AND c.tenant_id = rel.tenant_id
+                  WHERE rel.%[7]s = r.parent AND rel.tenant_id = r.tenant_id) c
+            WINDOW w AS (ORDER BY c.id)
+        ) c;
+        PERFORM %[1]s(%[2]s, children,
+            jsonb_strip_nulls(jsonb_build_object(%[8]s, r.parent, 'truncated', CASE WHEN truncated THEN true END)), r.tenant_id);`,
+			publish, quoteLiteral(r.event), logtoObject(children, "c", childColumns),
 			table.ident.Sanitize(), children.ident.Sanitize(),
-			pgx.Identifier{r.child}.Sanitize(), pgx.Identifier{r.parent}.Sanitize(), quoteLiteral(r.key))
+			pgx.Identifier{r.child}.Sanitize(), pgx.Identifier{r.parent}.Sanitize(), quoteLiteral(r.key),
+			relationChildrenMax, relationDataMaxBytes, textValue("c.id"))
 	}
+	// Rows are [tenant, parent, child], each as text.
 	row := func(rows string) string {
-		return fmt.Sprintf("SELECT jsonb_build_array(tenant_id, %s, %s) AS x FROM %s",
-			pgx.Identifier{r.parent}.Sanitize(), pgx.Identifier{r.child}.Sanitize(), rows)
+		return fmt.Sprintf("SELECT jsonb_build_array(%s, %s, %s) AS x FROM %s",
+			textValue("tenant_id"), textValue(pgx.Identifier{r.parent}.Sanitize()), textValue(pgx.Identifier{r.child}.Sanitize()), rows)
 	}
 	function := p.s.functionIdent(table)
 	ddl := fmt.Sprintf(`
@@ -296,10 +335,14 @@ CREATE OR REPLACE FUNCTION %[1]s() RETURNS trigger LANGUAGE plpgsql
 DECLARE
     added jsonb := '[]';
     removed jsonb := '[]';
+    children jsonb;
+    truncated boolean;
     r record;
 BEGIN
+    %[11]s
+    %[12]s
     -- Transition tables: new_rows exists on insert and update, old_rows on
-    -- update and delete. Rows are [tenant, parent, child].
+    -- update and delete.
     IF TG_OP = 'INSERT' THEN
         added := (SELECT coalesce(jsonb_agg(x), '[]') FROM (%[3]s) d);
     ELSIF TG_OP = 'DELETE' THEN
@@ -314,7 +357,8 @@ BEGIN
                array_agg(c.x->>2 ORDER BY c.x->>2) FILTER (WHERE NOT c.added) AS removed
         FROM (SELECT x, true AS added FROM jsonb_array_elements(added) x
               UNION ALL SELECT x, false FROM jsonb_array_elements(removed) x) c
-        WHERE EXISTS (SELECT 1 FROM %[5]s p WHERE p.id = c.x->>1)
+        -- A parent deleted with its relations gets its own .Deleted only.
+        WHERE EXISTS (SELECT FROM %[5]s p WHERE p.id = c.x->>1 AND p.tenant_id = c.x->>0)
         GROUP BY 1, 2
         ORDER BY 2
     LOOP
@@ -330,9 +374,10 @@ CREATE TRIGGER %[8]s AFTER UPDATE ON %[10]s
 CREATE TRIGGER %[9]s AFTER DELETE ON %[10]s
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION %[1]s();`,
 		function, bodyTag, row("new_rows"), row("old_rows"), parents.ident.Sanitize(), event,
-		p.s.triggerName("_insert"), p.s.triggerName("_update"), p.s.triggerName("_delete"), table.ident.Sanitize())
+		p.s.triggerName("_insert"), p.s.triggerName("_update"), p.s.triggerName("_delete"), table.ident.Sanitize(),
+		tableCheck(table), typeCheck(compared))
 	entity := strings.SplitN(r.event, ".", 2)[0]
-	return p.install(ctx, table, &Capture{Table: table.name, Entity: entity, Columns: []string{r.parent, r.child}}, withBodyTag(ddl))
+	return p.install(ctx, table, &Capture{Table: table.name, Entity: entity, Columns: []string{r.parent, r.child}}, withBodyTag(ddl), reads)
 }
 
 // presentColumns returns the columns of want that table has, in want's order.
@@ -349,13 +394,24 @@ func presentColumns(table *captureTable, want []string) []string {
 // logtoObject builds the JSON of a row as Logto sends it: camelCase keys,
 // timestamps as Unix milliseconds.
 func logtoObject(table *captureTable, row string, columns []string) string {
-	parts := make([]string, len(columns))
+	keys := make([]string, len(columns))
 	for i, column := range columns {
-		value := row + "." + pgx.Identifier{column}.Sanitize()
-		if strings.HasPrefix(table.types[column], "timestamp") {
-			value = fmt.Sprintf("(extract(epoch FROM %s) * 1000)::bigint", value)
-		}
-		parts[i] = quoteLiteral(camelCase(column)) + ", " + value
+		keys[i] = camelCase(column)
 	}
-	return "jsonb_build_object(" + strings.Join(parts, ", ") + ")"
+	return jsonObject(table, row, columns, keys, logtoJSON)
+}
+
+// Type OIDs of timestamp and timestamptz.
+const (
+	timestampOID   = 1114
+	timestamptzOID = 1184
+)
+
+// logtoJSON is Logto's JSON of a built-in value: Unix milliseconds for a
+// timestamp, Postgres's own JSON otherwise.
+func logtoJSON(t columnType) string {
+	if t.oid == timestampOID || t.oid == timestamptzOID {
+		return "to_jsonb((extract(epoch FROM %s) * 1000)::bigint)"
+	}
+	return "to_jsonb(%s)"
 }

@@ -55,14 +55,31 @@ type Hook struct {
 	UpdatedAt    time.Time  `json:"updatedAt"`
 }
 
-// Redacted returns a copy of the hook with its signing keys cut to their last
-// four characters, for printing: keys are shown on creation and on request
-// only, as Logto's console and Svix do.
+// Redacted returns a copy of the hook with its signing keys and custom
+// header values cut to their last four characters, for printing: they are
+// shown on creation and on request only, as Logto's console and Svix do
+// with keys. Custom headers often carry credentials (Authorization: Bearer
+// …).
 func (h *Hook) Redacted() *Hook {
 	redacted := *h
 	redacted.SigningKey = redactKey(h.SigningKey)
 	redacted.PreviousSigningKey = redactKey(h.PreviousSigningKey)
+	if h.Headers != nil {
+		redacted.Headers = make(map[string]string, len(h.Headers))
+		for name, value := range h.Headers {
+			redacted.Headers[name] = RedactHeaderValue(value)
+		}
+	}
 	return &redacted
+}
+
+// RedactHeaderValue cuts a custom header's value to "****" and, when it is
+// long enough to keep them secret, its last four characters.
+func RedactHeaderValue(value string) string {
+	if len(value) <= 12 {
+		return "****"
+	}
+	return "****" + value[len(value)-4:]
 }
 
 func redactKey(key string) string {

@@ -203,7 +203,12 @@ func interpretPgError(err error) error {
 		switch pgErr.Code {
 		case "22023", "54000", "22003": // invalid_parameter_value, program_limit_exceeded, numeric_value_out_of_range
 			return &ValidationError{Field: "event", Reason: pgErr.Message}
+		case "22P05": // untranslatable_character
+			return &ValidationError{Field: "event", Reason: `a JSON string holds \u0000 (NUL), which Postgres cannot store in jsonb: remove it`}
 		case "23514": // check_violation
+			if pgErr.ConstraintName == "events_type_valid" {
+				return &ValidationError{Field: "event type", Reason: "event types are dotted PascalCase words of at most 100 characters, such as User.Created or PostSignIn"}
+			}
 			return &ValidationError{Field: "event", Reason: "too large as stored: the database's constraint " + pgErr.ConstraintName + " refuses it"}
 		}
 	}

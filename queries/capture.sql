@@ -25,9 +25,24 @@ DELETE FROM /* TEMPLATE: schema */captures WHERE table_name = @table_name;
 SELECT n.nspname::text AS schema_name, c.relname::text AS table_name,
        (quote_ident(n.nspname) || '.' || quote_ident(c.relname))::text AS qualified_name,
        a.attname::text AS column_name,
-       format_type(a.atttypid, NULL)::text AS column_type
+       format_type(a.atttypid, NULL)::text AS column_type,
+       a.atttypid::bigint AS column_type_oid,
+       c.relrowsecurity AS row_security
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
 WHERE c.oid = to_regclass(@table_name::text) AND c.relkind IN ('r', 'p')
 ORDER BY a.attnum;
+
+-- CaptureRoleGet says whether the role exists and whether it bypasses
+-- row-level security.
+-- name: CaptureRoleGet :many
+SELECT coalesce(rolbypassrls, false)::boolean AS bypass_rls FROM pg_catalog.pg_roles WHERE rolname = @role_name::text;
+
+-- CaptureInstallerGet says whether the session's role is a superuser and
+-- whether it is a member of the capture role.
+-- name: CaptureInstallerGet :one
+SELECT coalesce(r.rolsuper, false)::boolean AS superuser,
+       (CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_roles c WHERE c.rolname = @role_name::text)
+             THEN pg_catalog.pg_has_role(current_user, @role_name::text, 'USAGE') ELSE false END)::boolean AS member
+FROM pg_catalog.pg_roles r WHERE r.rolname = current_user;

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -364,7 +365,7 @@ func (c *console) hookWith(w http.ResponseWriter, r *http.Request, data *hookPag
 	if data.Form == (hookForm{}) {
 		data.Form = hookForm{
 			Name: hook.Name, URL: hook.URL, Events: strings.Join(hook.Events, "\n"),
-			Headers: headerLines(hook.Headers), TenantID: hook.TenantID,
+			Headers: headerLines(hook.Redacted().Headers), TenantID: hook.TenantID,
 		}
 	}
 	if data.Since == "" {
@@ -376,12 +377,31 @@ func (c *console) hookWith(w http.ResponseWriter, r *http.Request, data *hookPag
 	c.render(w, r, "hook", data)
 }
 
+// keepRedactedHeaders keeps the value of each of headers that the form sent
+// back as the hook page showed it, redacted: an edit of the URL must not
+// replace an Authorization header by its redacted form.
+func keepRedactedHeaders(ctx context.Context, store *outbox.Store, hookID string, headers map[string]string) error {
+	hook, err := store.GetHook(ctx, hookID)
+	if err != nil {
+		return err
+	}
+	for name, value := range headers {
+		if current, ok := hook.Headers[name]; ok && value == outbox.RedactHeaderValue(current) {
+			headers[name] = current
+		}
+	}
+	return nil
+}
+
 // formInputTime is the format of a datetime-local input.
 const formInputTime = "2006-01-02T15:04"
 
 func (c *console) updateHook(w http.ResponseWriter, r *http.Request) {
 	form := readHookForm(r)
 	headers, err := outbox.ParseHeaders(lines(form.Headers))
+	if err == nil {
+		err = keepRedactedHeaders(r.Context(), c.store, r.PathValue("id"), headers)
+	}
 	if err == nil {
 		_, err = c.store.UpdateHook(r.Context(), r.PathValue("id"), &outbox.HookUpdate{
 			Name: &form.Name, URL: &form.URL, Events: eventList(form.Events), Headers: headers, TenantID: &form.TenantID,
@@ -516,11 +536,19 @@ func (c *console) delivery(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	data := &deliveryPage{page: page{Title: "Delivery " + delivery.ID, Notice: notice(r)}, Delivery: delivery, Hook: hook.Redacted()}
+	custom := map[string]bool{}
+	for name := range hook.Headers {
+		custom[http.CanonicalHeaderKey(name)] = true
+	}
 	for _, attempt := range delivery.Attempts {
 		row := &attemptRow{Attempt: attempt}
 		if sent, ok := outbox.SentHeaders(hook, delivery.ID, attempt.CreatedAt, delivery.Body); ok {
 			for _, name := range slices.Sorted(maps.Keys(sent)) {
-				row.Headers = append(row.Headers, header{Name: name, Value: sent.Get(name)})
+				value := sent.Get(name)
+				if custom[name] {
+					value = outbox.RedactHeaderValue(value)
+				}
+				row.Headers = append(row.Headers, header{Name: name, Value: value})
 			}
 		}
 		data.Attempts = append(data.Attempts, row)

@@ -74,7 +74,7 @@ func hooksCreate(ctx context.Context, args []string, stdout io.Writer) error {
 
 func hooksList(ctx context.Context, args []string, stdout io.Writer) error {
 	fs, o := newFlagSet("hooks list")
-	reveal := fs.Bool("reveal-keys", false, "print the signing keys (redacted otherwise)")
+	reveal := fs.Bool("reveal-keys", false, "print the signing keys and custom header values (redacted otherwise)")
 	if err := parseNone(fs, args); err != nil {
 		return err
 	}
@@ -96,7 +96,7 @@ func withHook(ctx context.Context, name string, args []string, addFlags func(fs 
 	if addFlags != nil {
 		addFlags(fs)
 	}
-	reveal := fs.Bool("reveal-key", false, "print the hook's signing keys (redacted otherwise)")
+	reveal := fs.Bool("reveal-key", false, "print the hook's signing keys and custom header values (redacted otherwise)")
 	id, err := parseID(fs, args)
 	if err != nil {
 		return err

@@ -162,7 +162,7 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	httpServer := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	httpServer := server.NewHTTPServer(mux, slog.Default())
 	go func() { _ = httpServer.Serve(listener) }()
 	slog.Info("riverapp listening", "addr", listener.Addr().String())
 

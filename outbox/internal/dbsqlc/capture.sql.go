@@ -77,6 +77,27 @@ func (q *Queries) CaptureInsert(ctx context.Context, arg *CaptureInsertParams) (
 	return &i, err
 }
 
+const captureInstallerGet = `-- name: CaptureInstallerGet :one
+SELECT coalesce(r.rolsuper, false)::boolean AS superuser,
+       (CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_roles c WHERE c.rolname = $1::text)
+             THEN pg_catalog.pg_has_role(current_user, $1::text, 'USAGE') ELSE false END)::boolean AS member
+FROM pg_catalog.pg_roles r WHERE r.rolname = current_user
+`
+
+type CaptureInstallerGetRow struct {
+	Superuser bool
+	Member    bool
+}
+
+// CaptureInstallerGet says whether the session's role is a superuser and
+// whether it is a member of the capture role.
+func (q *Queries) CaptureInstallerGet(ctx context.Context, roleName string) (*CaptureInstallerGetRow, error) {
+	row := q.db.QueryRow(ctx, captureInstallerGet, roleName)
+	var i CaptureInstallerGetRow
+	err := row.Scan(&i.Superuser, &i.Member)
+	return &i, err
+}
+
 const captureList = `-- name: CaptureList :many
 SELECT table_name, entity, columns, tenant_column, function_name, created_at, preset FROM /* TEMPLATE: schema */captures ORDER BY table_name
 `
@@ -141,11 +162,39 @@ func (q *Queries) CaptureListByPreset(ctx context.Context, preset *string) ([]*C
 	return items, nil
 }
 
+const captureRoleGet = `-- name: CaptureRoleGet :many
+SELECT coalesce(rolbypassrls, false)::boolean AS bypass_rls FROM pg_catalog.pg_roles WHERE rolname = $1::text
+`
+
+// CaptureRoleGet says whether the role exists and whether it bypasses
+// row-level security.
+func (q *Queries) CaptureRoleGet(ctx context.Context, roleName string) ([]bool, error) {
+	rows, err := q.db.Query(ctx, captureRoleGet, roleName)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []bool
+	for rows.Next() {
+		var bypass_rls bool
+		if err := rows.Scan(&bypass_rls); err != nil {
+			return nil, err
+		}
+		items = append(items, bypass_rls)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const captureTableColumns = `-- name: CaptureTableColumns :many
 SELECT n.nspname::text AS schema_name, c.relname::text AS table_name,
        (quote_ident(n.nspname) || '.' || quote_ident(c.relname))::text AS qualified_name,
        a.attname::text AS column_name,
-       format_type(a.atttypid, NULL)::text AS column_type
+       format_type(a.atttypid, NULL)::text AS column_type,
+       a.atttypid::bigint AS column_type_oid,
+       c.relrowsecurity AS row_security
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -159,6 +208,8 @@ type CaptureTableColumnsRow struct {
 	QualifiedName string
 	ColumnName    string
 	ColumnType    string
+	ColumnTypeOid int64
+	RowSecurity   bool
 }
 
 // CaptureTableColumns resolves a table name as Postgres would and lists its
@@ -179,6 +230,8 @@ func (q *Queries) CaptureTableColumns(ctx context.Context, tableName string) ([]
 			&i.QualifiedName,
 			&i.ColumnName,
 			&i.ColumnType,
+			&i.ColumnTypeOid,
+			&i.RowSecurity,
 		); err != nil {
 			return nil, err
 		}
