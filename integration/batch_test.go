@@ -18,14 +18,15 @@ import (
 // and errors.
 func (b *storeBundle) deliverJobs(t *testing.T) []deliverJob {
 	t.Helper()
-	rows, err := b.pool.Query(context.Background(), `SELECT cardinality(string_to_array(args->>'deliveries', ' ')), attempt, state::text, errors::text[]
+	rows, err := b.pool.Query(context.Background(), `SELECT cardinality(string_to_array(args->>'deliveries', ' ')), attempt, state::text, errors::text[],
+		coalesce(metadata->'output', 'null')
 		FROM hookrelay.river_job WHERE kind = 'hookrelay_deliver' ORDER BY id`)
 	require.NoError(t, err)
 	defer rows.Close()
 	var jobs []deliverJob
 	for rows.Next() {
 		var j deliverJob
-		require.NoError(t, rows.Scan(&j.deliveries, &j.attempt, &j.state, &j.errors))
+		require.NoError(t, rows.Scan(&j.deliveries, &j.attempt, &j.state, &j.errors, &j.report))
 		jobs = append(jobs, j)
 	}
 	require.NoError(t, rows.Err())
@@ -36,6 +37,7 @@ type deliverJob struct {
 	deliveries, attempt int
 	state               string
 	errors              []string
+	report              *jobs.RunReport // its last run's, when it had to wait
 }
 
 func TestDeliverJobCarriesAHooksBatch(t *testing.T) {
@@ -117,14 +119,51 @@ func TestDeliverJobRetriesOnlyItsFailedDeliveries(t *testing.T) {
 		require.Equal(t, outbox.DeliverySucceeded, d.Status)
 	}
 
-	jobs := bundle.deliverJobs(t)
-	require.Len(t, jobs, 1)
-	require.Equal(t, "completed", jobs[0].state)
-	require.Equal(t, 2, jobs[0].attempt)
-	require.Len(t, jobs[0].errors, 1)
-	// What River's UI shows of the failed run.
-	require.Contains(t, jobs[0].errors[0], "10 of 20 deliveries failed; first: delivery ")
-	require.Contains(t, jobs[0].errors[0], "attempt 1: receiver answered 502")
+	// The failed deliveries waited in the job, which used no River attempt
+	// for them, and its report says what its last run did.
+	deliver := bundle.deliverJobs(t)
+	require.Len(t, deliver, 1)
+	require.Equal(t, "completed", deliver[0].state)
+	require.Equal(t, 1, deliver[0].attempt)
+	require.Empty(t, deliver[0].errors)
+	require.Equal(t, &jobs.RunReport{Sent: events / 2, Succeeded: events / 2}, deliver[0].report)
+}
+
+// TestDeliverJobReportsWhyItWaits: a job whose deliveries wait for their next
+// attempt says so in its output, which River's UI shows.
+func TestDeliverJobReportsWhyItWaits(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rec := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, n int) {
+		if n%2 == 1 {
+			w.WriteHeader(http.StatusBadGateway)
+		}
+	})
+	bundle := setupPipeline(t, &jobs.Config{RetrySchedule: []time.Duration{time.Hour}})
+	bundle.createHook(t, rec.URL, "*")
+	for range 4 {
+		_, err := bundle.store.Publish(ctx, &outbox.Event{Type: "User.Created"})
+		require.NoError(t, err)
+	}
+	var deliver []deliverJob
+	require.Eventually(t, func() bool {
+		deliver = bundle.deliverJobs(t)
+		waiting := 0
+		for _, j := range deliver {
+			if j.state == "scheduled" && j.report != nil {
+				waiting += j.report.Retrying
+			}
+		}
+		return waiting == 2
+	}, 20*time.Second, 20*time.Millisecond)
+	for _, j := range deliver {
+		if j.report == nil {
+			continue
+		}
+		require.LessOrEqual(t, j.attempt, 1, "a delivery's failure uses no River attempt")
+		require.Contains(t, j.report.LastFailure, "attempt 1: receiver answered 502")
+		require.WithinDuration(t, time.Now().Add(time.Hour), j.report.NextAttemptAt, 15*time.Minute)
+	}
 }
 
 // TestRecordAttemptsGuards holds the recording of outcomes to the state it
@@ -300,7 +339,7 @@ func TestDeliveryWithoutJobIsGivenOneAgain(t *testing.T) {
 		require.Eventually(t, func() bool {
 			err := bundle.pool.QueryRow(ctx, `SELECT j.id, d.id FROM hookrelay.river_job j
 				JOIN hookrelay.deliveries d ON d.id::text = j.args->>'deliveries'
-				WHERE j.state = 'retryable' AND d.attempts = 1`).Scan(&jobID, &deliveryID)
+				WHERE j.state = 'scheduled' AND d.attempts = 1`).Scan(&jobID, &deliveryID)
 			return err == nil
 		}, 20*time.Second, 20*time.Millisecond)
 		_, err = bundle.service.Client().JobDelete(ctx, jobID)
@@ -328,19 +367,26 @@ func TestDeliveryWithoutJobIsGivenOneAgain(t *testing.T) {
 	_, err = bundle.pool.Exec(ctx, "DELETE FROM hookrelay.deliveries WHERE id = $1", carried)
 	require.NoError(t, err)
 
+	// The reconciler gives an orphan a job again, which waits for the
+	// delivery's own next attempt.
 	orphan := strand()
 	// Older than the reconciler's grace minute, as it will be.
 	_, err = bundle.pool.Exec(ctx, "UPDATE hookrelay.deliveries SET updated_at = now() - interval '2 minutes' WHERE id = $1", orphan)
 	require.NoError(t, err)
 	_, err = bundle.service.Client().Insert(ctx, jobs.ReconcileArgs{}, nil)
 	require.NoError(t, err)
-	require.Eventually(t, func() bool { return succeeded(orphan) }, 20*time.Second, 20*time.Millisecond)
-	deliveries, err := bundle.store.ListDeliveries(ctx, &outbox.DeliveryFilter{HookID: hook.ID})
+	require.Eventually(t, func() bool {
+		var waits bool
+		err := bundle.pool.QueryRow(ctx, `SELECT j.scheduled_at BETWEEN d.next_attempt_at - interval '1 second' AND d.next_attempt_at + interval '1 second'
+			FROM hookrelay.river_job j JOIN hookrelay.deliveries d ON d.id::text = j.args->>'deliveries'
+			WHERE d.id = $1 AND j.state = 'scheduled'`, orphan).Scan(&waits)
+		return err == nil && waits
+	}, 20*time.Second, 20*time.Millisecond)
+	deliveries, err := bundle.store.ListDeliveries(ctx, &outbox.DeliveryFilter{HookID: hook.ID, Status: outbox.DeliverySucceeded})
 	require.NoError(t, err)
-	require.Len(t, deliveries, 2)
+	require.Len(t, deliveries, 1)
 	mu.Lock()
 	defer mu.Unlock()
-	for _, d := range deliveries {
-		require.Equal(t, 2, seen[d.ID], "each delivery: a failure, then one success")
-	}
+	require.Equal(t, 2, seen[replayed], "the replayed delivery: a failure, then one success")
+	require.Equal(t, 1, seen[orphan], "the orphan waits for its next attempt")
 }

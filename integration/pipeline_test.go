@@ -77,13 +77,20 @@ func (b *storeBundle) waitSettled(t *testing.T) {
 
 func (b *storeBundle) waitDelivery(t *testing.T, hookID, status string, count int) []*outbox.Delivery {
 	t.Helper()
+	return b.waitDeliveryWithin(t, hookID, status, count, 20*time.Second)
+}
+
+// waitDeliveryWithin waits until the hook has count deliveries of status,
+// failing the test after timeout.
+func (b *storeBundle) waitDeliveryWithin(t *testing.T, hookID, status string, count int, timeout time.Duration) []*outbox.Delivery {
+	t.Helper()
 	var deliveries []*outbox.Delivery
 	require.Eventually(t, func() bool {
 		var err error
-		deliveries, err = b.store.ListDeliveries(context.Background(), &outbox.DeliveryFilter{HookID: hookID, Status: status})
+		deliveries, err = b.store.ListDeliveries(context.Background(), &outbox.DeliveryFilter{HookID: hookID, Status: status, Max: max(count, 1)})
 		require.NoError(t, err)
 		return len(deliveries) == count
-	}, 20*time.Second, 20*time.Millisecond)
+	}, timeout, 20*time.Millisecond)
 	return deliveries
 }
 

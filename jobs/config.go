@@ -22,6 +22,7 @@ const (
 	RetentionDefault         = 168 * time.Hour
 	RetentionIntervalDefault = 10 * time.Minute
 	DisableAfterDefault      = 5 * 24 * time.Hour
+	HookConcurrencyDefault   = 64
 )
 
 // RetryScheduleDefault spreads 8 attempts over about 28 hours, like Svix.
@@ -85,6 +86,11 @@ type Config struct {
 	// Defaults to DisableAfterDefault.
 	DisableAfter time.Duration
 
+	// HookConcurrency is how many requests one process has in flight to one
+	// hook at most, those it no longer waits for included (see
+	// hookGate). Defaults to HookConcurrencyDefault.
+	HookConcurrency int
+
 	// Now is the clock. Defaults to time.Now; tests inject their own.
 	Now func() time.Time
 
@@ -107,6 +113,7 @@ func (c *Config) withDefaults() *Config {
 	config.Retention = orDefault(config.Retention, RetentionDefault)
 	config.RetentionInterval = orDefault(config.RetentionInterval, RetentionIntervalDefault)
 	config.DisableAfter = orDefault(config.DisableAfter, DisableAfterDefault)
+	config.HookConcurrency = orDefault(config.HookConcurrency, HookConcurrencyDefault)
 	if config.Now == nil {
 		config.Now = time.Now
 	}

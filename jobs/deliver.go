@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -36,11 +36,6 @@ type DeliverArgs struct {
 	// Test marks a test-send: attempted once, whether its hook is enabled
 	// or not.
 	Test bool `json:"test,omitempty"`
-
-	// nextRetry carries the time of the next run from Work, which records
-	// it on the deliveries, to NextRetry, which River calls with the same
-	// job; it is never stored.
-	nextRetry time.Time
 }
 
 // Kind is a storage format: renaming it would strand queued jobs.
@@ -66,13 +61,15 @@ const (
 // failed; such failures do not count as attempts.
 const storeRetryDelay = 5 * time.Second
 
-// deliverMaxAttempts is the River job's MaxAttempts: one more than a
-// delivery's attempts, so that a last attempt cut short by a crash is run
-// again by River's rescuer instead of being discarded with its deliveries
-// still pending.
-func deliverMaxAttempts(schedule []time.Duration) int {
-	return len(schedule) + 2
-}
+// deliverMaxAttempts is the River job's MaxAttempts. A deliver job uses no
+// River attempt for its deliveries' failures, which each delivery counts
+// (it snoozes instead); River's attempts are only for a run that panics. One
+// whose attempts run out leaves its pending deliveries to the reconciler.
+const deliverMaxAttempts = 10
+
+// dueSlack: a run sends the deliveries due within it, so that deliveries due
+// a moment apart share a run.
+const dueSlack = 100 * time.Millisecond
 
 // deliverJobs returns the jobs that send ids, deliveries to hookID.
 func deliverJobs(hookID string, ids []string, opts *river.InsertOpts) []river.InsertManyParams {
@@ -93,33 +90,51 @@ type deliverWorker struct {
 	metrics      *metrics
 	logger       *slog.Logger
 	timeout      time.Duration // of one request
+	// requests is the context of requests, which may outlive their run;
+	// inFlight counts those that do, for Stop to wait for.
+	requests context.Context
+	inFlight *sync.WaitGroup
 }
 
-// BatchError is returned from a run of a deliver job in which some
-// deliveries failed or were not attempted; River retries the job for them on
-// the schedule, and its UI shows why.
-type BatchError struct {
-	// Deliveries is how many deliveries the run had to send.
-	Deliveries int
-	// Failed is how many of them failed.
-	Failed int
-	// NotAttempted is how many were not sent, because the receiver stopped
-	// answering or the run's sending window ended; they use no attempt.
-	NotAttempted int
-	// First is the first failure's delivery and result.
-	FirstDeliveryID string
-	First           *outbox.AttemptResult
-}
+// A run starts requests for sendWindow, waits for them at most detachAfter
+// after its last one started, and leaves those still in flight to record
+// their own outcomes: a receiver slower than that, or one that holds a
+// request until the timeout, holds a hook slot and a connection, not the
+// worker.
+const (
+	sendWindow  = time.Second
+	detachAfter = time.Second
+)
 
-func (e *BatchError) Error() string {
-	msg := fmt.Sprintf("%d of %d deliveries failed", e.Failed, e.Deliveries)
-	if e.NotAttempted > 0 {
-		msg += fmt.Sprintf(", %d not attempted", e.NotAttempted)
-	}
-	if e.First != nil {
-		msg += fmt.Sprintf("; first: delivery %s attempt %d: %s", e.FirstDeliveryID, e.First.Attempt, describeResult(e.First))
-	}
-	return msg
+// RunReport is what a run of a deliver job that leaves deliveries pending
+// records as the job's output (in its metadata, shown by River's UI): what
+// it sent, and why the rest waits.
+type RunReport struct {
+	// Sent is how many requests the run made; Succeeded and Failed how many
+	// of their deliveries reached those statuses.
+	Sent      int `json:"sent"`
+	Succeeded int `json:"succeeded"`
+	Failed    int `json:"failed"`
+	// Retrying is how many got an answer other than success, or none, and
+	// wait for their next attempt.
+	Retrying int `json:"retrying"`
+	// InFlight is how many requests the run stopped waiting for: they
+	// record their own outcomes.
+	InFlight int `json:"inFlight,omitempty"`
+	// NotSent is how many due deliveries the run did not send (its sending
+	// window ended, or the hook's slots were taken): they go again at once.
+	NotSent int `json:"notSent"`
+	// Pending is how many of the job's deliveries remain pending.
+	Pending int `json:"pending"`
+	// NextAttemptAt is when the earliest of them is due, which the job
+	// waits for.
+	NextAttemptAt time.Time `json:"nextAttemptAt"`
+	// LastFailure is a failure of the run: delivery, attempt and reason.
+	LastFailure string `json:"lastFailure,omitempty"`
+	// Refused counts the runs in a row that found the hook stalled, with
+	// Reason.
+	Refused int    `json:"refused,omitempty"`
+	Reason  string `json:"reason,omitempty"`
 }
 
 func describeResult(r *outbox.AttemptResult) string {
@@ -134,40 +149,29 @@ func (w *deliverWorker) Timeout(*river.Job[DeliverArgs]) time.Duration {
 	return jobTimeout(w.timeout)
 }
 
-// NextRetry is the retry schedule's, whatever the River client's
-// RetryPolicy.
+// NextRetry follows a run that failed outright (a panic): soon, whatever the
+// River client's RetryPolicy. Deliveries' own failures never come here.
 func (w *deliverWorker) NextRetry(job *river.Job[DeliverArgs]) time.Time {
-	if !job.Args.nextRetry.IsZero() {
-		return job.Args.nextRetry
-	}
-	return time.Now().Add(retryDelay(w.schedule, job.Attempt, 0))
+	return controlRetry(job.Attempt)
 }
 
-// Work sends the job's pending deliveries concurrently, records every
-// outcome in one transaction, and leaves the failed ones pending for River
-// to retry the job on the schedule: each delivery keeps its own attempts and
-// state, and a delivery that succeeded is never sent again by its job.
+// Work sends the job's deliveries that are due, concurrently, records every
+// outcome in one transaction, and snoozes until the next of its pending
+// deliveries is due. Each delivery keeps its own attempts, state and next
+// attempt: one that fails waits for its own next attempt on the schedule,
+// one that the run did not send goes again at once, one whose request the
+// run stopped waiting for is due again only once that request has surely
+// ended, and none delays the others. A delivery fails only when its attempts
+// of the schedule are used up (or by the 410 and auto-disable rules); a
+// snooze uses no River attempt.
 func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
-	last := job.Attempt >= len(w.schedule)+1 || job.Args.Test
-	// A receiver that is not answering other jobs' requests is left alone
-	// until the next attempt, before this job costs even a query.
-	// Jobs queued before deliver jobs carried their hook are not gated. A
-	// refused job waits without using an attempt, as long as the retry
-	// schedule's next wait after as many refusals: a receiver that stays
-	// down costs few fetches, and the deliveries' attempts are only spent
-	// on requests.
-	if hookID := job.Args.HookID; hookID != "" {
-		if !w.gate.enter(hookID) {
-			return river.JobSnooze(retryDelay(w.schedule, snoozes(job)+1, 0))
-		}
-		defer w.gate.leave(hookID)
-	}
+	previous := lastReport(job)
 	sends, err := w.store.LoadSends(ctx, job.Args.ids())
 	if err != nil {
 		return w.storeFailed(ctx, job, err)
 	}
 	// Deliveries no longer pending were finished by an earlier run that River
-	// did not see complete, a replay or a cancel; deleted ones are gone.
+	// did not see end, a replay or a cancel; deleted ones are gone.
 	sends = slices.DeleteFunc(sends, func(s *outbox.Send) bool { return s.Status != outbox.DeliveryPending })
 	if !job.Args.Test {
 		if sends, err = w.cancelDisabled(ctx, sends); err != nil {
@@ -175,64 +179,163 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 		}
 	}
 	if len(sends) == 0 {
-		return nil
+		return w.complete(ctx, previous, &RunReport{})
 	}
 
-	outcomes := make([]*outcome, len(sends))
-	w.sendAll(ctx, sends, outcomes, last)
-	run := &BatchError{Deliveries: len(sends)}
+	now := time.Now()
+	due := make([]*outbox.Send, 0, len(sends))
+	report := &RunReport{Pending: len(sends)}
+	for _, send := range sends {
+		switch {
+		case send.NextAttemptAt == nil || !send.NextAttemptAt.After(now.Add(dueSlack)) || job.Args.Test:
+			due = append(due, send)
+		case report.NextAttemptAt.IsZero() || send.NextAttemptAt.Before(report.NextAttemptAt):
+			report.NextAttemptAt = *send.NextAttemptAt
+		}
+	}
+	if len(due) == 0 {
+		return w.snooze(ctx, report, time.Until(report.NextAttemptAt))
+	}
+	// The longest waiting first: never attempted (or handed back), then by
+	// due time.
+	slices.SortStableFunc(due, func(a, b *outbox.Send) int { return cmp.Compare(dueTime(a), dueTime(b)) })
+
+	run := w.sendAll(ctx, due, job.Args.Test)
+	if run.refused {
+		report = &RunReport{Refused: 1, Reason: "the hook's receiver is not answering: its requests in flight in this process hold every slot, so this job waits its turn"}
+		if previous != nil {
+			report.Refused += previous.Refused
+		}
+		return w.snooze(ctx, report, w.gate.refusalWait(report.Refused))
+	}
 	var records []*outbox.AttemptRecord
 	var disable *outbox.Hook
 	var disableReason string
-	var retryAfter time.Duration
-	for i, send := range sends {
-		out := outcomes[i]
+	// Deliveries that fail the same attempt in one run wait the same
+	// (jittered) time, so that they go again together.
+	waits := map[int]time.Duration{}
+	for i, send := range due {
+		out := run.outcomes[i]
 		if out == nil {
-			run.NotAttempted++
 			continue
 		}
-		w.metrics.observeAttempt(out)
-		status := outbox.DeliveryPending
-		switch {
-		case out.succeeded():
-			status = outbox.DeliverySucceeded
-		case out.result.StatusCode == http.StatusGone:
-			status = outbox.DeliveryFailed
-			disable, disableReason = send.Hook, "receiver answered 410 Gone at "+out.result.At.UTC().Format(time.RFC3339)
-		case send.Hook.FailingSince != nil && out.result.At.Sub(*send.Hook.FailingSince) >= w.disableAfter:
-			status = outbox.DeliveryFailed
-			disable, disableReason = send.Hook, fmt.Sprintf("every attempt failed since %s, for more than %s",
-				send.Hook.FailingSince.UTC().Format(time.RFC3339), w.disableAfter)
-		case last:
-			status = outbox.DeliveryFailed
+		record, reason := w.judge(send, out, job.Args.Test, waits)
+		if reason != "" {
+			disable, disableReason = send.Hook, reason
 		}
-		if status != outbox.DeliverySucceeded {
-			run.Failed++
-			if run.First == nil {
-				run.FirstDeliveryID, run.First = send.DeliveryID, out.result
-			}
-			retryAfter = max(retryAfter, out.retryAfter)
-		}
-		records = append(records, &outbox.AttemptRecord{Send: send, Result: out.result, Status: status})
+		report.count(record, out)
+		records = append(records, record)
 	}
-
-	// The failed deliveries' next attempt, recorded for operators, is the
-	// job's next run.
-	job.Args.nextRetry = time.Now().Add(retryDelay(w.schedule, job.Attempt, retryAfter))
-	for _, r := range records {
-		if r.Status == outbox.DeliveryPending {
-			r.NextAttemptAt = job.Args.nextRetry
-		}
+	report.NotSent = len(due) - len(records) - len(run.detached)
+	report.InFlight = len(run.detached)
+	// A detached request's delivery is not due again before its request has
+	// surely ended and recorded its outcome, retrying within recordTimeout
+	// as the run would have.
+	leaseUntil := time.Now().Add(w.timeout + recordTimeout + time.Second)
+	if len(run.detached) > 0 && (report.NextAttemptAt.IsZero() || leaseUntil.Before(report.NextAttemptAt)) {
+		report.NextAttemptAt = leaseUntil
 	}
 
 	// Record even if the job's context ended: the requests were made. The
-	// outcomes and a hook's disabling commit together. A database that is
-	// briefly away (a restart, a failover) is waited for within
-	// recordTimeout: outcomes not recorded mean their requests are made again.
+	// outcomes, the leases and a hook's disabling commit together.
+	if err := w.record(ctx, records, run.detached, leaseUntil, disable, disableReason); err != nil {
+		return w.storeFailed(ctx, job, err)
+	}
+	switch {
+	case disable != nil:
+		w.logger.WarnContext(ctx, "hook disabled", "hook_id", disable.ID, "reason", disableReason)
+		return w.complete(ctx, previous, report) // disabling canceled the rest
+	case report.Pending == 0:
+		return w.complete(ctx, previous, report)
+	case report.NotSent > 0:
+		// Not sent through no fault of their own: again at once.
+		return w.snooze(ctx, report, 0)
+	}
+	return w.snooze(ctx, report, time.Until(report.NextAttemptAt))
+}
+
+// count counts record, the outcome of out, in the report.
+func (r *RunReport) count(record *outbox.AttemptRecord, out *outcome) {
+	r.Sent++
+	switch record.Status {
+	case outbox.DeliverySucceeded:
+		r.Succeeded++
+		r.Pending--
+	case outbox.DeliveryFailed:
+		r.Failed++
+		r.Pending--
+	default:
+		r.Retrying++
+		if r.NextAttemptAt.IsZero() || record.NextAttemptAt.Before(r.NextAttemptAt) {
+			r.NextAttemptAt = record.NextAttemptAt
+		}
+	}
+	if !out.succeeded() {
+		r.LastFailure = fmt.Sprintf("delivery %s attempt %d: %s", record.Send.DeliveryID, out.result.Attempt, describeResult(out.result))
+	}
+}
+
+// dueTime is when send is due; never attempted (or handed back) is the
+// earliest.
+func dueTime(send *outbox.Send) int64 {
+	if send.NextAttemptAt == nil {
+		return 0
+	}
+	return send.NextAttemptAt.UnixNano()
+}
+
+// judge returns the record of out, the outcome of a request for send, on
+// the delivery's own schedule, and why it disables the hook, if it does.
+// waits holds the run's jittered wait per place in the schedule.
+func (w *deliverWorker) judge(send *outbox.Send, out *outcome, test bool, waits map[int]time.Duration) (*outbox.AttemptRecord, string) {
+	w.metrics.observeAttempt(out)
+	record := &outbox.AttemptRecord{Send: send, Result: out.result, Status: outbox.DeliveryPending}
+	// The attempt's place in the delivery's retry schedule, from 1.
+	place := out.result.Attempt - send.ReplayedAttempts
+	switch {
+	case out.succeeded():
+		record.Status = outbox.DeliverySucceeded
+	case out.result.StatusCode == http.StatusGone:
+		record.Status = outbox.DeliveryFailed
+		return record, "receiver answered 410 Gone at " + out.result.At.UTC().Format(time.RFC3339)
+	case send.Hook.FailingSince != nil && out.result.At.Sub(*send.Hook.FailingSince) >= w.disableAfter:
+		record.Status = outbox.DeliveryFailed
+		return record, fmt.Sprintf("every attempt failed since %s, for more than %s",
+			send.Hook.FailingSince.UTC().Format(time.RFC3339), w.disableAfter)
+	case place > len(w.schedule) || test:
+		record.Status = outbox.DeliveryFailed
+	default:
+		wait, ok := waits[place]
+		if !ok {
+			wait = jitter(scheduleWait(w.schedule, place))
+			waits[place] = wait
+		}
+		record.NextAttemptAt = out.result.At.Add(out.result.Duration + honourRetryAfter(wait, out.retryAfter))
+	}
+	return record, ""
+}
+
+// record records a run's attempts, the leases of the deliveries whose
+// requests it left in flight, and a hook's disabling, in one transaction,
+// retried within recordTimeout: recording again is safe, since each outcome
+// and lease applies only to a delivery that still has the attempts it had
+// when loaded.
+func (w *deliverWorker) record(ctx context.Context, records []*outbox.AttemptRecord, leased []*outbox.Send, leaseUntil time.Time, disable *outbox.Hook, disableReason string) error {
+	if len(records) == 0 && len(leased) == 0 {
+		return nil
+	}
 	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
 	record := func() error {
 		return pgx.BeginFunc(recordCtx, w.store.Pool(), func(tx pgx.Tx) error {
+			if len(leased) > 0 {
+				if err := w.store.LeaseTx(recordCtx, tx, leased, leaseUntil); err != nil {
+					return err
+				}
+			}
+			if len(records) == 0 {
+				return nil
+			}
 			recorded, err := w.store.RecordAttemptsTx(recordCtx, tx, records)
 			if err != nil {
 				return err
@@ -244,37 +347,69 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 			return err
 		})
 	}
-	// Recording again is safe: each outcome is recorded only on a delivery
-	// that still has the attempts it had when loaded.
+	var err error
 	for wait := 100 * time.Millisecond; ; wait = min(2*wait, time.Second) {
 		if err = record(); err == nil || !sleep(recordCtx, wait) {
 			break
 		}
 	}
 	if err != nil {
-		return w.storeFailed(ctx, job, err)
+		return err
 	}
 	for _, r := range records {
 		w.logger.DebugContext(ctx, "delivery attempted", "delivery_id", r.Send.DeliveryID, "hook_id", r.Send.Hook.ID,
 			"attempt", r.Result.Attempt, "status_code", r.Result.StatusCode, "status", r.Status)
 	}
+	return nil
+}
 
-	switch {
-	case disable != nil:
-		w.logger.WarnContext(ctx, "hook disabled", "hook_id", disable.ID, "reason", disableReason)
-		return river.JobCancel(run)
-	case run.Failed > 0:
-		if last {
-			// Cancel rather than let River discard: see deliverMaxAttempts.
-			return river.JobCancel(run)
+// recordDetached records the outcome of a request whose run stopped waiting
+// for it.
+func (w *deliverWorker) recordDetached(send *outbox.Send, out *outcome, test bool) {
+	record, reason := w.judge(send, out, test, map[int]time.Duration{})
+	var disable *outbox.Hook
+	if reason != "" {
+		disable = send.Hook
+	}
+	ctx := context.WithoutCancel(w.requests)
+	if err := w.record(ctx, []*outbox.AttemptRecord{record}, nil, time.Time{}, disable, reason); err != nil {
+		// The delivery goes again once its lease ends.
+		w.logger.WarnContext(ctx, "recording the outcome of a request failed: the delivery goes again", "delivery_id", send.DeliveryID, "error", err)
+		return
+	}
+	if disable != nil {
+		w.logger.WarnContext(ctx, "hook disabled", "hook_id", disable.ID, "reason", reason)
+	}
+}
+
+// snooze ends a run that leaves deliveries pending: the job waits for d,
+// using no River attempt, with report as its output for River's UI.
+func (w *deliverWorker) snooze(ctx context.Context, report *RunReport, d time.Duration) error {
+	if err := river.RecordOutput(ctx, report); err != nil {
+		w.logger.WarnContext(ctx, "recording a deliver job's report failed", "error", err)
+	}
+	return river.JobSnooze(max(d, 0))
+}
+
+// complete ends a job whose deliveries are all final. A job that reported
+// before reports its last run, so that River's UI does not show a stale
+// wait; most jobs never reported and write nothing.
+func (w *deliverWorker) complete(ctx context.Context, previous, report *RunReport) error {
+	if previous != nil {
+		if err := river.RecordOutput(ctx, report); err != nil {
+			w.logger.WarnContext(ctx, "recording a deliver job's report failed", "error", err)
 		}
-		return run
-	case run.NotAttempted > 0:
-		// Every request answered, but the sending window ended: send the
-		// rest at once, without using an attempt.
-		return river.JobSnooze(0)
 	}
 	return nil
+}
+
+// lastReport is the report of the job's last run, or nil when it made none.
+func lastReport(job *river.Job[DeliverArgs]) *RunReport {
+	var metadata struct {
+		Output *RunReport `json:"output"`
+	}
+	_ = json.Unmarshal(job.Metadata, &metadata)
+	return metadata.Output
 }
 
 // cancelDisabled cancels the deliveries of disabled hooks (disabling cancels
@@ -298,42 +433,93 @@ func (w *deliverWorker) cancelDisabled(ctx context.Context, sends []*outbox.Send
 	return sends, nil
 }
 
-// sendAll sends the deliveries, sendConcurrency at a time, and sets each
-// one's outcome, leaving nil those it did not send: once the receiver has
-// failed to answer a request (a timeout, a refused or reset connection), or
-// the sending window of one timeout has passed, no new request starts, so that
-// a dead receiver holds its job for about one timeout, however large the
-// batch. On the last attempt every delivery gets its request, all at once,
-// so that none fails without one.
-func (w *deliverWorker) sendAll(ctx context.Context, sends []*outbox.Send, outcomes []*outcome, last bool) {
-	deadline := time.Now().Add(w.sender.timeout)
-	concurrency := sendConcurrency
-	if last {
-		concurrency = len(sends)
-	}
-	slots := make(chan struct{}, concurrency)
-	var unanswered atomic.Bool
-	var wg sync.WaitGroup
-	for i, send := range sends {
-		slots <- struct{}{}
-		if !last && (unanswered.Load() || ctx.Err() != nil || time.Now().After(deadline)) {
+// sentRun is what sendAll did: the outcome of each request it waited for
+// (nil for the others), the deliveries whose requests it left in flight, and
+// whether the hook was stalled before it sent anything.
+type sentRun struct {
+	outcomes []*outcome
+	detached []*outbox.Send
+	refused  bool
+}
+
+// call is one request of a run.
+type call struct {
+	send *outbox.Send
+	done chan struct{} // closed when out is set
+	// out is the outcome; detached means the run stopped waiting, so the
+	// request records it. Both are guarded by the run's mutex.
+	out      *outcome
+	detached bool
+}
+
+// sendAll sends the deliveries, sendConcurrency at a time, each holding a
+// slot of its hook. It starts requests for sendWindow, waits for them at
+// most detachAfter after the last one started, and leaves the rest in flight
+// to record their own outcomes: no receiver holds the worker for long,
+// however large the batch, and one that lets a request hang delays no other
+// delivery.
+func (w *deliverWorker) sendAll(ctx context.Context, sends []*outbox.Send, test bool) *sentRun {
+	run := &sentRun{outcomes: make([]*outcome, len(sends))}
+	deadline := time.Now().Add(sendWindow)
+	windowEnd := time.NewTimer(sendWindow)
+	defer windowEnd.Stop()
+	slots := make(chan struct{}, sendConcurrency)
+	var mu sync.Mutex
+	calls := make([]*call, 0, len(sends))
+	for _, send := range sends {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+		case <-windowEnd.C:
+		}
+		if ctx.Err() != nil || !time.Now().Before(deadline) {
 			break
 		}
-		wg.Add(1)
+		acquired, stalled := w.gate.acquire(ctx, send.Hook.ID, deadline)
+		if !acquired {
+			run.refused = stalled && len(calls) == 0
+			break
+		}
+		c := &call{send: send, done: make(chan struct{})}
+		calls = append(calls, c)
+		w.inFlight.Add(1)
 		go func() {
-			defer wg.Done()
-			defer func() { <-slots }()
-			w.gate.requestStarted(send.Hook.ID)
-			out := w.sender.send(ctx, send, send.Attempts+1)
-			answered := out.result.StatusCode != 0
-			w.gate.requestEnded(send.Hook.ID, answered)
-			if !answered {
-				unanswered.Store(true)
+			defer w.inFlight.Done()
+			out := w.sender.send(w.requests, send, send.Attempts+1)
+			w.gate.release(send.Hook.ID, out.result.StatusCode != 0)
+			<-slots
+			mu.Lock()
+			c.out = out
+			detached := c.detached
+			mu.Unlock()
+			close(c.done)
+			if detached {
+				w.recordDetached(send, out, test)
 			}
-			outcomes[i] = out
 		}()
 	}
-	wg.Wait()
+	wait := time.NewTimer(detachAfter)
+	defer wait.Stop()
+	for _, c := range calls {
+		select {
+		case <-c.done:
+			continue
+		case <-wait.C:
+		case <-ctx.Done():
+		}
+		break
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i, c := range calls {
+		if c.out == nil {
+			c.detached = true
+			run.detached = append(run.detached, c.send)
+		} else {
+			run.outcomes[i] = c.out
+		}
+	}
+	return run
 }
 
 // countFinished counts the deliveries that the records moved to a final
@@ -344,15 +530,6 @@ func (w *deliverWorker) countFinished(records []*outbox.AttemptRecord, statuses 
 			w.metrics.finished.WithLabelValues(r.Status).Inc()
 		}
 	}
-}
-
-// snoozes is how many times the job was snoozed, as River counts them.
-func snoozes(job *river.Job[DeliverArgs]) int {
-	var metadata struct {
-		Snoozes int `json:"snoozes"`
-	}
-	_ = json.Unmarshal(job.Metadata, &metadata)
-	return metadata.Snoozes
 }
 
 // storeFailed snoozes a job whose database work failed, so an outage does not

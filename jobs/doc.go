@@ -27,8 +27,12 @@
 // attempt, or its hook is disabled or deleted; a process killed at any
 // instant loses nothing: its jobs run again within RescueAfter plus a few
 // seconds. A receiver may see a delivery twice, always with the same
-// webhook-id. One hook's dead receiver holds at most two jobs per process, so
-// it never delays deliveries to other hooks.
+// webhook-id. A delivery's fate is its own: it waits for its own next
+// attempt, counted on the delivery, and no other delivery's timeout, reset
+// or error delays it (see deliverWorker.Work). A run waits for its requests
+// briefly and leaves slower ones to record their own outcomes, and a hook
+// has at most Config.HookConcurrency requests in flight per process, so one
+// hook's dead or slow receiver never delays deliveries to other hooks.
 //
 // # Safety
 //

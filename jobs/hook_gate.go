@@ -1,103 +1,108 @@
 package jobs
 
 import (
+	"context"
 	"sync"
 	"time"
 )
 
-// Stalled hooks: a hook whose receiver has stopped answering (a request
-// unanswered for stallAfter, or one that ended without an answer within the
-// last request timeout) may have at most stalledJobsMax jobs sending to it in
-// a process. Its other jobs step aside, snoozed without using an attempt (see
-// deliverWorker.Work), so that a dead receiver holds a couple of workers, not
-// all of them, and never delays deliveries to other hooks. A healthy receiver answers in
-// milliseconds and is never limited.
-const (
-	stallAfter     = 250 * time.Millisecond
-	stalledJobsMax = 2
-)
+// Hook slots: a process has at most Config.HookConcurrency requests in
+// flight to one hook, whether the run that made them still waits for them or
+// left them to record their own outcomes (see deliverWorker.sendAll). A run
+// takes a slot per request. When a hook's slots are all held and nothing of
+// it was answered for stallAfter, its receiver is stalled: a run gets no slot
+// and steps aside at once, snoozed without using an attempt, so that a dead
+// receiver holds its slots' connections but no worker, and never delays
+// deliveries to other hooks. While the receiver answers, a run waits for a
+// slot within its sending window: a slow receiver gets slower sending, never
+// silence, and one that lets some requests time out is not limited at all.
+const stallAfter = 250 * time.Millisecond
 
-// hookGate tracks, per hook, this process's jobs and requests in flight and
-// the receiver's latest answers.
+// hookGate holds the hooks' slots in a process.
 type hookGate struct {
+	slots   int // per hook
 	timeout time.Duration
 	now     func() time.Time
 
 	mu    sync.Mutex
-	hooks map[string]*hookState
+	hooks map[string]*hookSlots
 }
 
-type hookState struct {
-	jobs     int // jobs sending to the hook
-	inFlight int // requests in flight
-	// busySince is when inFlight last rose from zero; answeredAt the latest
-	// answer; unansweredAt the end of the latest request that got none.
-	busySince, answeredAt, unansweredAt time.Time
+type hookSlots struct {
+	held int
+	// busySince is when held last rose from zero, answeredAt the latest
+	// answer.
+	busySince, answeredAt time.Time
+	// freed is closed, and replaced, when a slot is released.
+	freed chan struct{}
 }
 
-func newHookGate(timeout time.Duration, now func() time.Time) *hookGate {
-	return &hookGate{timeout: timeout, now: now, hooks: make(map[string]*hookState)}
+func newHookGate(slots int, timeout time.Duration, now func() time.Time) *hookGate {
+	return &hookGate{slots: slots, timeout: timeout, now: now, hooks: make(map[string]*hookSlots)}
 }
 
-// enter admits a job of the hook unless the hook is stalled and has
-// stalledJobsMax jobs sending already. An admitted job calls leave.
-func (g *hookGate) enter(hookID string) bool {
+// acquire takes one of the hook's slots, waiting for one until deadline or
+// ctx ends while the receiver answers. It reports whether it took one, and
+// whether the hook is stalled, in which case it returns at once.
+func (g *hookGate) acquire(ctx context.Context, hookID string, deadline time.Time) (acquired, stalled bool) {
+	for {
+		g.mu.Lock()
+		h := g.hooks[hookID]
+		if h == nil {
+			h = &hookSlots{freed: make(chan struct{})}
+			g.hooks[hookID] = h
+		}
+		now := g.now()
+		if h.held < g.slots {
+			if h.held == 0 {
+				h.busySince = now
+			}
+			h.held++
+			g.mu.Unlock()
+			return true, false
+		}
+		if now.Sub(h.busySince) > stallAfter && now.Sub(h.answeredAt) > stallAfter {
+			g.mu.Unlock()
+			return false, true
+		}
+		freed := h.freed
+		g.mu.Unlock()
+		timer := time.NewTimer(time.Until(deadline))
+		select {
+		case <-freed:
+			timer.Stop()
+		case <-ctx.Done():
+			timer.Stop()
+			return false, false
+		case <-timer.C:
+			return false, false
+		}
+	}
+}
+
+// release gives back a slot of the hook, whose request got an answer or
+// not.
+func (g *hookGate) release(hookID string, answered bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	h := g.hooks[hookID]
-	if h == nil {
-		h = &hookState{}
-		g.hooks[hookID] = h
+	h.held--
+	if answered {
+		h.answeredAt = g.now()
 	}
-	if h.jobs >= stalledJobsMax && h.stalled(g.now(), g.timeout) {
-		return false
-	}
-	h.jobs++
-	return true
-}
-
-func (g *hookGate) leave(hookID string) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	h := g.hooks[hookID]
-	h.jobs--
-	// Forget a hook once nothing of it is in flight and its last failure to
-	// answer no longer counts, so the map holds only hooks at work.
-	if h.jobs == 0 && h.inFlight == 0 && !h.stalled(g.now(), g.timeout) {
+	close(h.freed)
+	h.freed = make(chan struct{})
+	// The map holds only hooks at work.
+	if h.held == 0 {
 		delete(g.hooks, hookID)
 	}
 }
 
-// requestStarted and requestEnded bracket one request of an admitted job.
-func (g *hookGate) requestStarted(hookID string) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	h := g.hooks[hookID]
-	if h.inFlight == 0 {
-		h.busySince = g.now()
-	}
-	h.inFlight++
-}
-
-func (g *hookGate) requestEnded(hookID string, answered bool) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	h := g.hooks[hookID]
-	h.inFlight--
-	if answered {
-		h.answeredAt = g.now()
-	} else {
-		h.unansweredAt = g.now()
-	}
-}
-
-func (h *hookState) stalled(now time.Time, timeout time.Duration) bool {
-	if !h.unansweredAt.IsZero() && now.Sub(h.unansweredAt) < timeout && h.unansweredAt.After(h.answeredAt) {
-		return true
-	}
-	waiting := h.busySince
-	if h.answeredAt.After(waiting) {
-		waiting = h.answeredAt
-	}
-	return h.inFlight > 0 && now.Sub(waiting) > stallAfter
+// refusalWait is how long a job that found its hook stalled n times in a
+// row waits before it asks again: from stallAfter, doubling, up to three
+// request timeouts, jittered. Jobs come back as soon as a slot may have
+// freed, and a receiver that stays down costs a few fetches per job and
+// minute.
+func (g *hookGate) refusalWait(n int) time.Duration {
+	return jitter(min(stallAfter<<min(max(n-1, 0), 16), 3*g.timeout))
 }

@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 
 func TestHookGate(t *testing.T) {
 	t.Parallel()
+	ctx := context.Background()
 
 	type testBundle struct {
 		gate *hookGate
@@ -17,63 +19,84 @@ func TestHookGate(t *testing.T) {
 	setup := func(t *testing.T) *testBundle {
 		t.Helper()
 		bundle := &testBundle{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-		bundle.gate = newHookGate(10*time.Second, func() time.Time { return bundle.now })
+		bundle.gate = newHookGate(3, 10*time.Second, func() time.Time { return bundle.now })
 		return bundle
 	}
+	past := func() time.Time { return time.Now().Add(-time.Second) }
+	acquire := func(bundle *testBundle, hookID string) (bool, bool) {
+		return bundle.gate.acquire(ctx, hookID, past())
+	}
 
-	t.Run("HealthyHookIsNeverLimited", func(t *testing.T) {
+	t.Run("AnsweringHookIsNeverRefused", func(t *testing.T) {
 		t.Parallel()
 		bundle := setup(t)
-		for range 50 {
-			require.True(t, bundle.gate.enter("h"))
-			bundle.gate.requestStarted("h")
+		for range 3 {
+			acquired, _ := acquire(bundle, "h")
+			require.True(t, acquired)
 		}
 		bundle.now = bundle.now.Add(stallAfter / 2)
-		require.True(t, bundle.gate.enter("h"), "requests in flight for less than stallAfter")
-		bundle.gate.requestEnded("h", true)
+		acquired, stalled := acquire(bundle, "h")
+		require.False(t, acquired, "every slot is held")
+		require.False(t, stalled, "requests in flight for less than stallAfter")
 		bundle.now = bundle.now.Add(stallAfter)
-		require.True(t, bundle.gate.enter("h"), "an answer came in since")
+		bundle.gate.release("h", true)
+		acquired, _ = acquire(bundle, "h")
+		require.True(t, acquired, "a slot freed")
+		bundle.now = bundle.now.Add(stallAfter / 2)
+		_, stalled = acquire(bundle, "h")
+		require.False(t, stalled, "an answer came in within stallAfter")
 	})
 
-	t.Run("HangingReceiverAdmitsFewJobs", func(t *testing.T) {
+	t.Run("HangingReceiverIsStalled", func(t *testing.T) {
 		t.Parallel()
 		bundle := setup(t)
-		for range stalledJobsMax {
-			require.True(t, bundle.gate.enter("h"))
-			bundle.gate.requestStarted("h")
+		for range 3 {
+			acquired, _ := acquire(bundle, "h")
+			require.True(t, acquired)
 		}
 		bundle.now = bundle.now.Add(stallAfter + time.Millisecond)
-		require.False(t, bundle.gate.enter("h"))
-		require.True(t, bundle.gate.enter("other"), "other hooks are not affected")
+		acquired, stalled := acquire(bundle, "h")
+		require.False(t, acquired)
+		require.True(t, stalled)
+		acquired, _ = acquire(bundle, "other")
+		require.True(t, acquired, "other hooks are not affected")
 
-		// One job ends: another may take its place.
-		bundle.gate.requestEnded("h", false)
-		bundle.gate.leave("h")
-		require.True(t, bundle.gate.enter("h"))
-		require.False(t, bundle.gate.enter("h"))
+		// A request ends unanswered: its slot is free again, and the hook
+		// stalls again once it is taken.
+		bundle.gate.release("h", false)
+		acquired, _ = acquire(bundle, "h")
+		require.True(t, acquired)
+		_, stalled = acquire(bundle, "h")
+		require.True(t, stalled)
 	})
 
-	t.Run("UnansweredRequestCountsForOneTimeout", func(t *testing.T) {
+	t.Run("WaitsForASlotWhileAnswered", func(t *testing.T) {
 		t.Parallel()
-		bundle := setup(t)
-		for range stalledJobsMax {
-			require.True(t, bundle.gate.enter("h"))
-		}
-		bundle.gate.requestStarted("h")
-		bundle.gate.requestEnded("h", false)
-		require.False(t, bundle.gate.enter("h"))
-
-		bundle.now = bundle.now.Add(10 * time.Second)
-		require.True(t, bundle.gate.enter("h"), "the failure is older than the timeout")
+		gate := newHookGate(1, 10*time.Second, time.Now)
+		acquired, _ := gate.acquire(ctx, "h", time.Now().Add(time.Minute))
+		require.True(t, acquired)
+		go func() {
+			time.Sleep(10 * time.Millisecond)
+			gate.release("h", true)
+		}()
+		acquired, _ = gate.acquire(ctx, "h", time.Now().Add(time.Minute))
+		require.True(t, acquired, "the freed slot")
 	})
 
 	t.Run("ForgetsIdleHooks", func(t *testing.T) {
 		t.Parallel()
 		bundle := setup(t)
-		require.True(t, bundle.gate.enter("h"))
-		bundle.gate.requestStarted("h")
-		bundle.gate.requestEnded("h", true)
-		bundle.gate.leave("h")
+		acquired, _ := acquire(bundle, "h")
+		require.True(t, acquired)
+		bundle.gate.release("h", true)
 		require.Empty(t, bundle.gate.hooks)
+	})
+
+	t.Run("RefusalWaitGrowsToThreeTimeouts", func(t *testing.T) {
+		t.Parallel()
+		bundle := setup(t)
+		require.InDelta(t, stallAfter, bundle.gate.refusalWait(1), float64(stallAfter)/4)
+		require.InDelta(t, 2*stallAfter, bundle.gate.refusalWait(2), float64(stallAfter)/2)
+		require.InDelta(t, 30*time.Second, bundle.gate.refusalWait(100), float64(7*time.Second))
 	})
 }

@@ -41,6 +41,12 @@ type Relay struct {
 	fanOutRunning atomic.Int32
 	// stopping ends lingering fan-out jobs, so that Stop drains quickly.
 	stopping atomic.Bool
+	// requests is the context of deliveries' requests, which may outlive
+	// the run that made them (see deliverWorker.sendAll); detached counts
+	// them, for Stop to wait for.
+	requests       context.Context
+	cancelRequests context.CancelFunc
+	detached       sync.WaitGroup
 }
 
 // River queues. Fan-out has a queue of its own so that it never waits for a
@@ -64,11 +70,14 @@ func New(config *Config) (*Relay, error) {
 		return nil, errors.New("jobs: Config.Store is required")
 	}
 	config = config.withDefaults()
+	requests, cancelRequests := context.WithCancel(context.Background())
 	return &Relay{
-		config:      config,
-		store:       config.Store,
-		metrics:     newMetrics(config.Store, config.Now, config.Logger),
-		deliverOpts: &river.InsertOpts{Queue: QueueDeliver, MaxAttempts: deliverMaxAttempts(config.RetrySchedule)},
+		requests:       requests,
+		cancelRequests: cancelRequests,
+		config:         config,
+		store:          config.Store,
+		metrics:        newMetrics(config.Store, config.Now, config.Logger),
+		deliverOpts:    &river.InsertOpts{Queue: QueueDeliver, MaxAttempts: deliverMaxAttempts},
 	}, nil
 }
 
@@ -93,7 +102,9 @@ func (r *Relay) AddWorkers(workers *river.Workers) error {
 			sender:       newSender(config),
 			schedule:     config.RetrySchedule,
 			disableAfter: config.DisableAfter,
-			gate:         newHookGate(config.Timeout, time.Now),
+			gate:         newHookGate(config.HookConcurrency, config.Timeout, time.Now),
+			requests:     r.requests,
+			inFlight:     &r.detached,
 			metrics:      r.metrics,
 			logger:       config.Logger,
 			timeout:      config.Timeout,
@@ -190,12 +201,32 @@ func (r *Relay) Start(ctx context.Context, client *river.Client[pgx.Tx]) error {
 }
 
 // Stop stops polling and rescuing, and makes running fan-out jobs finish
-// soon; stop the River client to drain its jobs.
+// soon; stop the River client to drain its jobs, then call Drain.
 func (r *Relay) Stop() {
 	r.stopping.Store(true)
 	if r.stopLoops != nil {
 		r.stopLoops()
 		r.loops.Wait()
+	}
+}
+
+// Drain waits for the requests that deliver jobs left in flight to end and
+// record their outcomes; if ctx ends first, it cancels them (their
+// deliveries go again later) and waits for that. Call it after the River
+// client stopped.
+func (r *Relay) Drain(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		r.detached.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		r.cancelRequests()
+		<-done
+		return ctx.Err()
 	}
 }
 
@@ -277,8 +308,11 @@ func (s *Service) Stop(ctx context.Context) error {
 	s.Relay.Stop()
 	err := s.Client().Stop(ctx)
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return s.Client().StopAndCancel(context.Background())
+		err = s.Client().StopAndCancel(context.Background())
 	}
+	// Requests still in flight when ctx ends are cancelled; their
+	// deliveries go again when their leases end.
+	_ = s.Drain(ctx)
 	return err
 }
 
@@ -358,8 +392,13 @@ func (s *Relay) ReplayDelivery(ctx context.Context, id string) error {
 		if err != nil || live {
 			return cmp.Or(err, ErrDeliveryPending)
 		}
-		_, err = client.InsertMany(ctx, deliverJobs(delivery.HookID, []string{id}, s.deliverOpts))
-		return wrap(err, "queue a job for delivery %s", id)
+		return pgx.BeginFunc(ctx, s.store.Pool(), func(tx pgx.Tx) error {
+			if err := s.store.MakeDueTx(ctx, tx, id); err != nil {
+				return err
+			}
+			_, err := client.InsertManyTx(ctx, tx, deliverJobs(delivery.HookID, []string{id}, s.deliverOpts))
+			return wrap(err, "queue a job for delivery %s", id)
+		})
 	}
 	n, err := s.replay(ctx, delivery.HookID, []string{id})
 	if err == nil && n == 0 {

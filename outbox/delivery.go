@@ -200,8 +200,14 @@ type Send struct {
 	Status     string
 	// Attempts is how many attempts the delivery has had, across replays.
 	Attempts int
-	Hook     *Hook
-	Body     []byte
+	// ReplayedAttempts is how many it had when it was last replayed: the
+	// next attempt is the (Attempts-ReplayedAttempts+1)th of the retry
+	// schedule.
+	ReplayedAttempts int
+	// NextAttemptAt is when the delivery is due; nil means now.
+	NextAttemptAt *time.Time
+	Hook          *Hook
+	Body          []byte
 }
 
 // LoadSends loads the given deliveries with their hooks and builds their
@@ -223,11 +229,13 @@ func (s *Store) LoadSends(ctx context.Context, ids []string) ([]*Send, error) {
 			return nil, err
 		}
 		sends = append(sends, &Send{
-			DeliveryID: row.Delivery.ID,
-			Status:     row.Delivery.Status,
-			Attempts:   int(row.Delivery.Attempts),
-			Hook:       hook,
-			Body:       body,
+			DeliveryID:       row.Delivery.ID,
+			Status:           row.Delivery.Status,
+			Attempts:         int(row.Delivery.Attempts),
+			ReplayedAttempts: int(row.Delivery.ReplayedAttempts),
+			NextAttemptAt:    row.Delivery.NextAttemptAt,
+			Hook:             hook,
+			Body:             body,
 		})
 	}
 	return sends, nil
@@ -306,6 +314,24 @@ func (s *Store) recordAttempts(ctx context.Context, db dbsqlc.DBTX, records []*A
 func (s *Store) CancelDeliveries(ctx context.Context, ids []string, reason string) error {
 	err := s.queries(s.pool).DeliveryCancelMany(ctx, &dbsqlc.DeliveryCancelManyParams{Ids: ids, Reason: &reason})
 	return wrap(err, "cancel %d deliveries", len(ids))
+}
+
+// LeaseTx makes the given deliveries not due before until, inside tx, each
+// only while it has not had an attempt since it was loaded: their requests
+// are in flight and record their own outcomes.
+func (s *Store) LeaseTx(ctx context.Context, tx pgx.Tx, sends []*Send, until time.Time) error {
+	p := &dbsqlc.DeliveryLeaseParams{Until: until}
+	for _, send := range sends {
+		p.Ids = append(p.Ids, send.DeliveryID)
+		p.Attempts = append(p.Attempts, int32(send.Attempts)) //nolint:gosec // attempts are few
+	}
+	return wrap(s.queries(tx).DeliveryLease(ctx, p), "lease %d deliveries", len(sends))
+}
+
+// MakeDueTx makes a pending delivery due at once, inside tx: a replay of a
+// delivery whose job was lost sends it now, not at its next attempt.
+func (s *Store) MakeDueTx(ctx context.Context, tx pgx.Tx, id string) error {
+	return wrap(s.queries(tx).DeliveryMakeDue(ctx, id), "make delivery %s due", id)
 }
 
 // ReplayRange selects a hook's deliveries to replay.

@@ -126,10 +126,10 @@ UPDATE /* TEMPLATE: schema */deliveries
 SET status = 'canceled', last_error = @reason, updated_at = now(), finished_at = now()
 WHERE hook_id = @hook_id AND status = 'pending';
 
--- DeliveryReset makes finished deliveries pending again for a replay; pending
--- ones are left alone, as a job for them exists already. A success lives on
--- its delivery only, so it is first kept as an attempt row: a replay never
--- erases history.
+-- DeliveryReset makes finished deliveries pending again for a replay, due at
+-- once and at the start of the retry schedule; pending ones are left alone,
+-- as a job for them exists already. A success lives on its delivery only, so
+-- it is first kept as an attempt row: a replay never erases history.
 -- name: DeliveryReset :many
 WITH reset AS (
     SELECT id, attempts, last_status_code, last_duration_ms, last_response_body, last_attempt_at, status
@@ -143,7 +143,7 @@ WITH reset AS (
     WHERE status = 'succeeded' AND last_attempt_at IS NOT NULL
 )
 UPDATE /* TEMPLATE: schema */deliveries d
-SET status = 'pending', updated_at = now(), finished_at = NULL
+SET status = 'pending', updated_at = now(), finished_at = NULL, next_attempt_at = NULL, replayed_attempts = d.attempts
 FROM reset
 WHERE d.id = reset.id
 RETURNING d.id;
@@ -194,3 +194,18 @@ SELECT id, hook_id FROM /* TEMPLATE: schema */deliveries
 WHERE status = 'pending' AND updated_at < @before
 ORDER BY id
 LIMIT @max;
+
+-- DeliveryMakeDue makes a pending delivery due at once, for a replay of one
+-- whose job was lost.
+-- name: DeliveryMakeDue :exec
+UPDATE /* TEMPLATE: schema */deliveries SET next_attempt_at = NULL WHERE id = @id AND status = 'pending';
+
+-- DeliveryLease sets the given deliveries' next attempt to @until, each only
+-- while it still has the attempts given: a request that a run stopped waiting
+-- for records its outcome itself, and its delivery is not due again until
+-- that request has surely ended.
+-- name: DeliveryLease :exec
+UPDATE /* TEMPLATE: schema */deliveries d
+SET next_attempt_at = @until::timestamptz
+FROM (SELECT unnest(@ids::uuid[]) AS id, unnest(@attempts::integer[]) AS attempts) lease
+WHERE d.id = lease.id AND d.attempts = lease.attempts AND d.status = 'pending';

@@ -75,6 +75,8 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		{"latency_ms go  p50/p95/p99", fmt.Sprintf("%.1f / %.1f / %.1f  at %d deliveries/s", res.Latency.Go.P50, res.Latency.Go.P95, res.Latency.Go.P99, res.OfferedDeliveriesPerS)},
 		{"latency_ms sql p50/p95/p99", fmt.Sprintf("%.1f / %.1f / %.1f", res.Latency.SQL.P50, res.Latency.SQL.P95, res.Latency.SQL.P99)},
 		{"latency_ms beside a hanging hook", fmt.Sprintf("%.1f / %.1f / %.1f  (p99 %.2f× the Go phase's)", res.Latency.BesideHangingHook.P50, res.Latency.BesideHangingHook.P95, res.Latency.BesideHangingHook.P99, res.Latency.BesideHangingHookRatio)},
+		{"latency_ms beside a flaky hook", fmt.Sprintf("%.1f / %.1f / %.1f  (p99 %.2f× the Go phase's)", res.Latency.BesideFlakyHook.P50, res.Latency.BesideFlakyHook.P95, res.Latency.BesideFlakyHook.P99, res.Latency.BesideFlakyHookRatio)},
+		{"latency_ms of the flaky hook", fmt.Sprintf("answered at once %.1f / %.1f / %.1f (n=%d); held once p50 %.0f, max %.0f (n=%d)", res.Latency.FlakyPrompt.P50, res.Latency.FlakyPrompt.P95, res.Latency.FlakyPrompt.P99, res.Latency.FlakyPrompt.N, res.Latency.FlakyHeld.P50, res.Latency.FlakyHeld.P99, res.Latency.FlakyHeld.N)},
 		{"latency_ms first event after quiet", fmt.Sprintf("%.1f / %.1f / %.1f  (p50/p95/max of %d)", res.Latency.Wake.P50, res.Latency.Wake.P95, res.Latency.Wake.P99, res.Latency.Wake.N)},
 		{"drain through serve", fmt.Sprintf("%.0f deliveries/s, ratio %.2f  (SQL-published backlog; serve and receiver as processes)", res.Drain.DeliveriesPerS, res.Drain.Ratio)},
 		{"wal per delivery", fmt.Sprintf("%.0f bytes, %.2f× River's %.0f per no-op job", res.Drain.WALBytesPerDelivery, res.WALRatio, res.RiverWALBytesPerJob)},

@@ -36,6 +36,7 @@ type options struct {
 	disableAfter  string
 	dbMaxConns    int
 	maxPayload    int
+	hookConns     int
 	// envErr reports an environment variable that is not a valid number.
 	envErr error
 }
@@ -63,6 +64,7 @@ func newFlagSet(name string) (*flag.FlagSet, *options) {
 	fs.StringVar(&o.retention, "retention", envOr("HOOKRELAY_RETENTION", jobs.RetentionDefault.String()), "how long finished events are kept (HOOKRELAY_RETENTION)")
 	fs.IntVar(&o.maxPayload, "max-payload-bytes", o.envInt("HOOKRELAY_MAX_PAYLOAD_BYTES", outbox.MaxPayloadBytesDefault), "largest event data and context, JSON bytes (HOOKRELAY_MAX_PAYLOAD_BYTES)")
 	fs.IntVar(&o.dbMaxConns, "db-max-conns", o.envInt("HOOKRELAY_DB_MAX_CONNS", dbMaxConnsDefault), "most database connections (HOOKRELAY_DB_MAX_CONNS)")
+	fs.IntVar(&o.hookConns, "hook-concurrency", o.envInt("HOOKRELAY_HOOK_CONCURRENCY", jobs.HookConcurrencyDefault), "most requests in flight to one hook, per process (HOOKRELAY_HOOK_CONCURRENCY)")
 	fs.StringVar(&o.disableAfter, "disable-after", envOr("HOOKRELAY_DISABLE_AFTER", jobs.DisableAfterDefault.String()), "disable a hook failing continuously this long (HOOKRELAY_DISABLE_AFTER)")
 	fs.StringVar(&o.rescueAfter, "rescue-after", envOr("HOOKRELAY_RESCUE_AFTER", jobs.RescueAfterDefault.String()), "how long before a job of a dead process runs again (HOOKRELAY_RESCUE_AFTER)")
 	return fs, o
@@ -276,14 +278,15 @@ func (o *options) jobsConfig(store *outbox.Store, logger *slog.Logger) (*jobs.Co
 		return nil, usagef("%v (HOOKRELAY_ALLOW_CIDRS)", err)
 	}
 	return &jobs.Config{
-		Store:         store,
-		RetrySchedule: schedule,
-		Timeout:       durations["timeout"],
-		AllowCIDRs:    allow,
-		Retention:     durations["retention"],
-		RescueAfter:   durations["rescue-after"],
-		DisableAfter:  durations["disable-after"],
-		Logger:        logger,
+		Store:           store,
+		RetrySchedule:   schedule,
+		Timeout:         durations["timeout"],
+		AllowCIDRs:      allow,
+		Retention:       durations["retention"],
+		RescueAfter:     durations["rescue-after"],
+		DisableAfter:    durations["disable-after"],
+		HookConcurrency: o.hookConns,
+		Logger:          logger,
 	}, nil
 }
 

@@ -170,7 +170,9 @@ func run(ctx context.Context) error {
 	shutdown, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	relay.Stop()
-	return errors.Join(httpServer.Shutdown(shutdown), client.Stop(shutdown))
+	err = errors.Join(httpServer.Shutdown(shutdown), client.Stop(shutdown))
+	_ = relay.Drain(shutdown) // requests that deliver jobs left in flight
+	return err
 }
 
 // signup creates a user, publishes User.Created and queues the welcome

@@ -117,7 +117,7 @@ func (q *Queries) DeliveryCountByStatus(ctx context.Context) ([]*DeliveryCountBy
 }
 
 const deliveryGetByID = `-- name: DeliveryGetByID :one
-SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, d.next_attempt_at, e.id, e.type, e.data, e.context, e.tenant_id, e.created_at, e.fanned_out_at, h.id, h.name, h.url, h.events, h.headers, h.tenant_id, h.enabled, h.disabled_reason, h.signing_key, h.previous_signing_key, h.previous_key_expires_at, h.failing_since, h.created_at, h.updated_at, h.key_rotated_at
+SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, d.next_attempt_at, d.replayed_attempts, e.id, e.type, e.data, e.context, e.tenant_id, e.created_at, e.fanned_out_at, h.id, h.name, h.url, h.events, h.headers, h.tenant_id, h.enabled, h.disabled_reason, h.signing_key, h.previous_signing_key, h.previous_key_expires_at, h.failing_since, h.created_at, h.updated_at, h.key_rotated_at
 FROM /* TEMPLATE: schema */deliveries d
 JOIN /* TEMPLATE: schema */events e ON e.id = d.event_id
 JOIN /* TEMPLATE: schema */hooks h ON h.id = d.hook_id
@@ -148,6 +148,7 @@ func (q *Queries) DeliveryGetByID(ctx context.Context, id string) (*DeliveryGetB
 		&i.Delivery.UpdatedAt,
 		&i.Delivery.FinishedAt,
 		&i.Delivery.NextAttemptAt,
+		&i.Delivery.ReplayedAttempts,
 		&i.Event.ID,
 		&i.Event.Type,
 		&i.Event.Data,
@@ -175,7 +176,7 @@ func (q *Queries) DeliveryGetByID(ctx context.Context, id string) (*DeliveryGetB
 }
 
 const deliveryGetForSendMany = `-- name: DeliveryGetForSendMany :many
-SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, d.next_attempt_at, e.id, e.type, e.data, e.context, e.tenant_id, e.created_at, e.fanned_out_at, h.id, h.name, h.url, h.events, h.headers, h.tenant_id, h.enabled, h.disabled_reason, h.signing_key, h.previous_signing_key, h.previous_key_expires_at, h.failing_since, h.created_at, h.updated_at, h.key_rotated_at
+SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, d.next_attempt_at, d.replayed_attempts, e.id, e.type, e.data, e.context, e.tenant_id, e.created_at, e.fanned_out_at, h.id, h.name, h.url, h.events, h.headers, h.tenant_id, h.enabled, h.disabled_reason, h.signing_key, h.previous_signing_key, h.previous_key_expires_at, h.failing_since, h.created_at, h.updated_at, h.key_rotated_at
 FROM /* TEMPLATE: schema */deliveries d
 JOIN /* TEMPLATE: schema */events e ON e.id = d.event_id
 JOIN /* TEMPLATE: schema */hooks h ON h.id = d.hook_id
@@ -214,6 +215,7 @@ func (q *Queries) DeliveryGetForSendMany(ctx context.Context, ids []string) ([]*
 			&i.Delivery.UpdatedAt,
 			&i.Delivery.FinishedAt,
 			&i.Delivery.NextAttemptAt,
+			&i.Delivery.ReplayedAttempts,
 			&i.Event.ID,
 			&i.Event.Type,
 			&i.Event.Data,
@@ -311,7 +313,7 @@ func (q *Queries) DeliveryInsertTest(ctx context.Context, arg *DeliveryInsertTes
 }
 
 const deliveryLastFailedMany = `-- name: DeliveryLastFailedMany :many
-SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, d.next_attempt_at, e.type AS event_type
+SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, d.next_attempt_at, d.replayed_attempts, e.type AS event_type
 FROM /* TEMPLATE: schema */deliveries d
 JOIN /* TEMPLATE: schema */events e ON e.id = d.event_id
 WHERE d.id IN (
@@ -354,6 +356,7 @@ func (q *Queries) DeliveryLastFailedMany(ctx context.Context, hookIds []string) 
 			&i.Delivery.UpdatedAt,
 			&i.Delivery.FinishedAt,
 			&i.Delivery.NextAttemptAt,
+			&i.Delivery.ReplayedAttempts,
 			&i.EventType,
 		); err != nil {
 			return nil, err
@@ -366,8 +369,30 @@ func (q *Queries) DeliveryLastFailedMany(ctx context.Context, hookIds []string) 
 	return items, nil
 }
 
+const deliveryLease = `-- name: DeliveryLease :exec
+UPDATE /* TEMPLATE: schema */deliveries d
+SET next_attempt_at = $1::timestamptz
+FROM (SELECT unnest($2::uuid[]) AS id, unnest($3::integer[]) AS attempts) lease
+WHERE d.id = lease.id AND d.attempts = lease.attempts AND d.status = 'pending'
+`
+
+type DeliveryLeaseParams struct {
+	Until    time.Time
+	Ids      []string
+	Attempts []int32
+}
+
+// DeliveryLease sets the given deliveries' next attempt to @until, each only
+// while it still has the attempts given: a request that a run stopped waiting
+// for records its outcome itself, and its delivery is not due again until
+// that request has surely ended.
+func (q *Queries) DeliveryLease(ctx context.Context, arg *DeliveryLeaseParams) error {
+	_, err := q.db.Exec(ctx, deliveryLease, arg.Until, arg.Ids, arg.Attempts)
+	return err
+}
+
 const deliveryList = `-- name: DeliveryList :many
-SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, d.next_attempt_at, e.type AS event_type
+SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, d.next_attempt_at, d.replayed_attempts, e.type AS event_type
 FROM /* TEMPLATE: schema */deliveries d
 JOIN /* TEMPLATE: schema */events e ON e.id = d.event_id
 WHERE ($1::uuid IS NULL OR d.event_id = $1)
@@ -420,6 +445,7 @@ func (q *Queries) DeliveryList(ctx context.Context, arg *DeliveryListParams) ([]
 			&i.Delivery.UpdatedAt,
 			&i.Delivery.FinishedAt,
 			&i.Delivery.NextAttemptAt,
+			&i.Delivery.ReplayedAttempts,
 			&i.EventType,
 		); err != nil {
 			return nil, err
@@ -433,7 +459,7 @@ func (q *Queries) DeliveryList(ctx context.Context, arg *DeliveryListParams) ([]
 }
 
 const deliveryListByHook = `-- name: DeliveryListByHook :many
-SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, d.next_attempt_at, e.type AS event_type
+SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, d.next_attempt_at, d.replayed_attempts, e.type AS event_type
 FROM /* TEMPLATE: schema */deliveries d
 JOIN /* TEMPLATE: schema */events e ON e.id = d.event_id
 WHERE d.hook_id = $1
@@ -492,6 +518,7 @@ func (q *Queries) DeliveryListByHook(ctx context.Context, arg *DeliveryListByHoo
 			&i.Delivery.UpdatedAt,
 			&i.Delivery.FinishedAt,
 			&i.Delivery.NextAttemptAt,
+			&i.Delivery.ReplayedAttempts,
 			&i.EventType,
 		); err != nil {
 			return nil, err
@@ -585,6 +612,17 @@ func (q *Queries) DeliveryListPendingBefore(ctx context.Context, arg *DeliveryLi
 		return nil, err
 	}
 	return items, nil
+}
+
+const deliveryMakeDue = `-- name: DeliveryMakeDue :exec
+UPDATE /* TEMPLATE: schema */deliveries SET next_attempt_at = NULL WHERE id = $1 AND status = 'pending'
+`
+
+// DeliveryMakeDue makes a pending delivery due at once, for a replay of one
+// whose job was lost.
+func (q *Queries) DeliveryMakeDue(ctx context.Context, id string) error {
+	_, err := q.db.Exec(ctx, deliveryMakeDue, id)
+	return err
 }
 
 const deliveryRecordAttempts = `-- name: DeliveryRecordAttempts :many
@@ -705,16 +743,16 @@ WITH reset AS (
     WHERE status = 'succeeded' AND last_attempt_at IS NOT NULL
 )
 UPDATE /* TEMPLATE: schema */deliveries d
-SET status = 'pending', updated_at = now(), finished_at = NULL
+SET status = 'pending', updated_at = now(), finished_at = NULL, next_attempt_at = NULL, replayed_attempts = d.attempts
 FROM reset
 WHERE d.id = reset.id
 RETURNING d.id
 `
 
-// DeliveryReset makes finished deliveries pending again for a replay; pending
-// ones are left alone, as a job for them exists already. A success lives on
-// its delivery only, so it is first kept as an attempt row: a replay never
-// erases history.
+// DeliveryReset makes finished deliveries pending again for a replay, due at
+// once and at the start of the retry schedule; pending ones are left alone,
+// as a job for them exists already. A success lives on its delivery only, so
+// it is first kept as an attempt row: a replay never erases history.
 func (q *Queries) DeliveryReset(ctx context.Context, ids []string) ([]string, error) {
 	rows, err := q.db.Query(ctx, deliveryReset, ids)
 	if err != nil {

@@ -33,6 +33,7 @@ type Delivery struct {
 	UpdatedAt        time.Time
 	FinishedAt       *time.Time
 	NextAttemptAt    *time.Time
+	ReplayedAttempts int32
 }
 
 type DeliveryAttempt struct {

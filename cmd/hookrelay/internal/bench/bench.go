@@ -55,6 +55,15 @@ type Result struct {
 		// receiver holds every request; its p99 over Go's is the ratio.
 		BesideHangingHook      Percentiles `json:"beside_hanging_hook"`
 		BesideHangingHookRatio float64     `json:"beside_hanging_hook_ratio"`
+		// BesideFlakyHook is the Go phase again while a further hook's
+		// receiver holds the first attempt of 5 % of its deliveries past
+		// the request timeout; FlakyPrompt is that hook's deliveries
+		// answered at once, FlakyHeld its held ones (P99 is their worst),
+		// from commit to answer.
+		BesideFlakyHook      Percentiles `json:"beside_flaky_hook"`
+		BesideFlakyHookRatio float64     `json:"beside_flaky_hook_ratio"`
+		FlakyPrompt          Percentiles `json:"flaky_hook_prompt"`
+		FlakyHeld            Percentiles `json:"flaky_hook_held"`
 		// Wake is the first event after a quiet spell, one per spell.
 		Wake Percentiles `json:"wake"`
 	} `json:"latency_ms"`
@@ -124,11 +133,11 @@ func Run(ctx context.Context, config *Config, progress io.Writer) (*Result, erro
 	}
 
 	step("latency at fixed load, Go publishers")
-	if res.Latency.Go, err = env.latency(ctx, config.Rate, config.Duration, false); err != nil {
+	if res.Latency.Go, _, err = env.latency(ctx, config.Rate, config.Duration, false); err != nil {
 		return nil, fmt.Errorf("latency (Go): %w", err)
 	}
 	step("latency at fixed load, SQL publishers")
-	if res.Latency.SQL, err = env.latency(ctx, config.Rate, config.Duration, true); err != nil {
+	if res.Latency.SQL, _, err = env.latency(ctx, config.Rate, config.Duration, true); err != nil {
 		return nil, fmt.Errorf("latency (SQL): %w", err)
 	}
 
@@ -137,12 +146,28 @@ func Run(ctx context.Context, config *Config, progress io.Writer) (*Result, erro
 	if err != nil {
 		return nil, err
 	}
-	res.Latency.BesideHangingHook, err = env.latency(ctx, config.Rate, config.Duration, false)
+	res.Latency.BesideHangingHook, _, err = env.latency(ctx, config.Rate, config.Duration, false)
 	removeHanging()
 	if err != nil {
 		return nil, fmt.Errorf("latency beside a hanging hook: %w", err)
 	}
 	res.Latency.BesideHangingHookRatio = res.Latency.BesideHangingHook.P99 / res.Latency.Go.P99
+
+	step("deliveries beside a flaky neighbour, Go publishers")
+	flaky, removeFlaky, err := env.flakyHook(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var committed map[string]time.Time
+	res.Latency.BesideFlakyHook, committed, err = env.latency(ctx, config.Rate, config.Duration, false)
+	if err == nil {
+		res.Latency.FlakyPrompt, res.Latency.FlakyHeld, err = flaky.outcome(ctx, committed)
+	}
+	removeFlaky()
+	if err != nil {
+		return nil, fmt.Errorf("latency beside a flaky hook: %w", err)
+	}
+	res.Latency.BesideFlakyHookRatio = res.Latency.BesideFlakyHook.P99 / res.Latency.Go.P99
 	step("latency of the first event after quiet spells")
 	if res.Latency.Wake, err = env.wakeLatency(ctx, wakeSamples); err != nil {
 		return nil, err

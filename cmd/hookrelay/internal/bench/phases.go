@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -136,8 +137,8 @@ func (e *environment) throughput(ctx context.Context, events, writers int) (floa
 var sampleData = json.RawMessage(`{"id":"u_0123456789","username":"ann","primaryEmail":"ann@example.com","name":"Ann Example"}`) //nolint:gochecknoglobals
 
 // latency offers rate deliveries/s for duration and returns the percentiles
-// of commit → receipt.
-func (e *environment) latency(ctx context.Context, rate int, duration time.Duration, viaSQL bool) (Percentiles, error) {
+// of commit → receipt, and when each event committed.
+func (e *environment) latency(ctx context.Context, rate int, duration time.Duration, viaSQL bool) (Percentiles, map[string]time.Time, error) {
 	eventsPerS := max(rate/e.hooks, 1)
 	total := int(duration.Seconds() * float64(eventsPerS))
 	e.counter.tracking.Store(true)
@@ -175,7 +176,7 @@ func (e *environment) latency(ctx context.Context, rate int, duration time.Durat
 	}
 	wg.Wait()
 	if err, ok := firstErr.Load().(error); ok {
-		return Percentiles{}, err
+		return Percentiles{}, nil, err
 	}
 
 	var arrivals []*receiver.Delivery
@@ -184,7 +185,7 @@ func (e *environment) latency(ctx context.Context, rate int, duration time.Durat
 		return len(arrivals) >= total*e.hooks
 	})
 	if err != nil {
-		return Percentiles{}, fmt.Errorf("%d of %d deliveries arrived: %w", len(arrivals), total*e.hooks, err)
+		return Percentiles{}, nil, fmt.Errorf("%d of %d deliveries arrived: %w", len(arrivals), total*e.hooks, err)
 	}
 	seen := map[[2]string]bool{}
 	var ms []float64
@@ -195,7 +196,7 @@ func (e *environment) latency(ctx context.Context, rate int, duration time.Durat
 			ms = append(ms, float64(a.At.Sub(commit).Microseconds())/1000)
 		}
 	}
-	return percentiles(ms), nil
+	return percentiles(ms), committed, nil
 }
 
 func percentiles(ms []float64) Percentiles {
@@ -332,6 +333,88 @@ func (e *environment) hangingHook(ctx context.Context) (func(), error) {
 		close(release)
 		server.Close()
 	}, nil
+}
+
+// flakyReceiver answers at once, except that it holds the first attempt of
+// one delivery in twenty (by webhook-id) past the request timeout.
+type flakyReceiver struct {
+	mu       sync.Mutex
+	attempts map[string]int       // webhook-id → requests
+	answered map[string]time.Time // event ID → when its delivery was answered
+	held     map[string]bool      // event ID → its first attempt was held
+}
+
+// flakyHook adds a hook on a flakyReceiver, and returns it and a func that
+// removes both.
+func (e *environment) flakyHook(ctx context.Context) (*flakyReceiver, func(), error) {
+	flaky := &flakyReceiver{attempts: map[string]int{}, answered: map[string]time.Time{}, held: map[string]bool{}}
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			EventID string `json:"eventId"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		id := r.Header.Get("webhook-id")
+		h := fnv.New32a()
+		_, _ = h.Write([]byte(id))
+		flaky.mu.Lock()
+		flaky.attempts[id]++
+		hold := flaky.attempts[id] == 1 && h.Sum32()%20 == 0
+		if hold {
+			flaky.held[body.EventID] = true
+		} else {
+			flaky.answered[body.EventID] = time.Now()
+		}
+		flaky.mu.Unlock()
+		if hold {
+			<-r.Context().Done()
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	hook, err := e.store.CreateHook(ctx, &outbox.HookParams{URL: server.URL + "/flaky", Events: []string{"*"}})
+	if err != nil {
+		server.Close()
+		return nil, nil, err
+	}
+	return flaky, func() {
+		_ = e.store.DeleteHook(context.WithoutCancel(ctx), hook.ID)
+		server.Close()
+	}, nil
+}
+
+// outcome waits until every committed event reached the flaky receiver and
+// returns the percentiles of commit → answer of the deliveries answered at
+// once, and of those held once.
+func (f *flakyReceiver) outcome(ctx context.Context, committed map[string]time.Time) (prompt, held Percentiles, err error) {
+	err = waitUntil(ctx, 2*time.Minute, func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		for id := range committed {
+			if _, ok := f.answered[id]; !ok {
+				return false
+			}
+		}
+		return true
+	})
+	if err != nil {
+		return Percentiles{}, Percentiles{}, fmt.Errorf("deliveries to the flaky hook: %w", err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var promptMS, heldMS []float64
+	for id, commit := range committed {
+		ms := float64(f.answered[id].Sub(commit).Microseconds()) / 1000
+		if f.held[id] {
+			heldMS = append(heldMS, ms)
+		} else {
+			promptMS = append(promptMS, ms)
+		}
+	}
+	held = percentiles(heldMS)
+	if len(heldMS) > 0 {
+		held.P99 = slices.Max(heldMS) // the worst held delivery, not its 99th percentile
+	}
+	return percentiles(promptMS), held, nil
 }
 
 // wakeLatency publishes one event after each of samples quiet spells long
