@@ -6,12 +6,17 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hookrelay/hookrelay/outbox"
@@ -20,7 +25,7 @@ import (
 // TestCrashSafety SIGKILLs the pipeline again and again while events flow,
 // with default settings, and checks that every (event, hook) pair is
 // delivered at least once, and that what each killed process held was sent
-// again within 60 s of its kill (invariant 7).
+// again within 10 s of its kill (invariant 7).
 func TestCrashSafety(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test takes about a minute")
@@ -66,8 +71,9 @@ func TestCrashSafety(t *testing.T) {
 	var kills []*crashKill
 	stranded := map[int64]bool{}
 	kill := func() {
+		inFlight := rec.inFlight()
 		proc.kill()
-		k := &crashKill{at: time.Now(), held: heldDeliveries(t, bundle, stranded)}
+		k := &crashKill{at: time.Now(), held: heldDeliveries(t, bundle.pool, "hookrelay", stranded, inFlight)}
 		kills = append(kills, k)
 		proc.start()
 	}
@@ -82,23 +88,7 @@ func TestCrashSafety(t *testing.T) {
 	}
 	kill() // once more after the last event, then a final run
 
-	// resent tells whether every delivery a killed process held arrived
-	// after the kill (one that arrived before it, unrecorded, comes again).
-	resent := func(reqs []received) bool {
-		last := map[string]time.Time{}
-		for _, req := range reqs {
-			id := req.Header.Get("webhook-id")
-			last[id] = maxTime(last[id], req.At)
-		}
-		for _, k := range kills {
-			for _, id := range k.held {
-				if !last[id].After(k.at) {
-					return false
-				}
-			}
-		}
-		return true
-	}
+	resent := func(reqs []received) bool { return allResent(reqs, kills) }
 	type pair struct{ event, hook string }
 	var seen map[pair]int
 	var requests int
@@ -134,32 +124,71 @@ func TestCrashSafety(t *testing.T) {
 	require.Zero(t, missing, "every (event, hook) pair is delivered at least once")
 	require.Len(t, seen, 2*events, "no delivery for an unknown pair")
 
-	// Recovery: from each kill to the first arrival after it of the last of
-	// the deliveries its process held.
-	arrivals := map[string][]time.Time{}
-	for _, req := range rec.all() {
-		id := req.Header.Get("webhook-id")
-		arrivals[id] = append(arrivals[id], req.At)
-	}
-	var worst time.Duration
-	held := 0
-	for _, k := range kills {
-		held += len(k.held)
-		for _, id := range k.held {
-			i := slices.IndexFunc(arrivals[id], func(at time.Time) bool { return at.After(k.at) })
-			require.NotEqual(t, -1, i, "delivery %s held at a kill was sent again after it", id)
-			worst = max(worst, arrivals[id][i].Sub(k.at))
-		}
-	}
+	worst, held := recovery(t, bundle.pool, kills, rec.all())
 	fmt.Printf("crash safety: %d events, %d deliveries expected, %d received, %d duplicates, %d SIGKILLs; "+
 		"%d deliveries held by killed processes, all sent again within %.1f s of their kill\n",
 		events, 2*events, requests, requests-len(seen), len(kills), held, worst.Seconds())
-	require.LessOrEqual(t, worst, 60*time.Second, "what a killed process held is sent within 60 s (invariant 7)")
+	if worst > 10*time.Second {
+		logText, _ := os.ReadFile(proc.logPath)
+		t.Logf("serve log tail:\n%s", tail(string(logText), 6000))
+	}
+	require.LessOrEqual(t, worst, 10*time.Second, "what a killed process held is sent within 10 s (invariant 7)")
 
 	var notSucceeded int
 	require.Eventually(t, func() bool {
 		return bundle.pool.QueryRow(ctx, "SELECT count(*) FROM hookrelay.deliveries WHERE status <> 'succeeded'").Scan(&notSucceeded) == nil && notSucceeded == 0
 	}, time.Minute, 100*time.Millisecond)
+}
+
+// TestCrashSafetySlowReceiver: serve, with default settings, sends to a
+// receiver that holds each request for 3 s; it is SIGKILLed with requests in
+// flight and started again at once, as a supervisor would, and the receiver
+// answers at once from then on. At each of 10 kills, everything the killed
+// process held arrives within 10 s: the requests it was waiting for, those
+// it had left in flight, and those it had yet to send.
+func TestCrashSafetySlowReceiver(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test takes about a minute")
+	}
+	t.Parallel()
+	ctx := context.Background()
+	bundle := setupStore(t)
+	var slow atomic.Bool
+	rec := newReceiver(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+		if slow.Load() {
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(3 * time.Second):
+			}
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	bundle.createHook(t, rec.URL, "*")
+	proc := startServe(t, bundle.pool.Config().ConnString())
+
+	const rounds, events = 10, 100
+	stranded := map[int64]bool{}
+	var kills []*crashKill
+	for range rounds {
+		slow.Store(true)
+		for range events {
+			_, err := bundle.store.Publish(ctx, &outbox.Event{Type: "User.Created"})
+			require.NoError(t, err)
+		}
+		require.Eventually(t, func() bool { return len(rec.inFlight()) >= 20 }, time.Minute, 5*time.Millisecond)
+		time.Sleep(time.Duration(rand.IntN(2000)) * time.Millisecond) // some requests left in flight by their run, some not
+		inFlight := rec.inFlight()
+		proc.kill()
+		kills = append(kills, &crashKill{at: time.Now(), held: heldDeliveries(t, bundle.pool, "hookrelay", stranded, inFlight)})
+		slow.Store(false)
+		proc.start()
+		rec.waitFor(t, time.Minute, func(r []received) bool { return allResent(r, kills) })
+	}
+	worst, held := recovery(t, bundle.pool, kills, rec.all())
+	fmt.Printf("crash safety, slow receiver: %d SIGKILLs, %d deliveries held by killed processes, all sent again within %.1f s of their kill\n",
+		len(kills), held, worst.Seconds())
+	require.LessOrEqual(t, worst, 10*time.Second, "what a killed process held is sent within 10 s (invariant 7)")
 }
 
 func maxTime(a, b time.Time) time.Time {
@@ -169,23 +198,26 @@ func maxTime(a, b time.Time) time.Time {
 	return b
 }
 
+// crashKill is a SIGKILL and the deliveries the killed process held.
 type crashKill struct {
 	at   time.Time
 	held []string
 }
 
-// heldDeliveries returns the pending deliveries of the River jobs left
-// running by a killed process, except those of jobs stranded by an earlier
-// kill, and adds the jobs to stranded.
-func heldDeliveries(t *testing.T, bundle *storeBundle, stranded map[int64]bool) []string {
+// heldDeliveries returns what a process killed a moment ago held: the
+// pending deliveries of the deliver jobs it left running (in River's tables
+// in riverSchema), except those of jobs stranded by an earlier kill, which
+// it adds to stranded; and inFlight, the deliveries whose requests the
+// receiver was answering.
+func heldDeliveries(t *testing.T, pool *pgxpool.Pool, riverSchema string, stranded map[int64]bool, inFlight []string) []string {
 	t.Helper()
-	rows, err := bundle.pool.Query(context.Background(), `
-		SELECT j.id, d.id FROM hookrelay.river_job j
+	rows, err := pool.Query(context.Background(), fmt.Sprintf(`
+		SELECT j.id, d.id FROM %s.river_job j
 		JOIN hookrelay.deliveries d ON d.id::text = ANY(string_to_array(j.args->>'deliveries', ' ')) AND d.status = 'pending'
-		WHERE j.state = 'running' AND j.kind = 'hookrelay_deliver'`)
+		WHERE j.state = 'running' AND j.kind = 'hookrelay_deliver'`, riverSchema))
 	require.NoError(t, err)
 	defer rows.Close()
-	var held []string
+	held := slices.Clone(inFlight)
 	newJobs := map[int64]bool{}
 	for rows.Next() {
 		var jobID int64
@@ -198,7 +230,74 @@ func heldDeliveries(t *testing.T, bundle *storeBundle, stranded map[int64]bool) 
 	}
 	require.NoError(t, rows.Err())
 	maps.Copy(stranded, newJobs)
-	return held
+	slices.Sort(held)
+	return slices.Compact(held)
+}
+
+// allResent tells whether every delivery a killed process held arrived
+// after the kill (one that arrived before it, unrecorded, comes again).
+func allResent(reqs []received, kills []*crashKill) bool {
+	last := map[string]time.Time{}
+	for _, req := range reqs {
+		id := req.Header.Get("webhook-id")
+		last[id] = maxTime(last[id], req.At)
+	}
+	for _, k := range kills {
+		for _, id := range k.held {
+			if !last[id].After(k.at) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// recovery returns the worst time from a kill to the first arrival after it
+// of the last delivery the killed process held, and how many deliveries
+// kills held, logging the figures per kill. It fails the test for a held
+// delivery that never arrived after its kill, unless the killed process had
+// recorded its success: a commit it sent just before it died ends after.
+func recovery(t *testing.T, pool *pgxpool.Pool, kills []*crashKill, reqs []received) (worst time.Duration, held int) {
+	t.Helper()
+	arrivals := map[string][]time.Time{}
+	for _, req := range reqs {
+		id := req.Header.Get("webhook-id")
+		arrivals[id] = append(arrivals[id], req.At)
+	}
+	var perKill []string
+	for _, k := range kills {
+		held += len(k.held)
+		var last time.Duration
+		for _, id := range k.held {
+			i := slices.IndexFunc(arrivals[id], func(at time.Time) bool { return at.After(k.at) })
+			if i == -1 {
+				var doneBefore bool
+				require.NoError(t, pool.QueryRow(context.Background(), `SELECT status = 'succeeded' AND last_attempt_at < $2
+					FROM hookrelay.deliveries WHERE id = $1`, id, k.at).Scan(&doneBefore))
+				if doneBefore {
+					continue
+				}
+				logDelivery(t, pool, id)
+			}
+			require.NotEqual(t, -1, i, "delivery %s held at a kill was sent again after it", id)
+			last = max(last, arrivals[id][i].Sub(k.at))
+		}
+		worst = max(worst, last)
+		perKill = append(perKill, fmt.Sprintf("%d in %.1f s", len(k.held), last.Seconds()))
+	}
+	t.Logf("held and sent again, per kill: %s", strings.Join(perKill, ", "))
+	return worst, held
+}
+
+// logDelivery logs what the database says of a delivery and its jobs.
+func logDelivery(t *testing.T, pool *pgxpool.Pool, id string) {
+	t.Helper()
+	var delivery, jobs string
+	_ = pool.QueryRow(context.Background(), `SELECT row_to_json(d)::text FROM hookrelay.deliveries d WHERE id = $1`, id).Scan(&delivery)
+	_ = pool.QueryRow(context.Background(), `SELECT coalesce(json_agg(json_build_object('id', id, 'state', state, 'attempt', attempt,
+		'attempted_by', attempted_by, 'attempted_at', attempted_at, 'scheduled_at', scheduled_at, 'errors', errors, 'metadata', metadata)), '[]')::text
+		FROM hookrelay.river_job WHERE strpos(args->>'deliveries', $1) > 0`, id).Scan(&jobs)
+	t.Logf("delivery %s: %s\njobs: %s", id, delivery, jobs)
 }
 
 func tail(s string, n int) string {
@@ -206,4 +305,89 @@ func tail(s string, n int) string {
 		return s[len(s)-n:]
 	}
 	return s
+}
+
+// TestProcessThatLosesItsLockStops: two serve processes send to a receiver
+// that holds each request for 3 s; the backend of one's process lock is
+// terminated, as an administrator or a failover might. That process stops
+// its jobs and cancels its requests at once, so no delivery is ever in
+// flight twice at the same time; it takes its lock again and goes on, and
+// every delivery arrives.
+func TestProcessThatLosesItsLockStops(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	bundle := setupStore(t)
+	var mu sync.Mutex
+	inFlight, most := map[string]int{}, 0
+	rec := newReceiver(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+		id := r.Header.Get("webhook-id")
+		mu.Lock()
+		inFlight[id]++
+		most = max(most, inFlight[id])
+		mu.Unlock()
+		defer func() {
+			mu.Lock()
+			inFlight[id]--
+			mu.Unlock()
+		}()
+		select {
+		case <-r.Context().Done():
+		case <-time.After(3 * time.Second):
+			w.WriteHeader(http.StatusNoContent)
+		}
+	})
+	hook := bundle.createHook(t, rec.URL, "*")
+	url := bundle.pool.Config().ConnString()
+	procs := []*childProcess{startServe(t, url), startServe(t, url)}
+
+	const events = 200
+	for range events {
+		_, err := bundle.store.Publish(ctx, &outbox.Event{Type: "User.Created"})
+		require.NoError(t, err)
+	}
+	require.Eventually(t, func() bool { return len(rec.inFlight()) >= 40 }, time.Minute, 5*time.Millisecond)
+	// The backend of one process's lock is terminated, and the lock is kept
+	// from it for a while (held shared, as the survivor's look takes it), as
+	// if the process were cut off from Postgres but not from the receiver:
+	// the survivor finds it gone and takes its work.
+	conn, err := pgx.Connect(ctx, url)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	var key int64
+	var terminated bool
+	require.NoError(t, conn.QueryRow(ctx, `SELECT p.lock_key, pg_terminate_backend(l.pid) FROM hookrelay.processes p
+		JOIN pg_locks l ON l.locktype = 'advisory' AND l.objsubid = 1 AND l.granted AND l.mode = 'ExclusiveLock'
+			AND ((l.classid::bigint << 32) | l.objid::bigint) = p.lock_key
+		LIMIT 1`).Scan(&key, &terminated))
+	require.True(t, terminated)
+	terminatedAt, held := time.Now(), rec.inFlight()
+	_, err = conn.Exec(ctx, "SELECT pg_advisory_lock_shared($1)", key)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		var registered bool
+		return bundle.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM hookrelay.processes WHERE lock_key = $1)", key).Scan(&registered) == nil && !registered
+	}, time.Minute, 20*time.Millisecond, "the survivor finds the process without its lock dead")
+	// Until the survivor sends some of what that process had in flight.
+	rec.waitFor(t, time.Minute, func(reqs []received) bool {
+		for _, r := range reqs {
+			if r.At.After(terminatedAt) && slices.Contains(held, r.Header.Get("webhook-id")) {
+				return true
+			}
+		}
+		return false
+	})
+	_, err = conn.Exec(ctx, "SELECT pg_advisory_unlock_shared($1)", key)
+	require.NoError(t, err)
+
+	bundle.waitDeliveryWithin(t, hook.ID, outbox.DeliverySucceeded, events, 2*time.Minute)
+	mu.Lock()
+	require.Equal(t, 1, most, "no delivery was ever in flight twice at once")
+	mu.Unlock()
+	var logs string
+	for _, p := range procs {
+		text, _ := os.ReadFile(p.logPath)
+		logs += string(text)
+	}
+	require.Contains(t, logs, "lost the process lock")
+	require.Contains(t, logs, "took the process lock again")
 }

@@ -6,8 +6,10 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,18 +34,28 @@ type receiver struct {
 
 	mu       sync.Mutex
 	requests []received
+	active   map[string]int // webhook-id → requests being answered
 	arrived  chan struct{}
 }
 
 func newReceiver(t *testing.T, respond func(w http.ResponseWriter, r *http.Request, n int)) *receiver {
 	t.Helper()
-	rec := &receiver{respond: respond, arrived: make(chan struct{}, 1)}
+	rec := &receiver{respond: respond, arrived: make(chan struct{}, 1), active: map[string]int{}}
 	rec.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
+		id := r.Header.Get("webhook-id")
 		rec.mu.Lock()
 		rec.requests = append(rec.requests, received{Header: r.Header.Clone(), Body: body, At: time.Now()})
 		n := len(rec.requests)
+		rec.active[id]++
 		rec.mu.Unlock()
+		defer func() {
+			rec.mu.Lock()
+			if rec.active[id]--; rec.active[id] == 0 {
+				delete(rec.active, id)
+			}
+			rec.mu.Unlock()
+		}()
 		select {
 		case rec.arrived <- struct{}{}:
 		default:
@@ -56,6 +68,13 @@ func newReceiver(t *testing.T, respond func(w http.ResponseWriter, r *http.Reque
 	}))
 	t.Cleanup(rec.Close)
 	return rec
+}
+
+// inFlight returns the webhook-ids of the requests being answered.
+func (r *receiver) inFlight() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Collect(maps.Keys(r.active))
 }
 
 func (r *receiver) all() []received {

@@ -66,8 +66,10 @@ type Config struct {
 	FetchCooldown     time.Duration
 	FetchPollInterval time.Duration
 
-	// RescueAfter is how long a job may run before it counts as stranded by a
-	// dead process and is run again at once (see rescuer.go). A live process
+	// RescueAfter is how long a job may run before it is run again at once,
+	// whoever runs it: the backstop for a process alive but cut off from
+	// Postgres; a dead process's jobs come back within seconds (see
+	// rescuer.go). A live process
 	// has ended it by then: a job is cancelled at its timeout (twice Timeout
 	// plus 5 s) and records what it did within recordTimeout. Defaults to
 	// RescueAfterDefault, and is raised to at least that bound plus 5 s.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/hookrelay/hookrelay/outbox"
 )
@@ -90,10 +91,15 @@ type deliverWorker struct {
 	metrics      *metrics
 	logger       *slog.Logger
 	timeout      time.Duration // of one request
-	// requests is the context of requests, which may outlive their run;
-	// inFlight counts those that do, for Stop to wait for.
-	requests context.Context
+	// owner gives the context of requests, which may outlive their run;
+	// inFlight counts those that do, for Drain to wait for.
+	owner    *owner
 	inFlight *sync.WaitGroup
+}
+
+// Middleware: the job works only while its process holds its lock.
+func (w *deliverWorker) Middleware(*rivertype.JobRow) []rivertype.WorkerMiddleware {
+	return []rivertype.WorkerMiddleware{&ownedWork{owner: w.owner}}
 }
 
 // A run starts requests for sendWindow, waits for them at most detachAfter
@@ -131,10 +137,20 @@ type RunReport struct {
 	NextAttemptAt time.Time `json:"nextAttemptAt"`
 	// LastFailure is a failure of the run: delivery, attempt and reason.
 	LastFailure string `json:"lastFailure,omitempty"`
+	// Leases are the job's deliveries whose requests a process has in
+	// flight: they are due at Until, or as soon as that process is gone.
+	Leases []Lease `json:"leases,omitempty"`
 	// Refused counts the runs in a row that found the hook stalled, with
 	// Reason.
 	Refused int    `json:"refused,omitempty"`
 	Reason  string `json:"reason,omitempty"`
+}
+
+// Lease is a process's hold on the job's deliveries whose next attempt is
+// Until: their requests are in flight in the process with River client ID By.
+type Lease struct {
+	By    string    `json:"by"`
+	Until time.Time `json:"until"`
 }
 
 func describeResult(r *outbox.AttemptResult) string {
@@ -183,8 +199,12 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 	}
 
 	now := time.Now()
-	due := make([]*outbox.Send, 0, len(sends))
+	self := river.ClientFromContext[pgx.Tx](ctx).ID()
 	report := &RunReport{Pending: len(sends)}
+	if err := w.endLeasesOfGone(ctx, previous, sends, report, self, now); err != nil {
+		return w.storeFailed(ctx, job, err)
+	}
+	due := make([]*outbox.Send, 0, len(sends))
 	for _, send := range sends {
 		switch {
 		case send.NextAttemptAt == nil || !send.NextAttemptAt.After(now.Add(dueSlack)) || job.Args.Test:
@@ -202,7 +222,8 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 
 	run := w.sendAll(ctx, due, job.Args.Test)
 	if run.refused {
-		report = &RunReport{Refused: 1, Reason: "the hook's receiver is not answering: its requests in flight in this process hold every slot, so this job waits its turn"}
+		report = &RunReport{Refused: 1, Leases: report.Leases,
+			Reason: "the hook's receiver is not answering: its requests in flight in this process hold every slot, so this job waits its turn"}
 		if previous != nil {
 			report.Refused += previous.Refused
 		}
@@ -226,19 +247,27 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 		report.count(record, out)
 		records = append(records, record)
 	}
+	// Requests that the process cut short itself (it lost its lock, or is
+	// stopping for good) count as not sent.
 	report.NotSent = len(due) - len(records) - len(run.detached)
 	report.InFlight = len(run.detached)
 	// A detached request's delivery is not due again before its request has
 	// surely ended and recorded its outcome, retrying within recordTimeout
-	// as the run would have.
-	leaseUntil := time.Now().Add(w.timeout + recordTimeout + time.Second)
-	if len(run.detached) > 0 && (report.NextAttemptAt.IsZero() || leaseUntil.Before(report.NextAttemptAt)) {
-		report.NextAttemptAt = leaseUntil
+	// as the run would have, or before its process is gone.
+	var lease *Lease
+	if len(run.detached) > 0 {
+		lease = &Lease{By: self, Until: time.Now().Add(w.timeout + recordTimeout + time.Second).Truncate(time.Microsecond)}
+		report.Leases = append(report.Leases, *lease)
+		if report.NextAttemptAt.IsZero() || lease.Until.Before(report.NextAttemptAt) {
+			report.NextAttemptAt = lease.Until
+		}
 	}
 
 	// Record even if the job's context ended: the requests were made. The
-	// outcomes, the leases and a hook's disabling commit together.
-	if err := w.record(ctx, records, run.detached, leaseUntil, disable, disableReason); err != nil {
+	// outcomes, the leases (with the report that names them) and a hook's
+	// disabling commit together.
+	err = w.record(ctx, &runRecord{records: records, leased: run.detached, lease: lease, job: job.JobRow, report: report, disable: disable, disableReason: disableReason})
+	if err != nil {
 		return w.storeFailed(ctx, job, err)
 	}
 	switch {
@@ -273,6 +302,37 @@ func (r *RunReport) count(record *outbox.AttemptRecord, out *outcome) {
 	if !out.succeeded() {
 		r.LastFailure = fmt.Sprintf("delivery %s attempt %d: %s", record.Send.DeliveryID, out.result.Attempt, describeResult(out.result))
 	}
+}
+
+// endLeasesOfGone makes due the deliveries that processes now gone held
+// (their requests died with them), and carries the leases still held into
+// report.
+func (w *deliverWorker) endLeasesOfGone(ctx context.Context, previous *RunReport, sends []*outbox.Send, report *RunReport, self string, now time.Time) error {
+	if previous == nil {
+		return nil
+	}
+	for _, lease := range previous.Leases {
+		if !lease.Until.After(now) {
+			continue // ended
+		}
+		gone := false
+		if lease.By != self {
+			var err error
+			if gone, err = w.store.ProcessGone(ctx, lease.By); err != nil {
+				return err
+			}
+		}
+		if !gone {
+			report.Leases = append(report.Leases, lease)
+			continue
+		}
+		for _, send := range sends {
+			if send.NextAttemptAt != nil && send.NextAttemptAt.Equal(lease.Until) {
+				send.NextAttemptAt = nil
+			}
+		}
+	}
+	return nil
 }
 
 // dueTime is when send is due; never attempted (or handed back) is the
@@ -315,34 +375,50 @@ func (w *deliverWorker) judge(send *outbox.Send, out *outcome, test bool, waits 
 	return record, ""
 }
 
-// record records a run's attempts, the leases of the deliveries whose
-// requests it left in flight, and a hook's disabling, in one transaction,
-// retried within recordTimeout: recording again is safe, since each outcome
-// and lease applies only to a delivery that still has the attempts it had
-// when loaded.
-func (w *deliverWorker) record(ctx context.Context, records []*outbox.AttemptRecord, leased []*outbox.Send, leaseUntil time.Time, disable *outbox.Hook, disableReason string) error {
-	if len(records) == 0 && len(leased) == 0 {
+// runRecord is what a run records: its attempts, the deliveries whose
+// requests it left in flight (under lease), and a hook's disabling; with a
+// lease, the job's report, which names it, is stored too, so that whoever
+// runs the job next learns whose requests its deliveries wait for.
+type runRecord struct {
+	records       []*outbox.AttemptRecord
+	leased        []*outbox.Send
+	lease         *Lease
+	job           *rivertype.JobRow
+	report        *RunReport
+	disable       *outbox.Hook
+	disableReason string
+}
+
+// record records r in one transaction, retried within recordTimeout:
+// recording again is safe, since each outcome and lease applies only to a
+// delivery that still has the attempts it had when loaded.
+func (w *deliverWorker) record(ctx context.Context, r *runRecord) error {
+	if len(r.records) == 0 && len(r.leased) == 0 {
 		return nil
 	}
 	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
 	record := func() error {
 		return pgx.BeginFunc(recordCtx, w.store.Pool(), func(tx pgx.Tx) error {
-			if len(leased) > 0 {
-				if err := w.store.LeaseTx(recordCtx, tx, leased, leaseUntil); err != nil {
+			if len(r.leased) > 0 {
+				if err := w.store.LeaseTx(recordCtx, tx, r.leased, r.lease.Until); err != nil {
 					return err
 				}
+				client := river.ClientFromContext[pgx.Tx](ctx)
+				if _, err := client.JobUpdateTx(recordCtx, tx, r.job.ID, &river.JobUpdateParams{Output: r.report}); err != nil {
+					return fmt.Errorf("store the report of job %d: %w", r.job.ID, err)
+				}
 			}
-			if len(records) == 0 {
+			if len(r.records) == 0 {
 				return nil
 			}
-			recorded, err := w.store.RecordAttemptsTx(recordCtx, tx, records)
+			recorded, err := w.store.RecordAttemptsTx(recordCtx, tx, r.records)
 			if err != nil {
 				return err
 			}
-			w.countFinished(records, recorded) // an overcount if the commit fails
-			if disable != nil {
-				_, err = w.store.DisableHookTx(recordCtx, tx, disable.ID, disableReason)
+			w.countFinished(r.records, recorded) // an overcount if the commit fails
+			if r.disable != nil {
+				_, err = w.store.DisableHookTx(recordCtx, tx, r.disable.ID, r.disableReason)
 			}
 			return err
 		})
@@ -356,9 +432,9 @@ func (w *deliverWorker) record(ctx context.Context, records []*outbox.AttemptRec
 	if err != nil {
 		return err
 	}
-	for _, r := range records {
-		w.logger.DebugContext(ctx, "delivery attempted", "delivery_id", r.Send.DeliveryID, "hook_id", r.Send.Hook.ID,
-			"attempt", r.Result.Attempt, "status_code", r.Result.StatusCode, "status", r.Status)
+	for _, rec := range r.records {
+		w.logger.DebugContext(ctx, "delivery attempted", "delivery_id", rec.Send.DeliveryID, "hook_id", rec.Send.Hook.ID,
+			"attempt", rec.Result.Attempt, "status_code", rec.Result.StatusCode, "status", rec.Status)
 	}
 	return nil
 }
@@ -371,8 +447,8 @@ func (w *deliverWorker) recordDetached(send *outbox.Send, out *outcome, test boo
 	if reason != "" {
 		disable = send.Hook
 	}
-	ctx := context.WithoutCancel(w.requests)
-	if err := w.record(ctx, []*outbox.AttemptRecord{record}, nil, time.Time{}, disable, reason); err != nil {
+	ctx := context.WithoutCancel(w.owner.base)
+	if err := w.record(ctx, &runRecord{records: []*outbox.AttemptRecord{record}, disable: disable, disableReason: reason}); err != nil {
 		// The delivery goes again once its lease ends.
 		w.logger.WarnContext(ctx, "recording the outcome of a request failed: the delivery goes again", "delivery_id", send.DeliveryID, "error", err)
 		return
@@ -460,6 +536,7 @@ type call struct {
 // delivery.
 func (w *deliverWorker) sendAll(ctx context.Context, sends []*outbox.Send, test bool) *sentRun {
 	run := &sentRun{outcomes: make([]*outcome, len(sends))}
+	requests, _ := w.owner.context()
 	deadline := time.Now().Add(sendWindow)
 	windowEnd := time.NewTimer(sendWindow)
 	defer windowEnd.Stop()
@@ -485,7 +562,7 @@ func (w *deliverWorker) sendAll(ctx context.Context, sends []*outbox.Send, test 
 		w.inFlight.Add(1)
 		go func() {
 			defer w.inFlight.Done()
-			out := w.sender.send(w.requests, send, send.Attempts+1)
+			out := w.sender.send(requests, send, send.Attempts+1)
 			w.gate.release(send.Hook.ID, out.result.StatusCode != 0)
 			<-slots
 			mu.Lock()
@@ -493,7 +570,7 @@ func (w *deliverWorker) sendAll(ctx context.Context, sends []*outbox.Send, test 
 			detached := c.detached
 			mu.Unlock()
 			close(c.done)
-			if detached {
+			if detached && !out.aborted {
 				w.recordDetached(send, out, test)
 			}
 		}()
@@ -512,10 +589,11 @@ func (w *deliverWorker) sendAll(ctx context.Context, sends []*outbox.Send, test 
 	mu.Lock()
 	defer mu.Unlock()
 	for i, c := range calls {
-		if c.out == nil {
+		switch {
+		case c.out == nil:
 			c.detached = true
 			run.detached = append(run.detached, c.send)
-		} else {
+		case !c.out.aborted:
 			run.outcomes[i] = c.out
 		}
 	}

@@ -18,15 +18,17 @@
 // Any number of services, in any number of processes, may run against one
 // database: River's locking shares the work, each process polls the outbox
 // for unclaimed events (and sleeps on LISTEN when idle), and each gives back
-// the jobs a dead process left running (see rescuer.go).
+// the jobs a dead process left running (see rescuer.go). Each holds a process
+// lock on a connection of its own, so it needs a direct connection to
+// Postgres or a pooler in session mode.
 //
 // # Guarantees
 //
 // Fan-out happens once per event, in one transaction with its job's
 // completion. Every delivery is attempted until it succeeds, fails its last
 // attempt, or its hook is disabled or deleted; a process killed at any
-// instant loses nothing: its jobs run again within RescueAfter plus a few
-// seconds. A receiver may see a delivery twice, always with the same
+// instant loses nothing: survivors learn of its death from its process lock
+// and give its work back within seconds (see liveness.go and rescuer.go). A receiver may see a delivery twice, always with the same
 // webhook-id. A delivery's fate is its own: it waits for its own next
 // attempt, counted on the delivery, and no other delivery's timeout, reset
 // or error delays it (see deliverWorker.Work). A run waits for its requests

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/hookrelay/hookrelay/outbox"
 )
@@ -38,6 +39,7 @@ const (
 
 type fanOutWorker struct {
 	river.WorkerDefaults[FanOutArgs]
+	owner        *owner
 	store        *outbox.Store
 	batchSize    int
 	pollInterval time.Duration
@@ -46,6 +48,11 @@ type fanOutWorker struct {
 	running      *atomic.Int32 // fan-out jobs running in this process
 	stopping     *atomic.Bool  // the relay is stopping: linger no more
 	timeout      time.Duration
+}
+
+// Middleware: the job works only while its process holds its lock.
+func (w *fanOutWorker) Middleware(*rivertype.JobRow) []rivertype.WorkerMiddleware {
+	return []rivertype.WorkerMiddleware{&ownedWork{owner: w.owner}}
 }
 
 // Timeout and NextRetry are hookrelay's, whatever the River client's

@@ -46,11 +46,17 @@ func (ReconcileArgs) InsertOpts() river.InsertOpts {
 
 type reconcileWorker struct {
 	river.WorkerDefaults[ReconcileArgs]
+	owner       *owner
 	store       *outbox.Store
 	deliverOpts *river.InsertOpts
 	metrics     *metrics
 	logger      *slog.Logger
 	timeout     time.Duration
+}
+
+// Middleware: the job works only while its process holds its lock.
+func (w *reconcileWorker) Middleware(*rivertype.JobRow) []rivertype.WorkerMiddleware {
+	return []rivertype.WorkerMiddleware{&ownedWork{owner: w.owner}}
 }
 
 func (w *reconcileWorker) Timeout(*river.Job[ReconcileArgs]) time.Duration { return w.timeout }

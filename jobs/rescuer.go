@@ -4,90 +4,177 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
+	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/rivertype"
 )
 
 // The rescuer gives hookrelay's jobs stranded by a dead process back to the
-// queue: a job still running RescueAfter after it started cannot belong to a
-// live process (its timeout has cancelled it and it has recorded what it did),
-// so it is made available again at once, to whichever process fetches it
-// first, a survivor or the dead one restarted. Every process looks every
-// rescueInterval, so a killed process's work resumes within RescueAfter plus
-// rescueInterval of the kill. River's own rescuer looks every 30 s and
-// schedules the job on its retry policy, which for a deliver job can mean
-// hours; it stays as the backstop.
-const rescueInterval = 5 * time.Second
+// queue, at once, to whichever process fetches them first, a survivor or the
+// dead one restarted. Every process looks every rescueInterval, and reads
+// the running jobs when it found a process dead, or every backstopInterval:
+//   - for processes whose lock can be taken (see liveness.go) at a look and
+//     at one at least confirmAfter earlier, by any process (the registry
+//     keeps when a process was first found gone): they are dead, so their
+//     running jobs are made available and their jobs waiting on requests
+//     they had in flight are woken, and they are forgotten. A process that
+//     merely lost its lock's connection has stopped its work by then. A
+//     killed process's work thus resumes within confirmAfter, two looks and
+//     a fetch;
+//   - for jobs still running RescueAfter after they started, whoever runs
+//     them: the backstop for a process that is alive but cut off, whose lock
+//     Postgres has not released (a job of a live process has ended by then:
+//     its timeout cancelled it and it recorded what it did);
+//   - at its first look, for jobs running under its own River client ID that
+//     it did not start: a predecessor's, when the application gives its
+//     client a fixed ID.
+//
+// River's own rescuer looks every 30 s and schedules the job on its retry
+// policy, which for a deliver job can mean hours; it stays as the backstop of
+// last resort.
+const (
+	rescueInterval   = time.Second
+	backstopInterval = 5 * time.Second
+	// confirmAfter is how long a process must have been found gone before
+	// it counts as dead: one whose lock's connection the server closed
+	// knows it at once and stops its work well within it.
+	confirmAfter = 500 * time.Millisecond
+)
 
 // rescueBatchMax bounds the jobs one look rescues; the next look takes more.
 const rescueBatchMax = 1000
 
 // rescuedKinds are the jobs the rescuer may touch: an application's own jobs,
 // on a River client shared with it, keep River's rescue.
-var rescuedKinds = []string{DeliverArgs{}.Kind(), FanOutArgs{}.Kind(), RetentionArgs{}.Kind()} //nolint:gochecknoglobals
+var rescuedKinds = []string{DeliverArgs{}.Kind(), FanOutArgs{}.Kind(), RetentionArgs{}.Kind(), ReconcileArgs{}.Kind()} //nolint:gochecknoglobals
 
-func (s *Relay) rescue(ctx context.Context) {
+func (r *Relay) rescue(ctx context.Context) {
+	var lastScan time.Time
 	for {
+		n, err := r.rescueOnce(ctx, &lastScan)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			r.config.Logger.WarnContext(ctx, "rescuing stranded jobs failed", "error", err)
+		case n > 0:
+			r.metrics.rescued.Add(float64(n))
+			r.config.Logger.InfoContext(ctx, "rescued jobs of a dead process", "jobs", n)
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(rescueInterval):
 		}
-		n, err := s.rescueOnce(ctx)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			s.config.Logger.WarnContext(ctx, "rescuing stranded jobs failed", "error", err)
-		case n > 0:
-			s.metrics.rescued.Add(float64(n))
-			s.config.Logger.InfoContext(ctx, "rescued jobs of a dead process", "jobs", n)
-		}
 	}
 }
 
-// rescueOnce makes available again the jobs of hookrelay's kinds that have
-// been running for longer than RescueAfter, and returns how many.
-func (s *Relay) rescueOnce(ctx context.Context) (int, error) {
-	client := s.Client()
-	exec := client.Driver().GetExecutor()
-	horizon := time.Now().Add(-s.config.RescueAfter)
-	stuck, err := exec.JobGetStuck(ctx, &riverdriver.JobGetStuckParams{
-		Max:          rescueBatchMax,
-		Schema:       client.Schema(),
-		StuckHorizon: horizon,
-	})
+// rescueOnce makes available again the jobs of hookrelay's kinds that dead
+// processes left running, wakes those waiting on their requests, and
+// returns how many jobs it rescued.
+func (r *Relay) rescueOnce(ctx context.Context, lastScan *time.Time) (int, error) {
+	client := r.Client()
+	self := client.ID()
+	found, err := r.store.DeadProcesses(ctx, self, confirmAfter)
 	if err != nil {
-		return 0, fmt.Errorf("list stranded jobs: %w", err)
+		return 0, err
 	}
-	now := time.Now().UTC()
-	params := &riverdriver.JobRescueManyParams{Schema: client.Schema(), StuckHorizon: horizon}
-	for _, job := range stuck {
+	dead := map[string]bool{}
+	for _, id := range found {
+		dead[id] = true
+	}
+
+	now := time.Now()
+	if len(dead) == 0 && now.Sub(*lastScan) < backstopInterval {
+		return 0, nil
+	}
+	*lastScan = now
+	exec := client.Driver().GetExecutor()
+	running, err := exec.JobGetStuck(ctx, &riverdriver.JobGetStuckParams{Max: rescueBatchMax, Schema: client.Schema(), StuckHorizon: now})
+	if err != nil {
+		return 0, fmt.Errorf("list running jobs: %w", err)
+	}
+	params := &riverdriver.JobRescueManyParams{Schema: client.Schema(), StuckHorizon: now}
+	for _, job := range running {
 		if !slices.Contains(rescuedKinds, job.Kind) {
 			continue
 		}
-		reason, err := json.Marshal(rivertype.AttemptError{
-			At:      now,
-			Attempt: job.Attempt,
-			Error:   fmt.Sprintf("rescued by hookrelay: still running %s after it started, so its process died", s.config.RescueAfter),
-		})
+		runner := lastRunner(job)
+		var reason string
+		switch {
+		case dead[runner]:
+			reason = fmt.Sprintf("rescued by hookrelay: its process (River client %s) is gone", runner)
+		case runner == self && job.AttemptedAt != nil && job.AttemptedAt.Before(r.startedAt):
+			reason = fmt.Sprintf("rescued by hookrelay: running under this process's client ID %s since before it started", self)
+		case job.AttemptedAt != nil && job.AttemptedAt.Before(now.Add(-r.config.RescueAfter)):
+			reason = fmt.Sprintf("rescued by hookrelay: still running %s after it started, so its process died or was cut off", r.config.RescueAfter)
+		default:
+			continue
+		}
+		encoded, err := json.Marshal(rivertype.AttemptError{At: now.UTC(), Attempt: job.Attempt, Error: reason})
 		if err != nil {
 			return 0, err
 		}
 		params.ID = append(params.ID, job.ID)
-		params.Error = append(params.Error, reason)
+		params.Error = append(params.Error, encoded)
 		params.FinalizedAt = append(params.FinalizedAt, nil)
-		params.ScheduledAt = append(params.ScheduledAt, now)
+		params.ScheduledAt = append(params.ScheduledAt, now.UTC())
 		params.State = append(params.State, string(rivertype.JobStateAvailable))
 	}
-	if len(params.ID) == 0 {
-		return 0, nil
-	}
-	// Only jobs still running and still past the horizon change: two
+	// Only jobs still running, and started before this look, change: two
 	// processes rescuing at once rescue each job once.
-	if _, err := exec.JobRescueMany(ctx, params); err != nil {
-		return 0, fmt.Errorf("rescue %d stranded jobs: %w", len(params.ID), err)
+	if len(params.ID) > 0 {
+		if _, err := exec.JobRescueMany(ctx, params); err != nil {
+			return 0, fmt.Errorf("rescue %d stranded jobs: %w", len(params.ID), err)
+		}
+	}
+	if len(dead) > 0 {
+		if err := r.wakeLeased(ctx, dead); err != nil {
+			return len(params.ID), err
+		}
+		if err := r.store.ForgetProcesses(ctx, slices.Collect(maps.Keys(dead))); err != nil {
+			return len(params.ID), err
+		}
 	}
 	return len(params.ID), nil
+}
+
+// wakeLeased makes available the deliver jobs that wait on requests the dead
+// processes had in flight, so that their deliveries go again now (see
+// deliverWorker.Work) rather than when the leases end.
+func (r *Relay) wakeLeased(ctx context.Context, dead map[string]bool) error {
+	client := r.Client()
+	params := river.NewJobListParams().Kinds(DeliverArgs{}.Kind()).States(rivertype.JobStateScheduled).
+		Where("metadata->'output'->'leases' @> ANY(@leases::jsonb[])", river.NamedArgs{"leases": leaseMatchers(dead)}).First(rescueBatchMax)
+	res, err := client.JobList(ctx, params)
+	if err != nil {
+		return fmt.Errorf("list jobs waiting on gone processes: %w", err)
+	}
+	for _, job := range res.Jobs {
+		if _, err := client.JobRetry(ctx, job.ID); err != nil {
+			return fmt.Errorf("wake job %d: %w", job.ID, err)
+		}
+	}
+	return nil
+}
+
+// leaseMatchers are jsonb values that a job's leases contain when one of
+// them is a dead process's.
+func leaseMatchers(dead map[string]bool) []string {
+	var matchers []string
+	for id := range dead {
+		encoded, _ := json.Marshal([]map[string]string{{"by": id}})
+		matchers = append(matchers, string(encoded))
+	}
+	return matchers
+}
+
+// lastRunner is the River client that ran the job last.
+func lastRunner(job *rivertype.JobRow) string {
+	if len(job.AttemptedBy) == 0 {
+		return ""
+	}
+	return job.AttemptedBy[len(job.AttemptedBy)-1]
 }

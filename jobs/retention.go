@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/hookrelay/hookrelay/outbox"
 )
@@ -29,11 +30,17 @@ func (RetentionArgs) InsertOpts() river.InsertOpts {
 
 type retentionWorker struct {
 	river.WorkerDefaults[RetentionArgs]
+	owner     *owner
 	store     *outbox.Store
 	retention time.Duration
 	now       func() time.Time
 	metrics   *metrics
 	timeout   time.Duration
+}
+
+// Middleware: the job works only while its process holds its lock.
+func (w *retentionWorker) Middleware(*rivertype.JobRow) []rivertype.WorkerMiddleware {
+	return []rivertype.WorkerMiddleware{&ownedWork{owner: w.owner}}
 }
 
 func (w *retentionWorker) Timeout(*river.Job[RetentionArgs]) time.Duration { return w.timeout }

@@ -62,6 +62,9 @@ type outcome struct {
 	result *outbox.AttemptResult
 	// retryAfter is the receiver's Retry-After on 429 and 503, else zero.
 	retryAfter time.Duration
+	// aborted means the request was cut short by the process itself, not by
+	// its timeout or the receiver: it is no attempt.
+	aborted bool
 }
 
 func (o *outcome) succeeded() bool {
@@ -71,6 +74,7 @@ func (o *outcome) succeeded() bool {
 // send POSTs send's body to its hook, signed, and reports what happened. It
 // never returns an error: every failure is an outcome to record.
 func (s *sender) send(ctx context.Context, send *outbox.Send, attempt int) *outcome {
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 
@@ -87,6 +91,7 @@ func (s *sender) send(ctx context.Context, send *outbox.Send, attempt int) *outc
 	resp, err := s.client.Do(req)
 	if err != nil {
 		result.Error = describeRequestError(err, s.timeout)
+		out.aborted = parent.Err() != nil
 		return out
 	}
 	defer resp.Body.Close()

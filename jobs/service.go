@@ -41,12 +41,18 @@ type Relay struct {
 	fanOutRunning atomic.Int32
 	// stopping ends lingering fan-out jobs, so that Stop drains quickly.
 	stopping atomic.Bool
-	// requests is the context of deliveries' requests, which may outlive
-	// the run that made them (see deliverWorker.sendAll); detached counts
-	// them, for Stop to wait for.
-	requests       context.Context
-	cancelRequests context.CancelFunc
-	detached       sync.WaitGroup
+	// owner tells whether the process holds its lock (see liveness.go);
+	// its base context, cancelled by Drain at its deadline, ends every
+	// request. detached counts the requests that outlive the run that made
+	// them (see deliverWorker.sendAll), for Drain to wait for.
+	owner      *owner
+	cancelBase context.CancelFunc
+	detached   sync.WaitGroup
+	// stopLock ends holding the process lock; lockHeld is closed when it
+	// is released. startedAt is when Start took it.
+	stopLock  context.CancelFunc
+	lockHeld  chan struct{}
+	startedAt time.Time
 }
 
 // River queues. Fan-out has a queue of its own so that it never waits for a
@@ -70,14 +76,14 @@ func New(config *Config) (*Relay, error) {
 		return nil, errors.New("jobs: Config.Store is required")
 	}
 	config = config.withDefaults()
-	requests, cancelRequests := context.WithCancel(context.Background())
+	base, cancelBase := context.WithCancel(context.Background())
 	return &Relay{
-		requests:       requests,
-		cancelRequests: cancelRequests,
-		config:         config,
-		store:          config.Store,
-		metrics:        newMetrics(config.Store, config.Now, config.Logger),
-		deliverOpts:    &river.InsertOpts{Queue: QueueDeliver, MaxAttempts: deliverMaxAttempts},
+		owner:       newOwner(base),
+		cancelBase:  cancelBase,
+		config:      config,
+		store:       config.Store,
+		metrics:     newMetrics(config.Store, config.Now, config.Logger),
+		deliverOpts: &river.InsertOpts{Queue: QueueDeliver, MaxAttempts: deliverMaxAttempts},
 	}, nil
 }
 
@@ -88,6 +94,7 @@ func (r *Relay) AddWorkers(workers *river.Workers) error {
 	timeout := jobTimeout(config.Timeout)
 	return errors.Join(
 		river.AddWorkerSafely(workers, &fanOutWorker{
+			owner:        r.owner,
 			store:        r.store,
 			batchSize:    config.FanOutBatchSize,
 			pollInterval: config.PollInterval,
@@ -103,13 +110,14 @@ func (r *Relay) AddWorkers(workers *river.Workers) error {
 			schedule:     config.RetrySchedule,
 			disableAfter: config.DisableAfter,
 			gate:         newHookGate(config.HookConcurrency, config.Timeout, time.Now),
-			requests:     r.requests,
+			owner:        r.owner,
 			inFlight:     &r.detached,
 			metrics:      r.metrics,
 			logger:       config.Logger,
 			timeout:      config.Timeout,
 		}),
 		river.AddWorkerSafely(workers, &reconcileWorker{
+			owner:       r.owner,
 			store:       r.store,
 			deliverOpts: r.deliverOpts,
 			metrics:     r.metrics,
@@ -117,6 +125,7 @@ func (r *Relay) AddWorkers(workers *river.Workers) error {
 			timeout:     timeout,
 		}),
 		river.AddWorkerSafely(workers, &retentionWorker{
+			owner:     r.owner,
 			store:     r.store,
 			retention: config.Retention,
 			now:       config.Now,
@@ -191,6 +200,18 @@ func (r *Relay) Start(ctx context.Context, client *river.Client[pgx.Tx]) error {
 	if err := checkRiverTables(ctx, client); err != nil {
 		return err
 	}
+	lock, err := r.store.TakeProcessLock(ctx, client.ID())
+	if err != nil {
+		return err
+	}
+	r.startedAt = time.Now()
+	r.owner.acquired()
+	lockCtx, stopLock := context.WithCancel(context.WithoutCancel(ctx))
+	r.stopLock, r.lockHeld = stopLock, make(chan struct{})
+	go func() {
+		defer close(r.lockHeld)
+		r.holdLock(lockCtx, lock, client.ID())
+	}()
 	r.client.Store(client)
 	r.metrics.setClient(client, client.Schema() == r.store.Schema())
 	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -212,22 +233,31 @@ func (r *Relay) Stop() {
 
 // Drain waits for the requests that deliver jobs left in flight to end and
 // record their outcomes; if ctx ends first, it cancels them (their
-// deliveries go again later) and waits for that. Call it after the River
-// client stopped.
+// deliveries go again later) and waits for that. Then it releases the
+// process lock. Call it after the River client stopped: until then, the
+// process's jobs are its own.
 func (r *Relay) Drain(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		r.detached.Wait()
 		close(done)
 	}()
+	var err error
 	select {
 	case <-done:
-		return nil
 	case <-ctx.Done():
-		r.cancelRequests()
+		r.cancelBase()
 		<-done
-		return ctx.Err()
+		err = ctx.Err()
 	}
+	if r.stopLock != nil {
+		r.stopLock()
+		<-r.lockHeld
+		if client := r.Client(); client != nil {
+			_ = r.store.ForgetProcesses(context.WithoutCancel(ctx), []string{client.ID()})
+		}
+	}
+	return err
 }
 
 // checkRiverTables says what to do when client's schema has no River tables.
@@ -297,6 +327,7 @@ func (s *Service) Start(ctx context.Context) error {
 	}
 	if err := s.Client().Start(ctx); err != nil {
 		s.Relay.Stop()
+		_ = s.Drain(ctx)
 		return fmt.Errorf("start River client: %w", err)
 	}
 	return nil

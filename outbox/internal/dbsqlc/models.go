@@ -80,3 +80,10 @@ type HookrelayMigration struct {
 	Name      string
 	AppliedAt time.Time
 }
+
+type Process struct {
+	ClientID  string
+	LockKey   int64
+	StartedAt time.Time
+	GoneSince *time.Time
+}

@@ -1,0 +1,109 @@
+package jobs
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/hookrelay/hookrelay/outbox"
+)
+
+// Liveness: every process holds its process lock (outbox.ProcessLock) while
+// it works hookrelay's jobs. Postgres releases the lock the moment the
+// process dies, so survivors give its work back within seconds (see
+// rescuer.go) instead of waiting for RescueAfter. A process that loses its
+// lock while alive (its connection was cut or its backend terminated) stops
+// at once everything it was doing: it cancels its running jobs and its
+// requests in flight, and its jobs step aside, until it holds the lock again.
+// It learns of the loss before any other process can take the lock (see
+// outbox.ProcessLock), so no job runs twice beside itself.
+
+// notOwnedWait is how long a job fetched while its process does not hold its
+// lock waits, using no attempt.
+const notOwnedWait = time.Second
+
+// relockWait is the wait between attempts to take the lock again.
+const relockWait = time.Second
+
+// owner tells whether the process holds its lock, and gives the context of
+// what it does under it.
+type owner struct {
+	base context.Context // cancelled when the relay stops for good
+
+	mu     sync.Mutex
+	held   context.Context // done when the lock is lost
+	cancel context.CancelFunc
+}
+
+func newOwner(base context.Context) *owner {
+	held, cancel := context.WithCancel(base)
+	cancel() // not held until acquired
+	return &owner{base: base, held: held, cancel: cancel}
+}
+
+// context returns the context of work under the lock, and whether the lock
+// is held.
+func (o *owner) context() (context.Context, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.held, o.held.Err() == nil
+}
+
+func (o *owner) acquired() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.held, o.cancel = context.WithCancel(o.base)
+}
+
+func (o *owner) lost() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.cancel()
+}
+
+// ownedWork is the middleware of hookrelay's workers: a job works only while
+// its process holds its lock, and stops when the lock is lost.
+type ownedWork struct {
+	river.MiddlewareDefaults
+	owner *owner
+}
+
+func (m *ownedWork) Work(ctx context.Context, _ *rivertype.JobRow, doInner func(context.Context) error) error {
+	held, ok := m.owner.context()
+	if !ok {
+		return river.JobSnooze(notOwnedWait)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(held, cancel)()
+	return doInner(ctx)
+}
+
+// holdLock keeps the process lock until ctx ends: it watches the lock's
+// connection, and when it fails, stops the process's work and takes the lock
+// again.
+func (r *Relay) holdLock(ctx context.Context, lock *outbox.ProcessLock, clientID string) {
+	logger := r.config.Logger
+	for {
+		err := lock.Watch(ctx)
+		lock.Close(context.WithoutCancel(ctx))
+		if err == nil {
+			return
+		}
+		r.owner.lost()
+		logger.WarnContext(ctx, "lost the process lock: stopped this process's jobs and requests until it is taken again", "error", err)
+		for lock = nil; lock == nil; {
+			if !sleep(ctx, relockWait) {
+				return
+			}
+			if lock, err = r.store.TakeProcessLock(ctx, clientID); err != nil {
+				logger.WarnContext(ctx, "taking the process lock again failed", "error", err)
+			}
+		}
+		r.owner.acquired()
+		logger.InfoContext(ctx, "took the process lock again: working")
+	}
+}

@@ -1,0 +1,117 @@
+package outbox
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"net"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hookrelay/hookrelay/outbox/internal/dbsqlc"
+)
+
+// ProcessLock says that a process lives: a session-level advisory lock on a
+// connection of its own, which Postgres releases the moment the connection
+// closes (the process died, or lost the connection). See
+// schema/011_processes.up.sql.
+type ProcessLock struct {
+	conn *pgx.Conn
+}
+
+// How a process watches its lock's connection: it waits on the socket, so a
+// connection the server closes (a terminated backend, a restart) is noticed
+// at once, and its TCP keepalive probes an idle server after
+// clientKeepalive.Idle and gives up after Count probes Interval apart, so a
+// connection cut off is noticed within 4 s, with no query. The server, told
+// to probe an idle peer after serverKeepaliveIdle seconds and give up after
+// serverKeepaliveProbes probes a second apart, releases the lock of a
+// process cut off from it after 8 s at the soonest: a process always knows
+// it lost its lock before anyone else can take it.
+var clientKeepalive = net.KeepAliveConfig{Enable: true, Idle: 2 * time.Second, Interval: time.Second, Count: 2} //nolint:gochecknoglobals
+
+const (
+	serverKeepaliveIdle   = 5
+	serverKeepaliveProbes = 3
+)
+
+// ProcessLockKey is the lock key of the process whose River client has ID
+// clientID, among the processes of the store's schema.
+func (s *Store) ProcessLockKey(clientID string) int64 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte("hookrelay process\x00" + s.schema + "\x00" + clientID))
+	return int64(h.Sum64()) //nolint:gosec // a hash, any bits will do
+}
+
+// TakeProcessLock opens a connection of its own, takes the lock of the
+// process whose River client has ID clientID, and registers the process.
+// It fails if the lock is held: another process has that client ID.
+func (s *Store) TakeProcessLock(ctx context.Context, clientID string) (*ProcessLock, error) {
+	config := s.pool.Config().ConnConfig.Copy()
+	config.RuntimeParams["application_name"] = "hookrelay process lock"
+	config.RuntimeParams["tcp_keepalives_idle"] = fmt.Sprint(serverKeepaliveIdle)
+	config.RuntimeParams["tcp_keepalives_interval"] = "1"
+	config.RuntimeParams["tcp_keepalives_count"] = fmt.Sprint(serverKeepaliveProbes)
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAliveConfig: clientKeepalive}
+	config.DialFunc = dialer.DialContext
+	conn, err := pgx.ConnectConfig(ctx, config)
+	if err != nil {
+		return nil, fmt.Errorf("connect the process lock: %w", err)
+	}
+	key := s.ProcessLockKey(clientID)
+	taken, err := s.queries(conn).ProcessLockTake(ctx, key)
+	if err == nil && !taken {
+		err = fmt.Errorf("another process holds the lock of River client %q: give each process a client ID of its own", clientID) //nolint:err113
+	}
+	if err == nil {
+		err = s.queries(s.pool).ProcessRegister(ctx, &dbsqlc.ProcessRegisterParams{ClientID: clientID, LockKey: key})
+	}
+	if err != nil {
+		_ = conn.Close(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("take the process lock: %w", err)
+	}
+	return &ProcessLock{conn: conn}, nil
+}
+
+// Watch returns nil when ctx ends, or an error as soon as the lock's
+// connection fails: from then on, other processes may take the process's
+// work. Close the lock either way.
+func (l *ProcessLock) Watch(ctx context.Context) error {
+	for {
+		err := l.conn.PgConn().WaitForNotification(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("the process lock's connection failed: %w", err)
+		}
+	}
+}
+
+// Close releases the lock by closing its connection.
+func (l *ProcessLock) Close(ctx context.Context) {
+	_ = l.conn.Close(ctx)
+}
+
+// DeadProcesses looks at the lock of every registered process but self and
+// returns those whose lock could be taken at this look and at one at least
+// confirmAfter earlier, by any process: they are dead. It notes the others
+// found gone, for a later look to confirm.
+func (s *Store) DeadProcesses(ctx context.Context, self string, confirmAfter time.Duration) ([]string, error) {
+	dead, err := s.queries(s.pool).ProcessLookGone(ctx, &dbsqlc.ProcessLookGoneParams{Self: self, ConfirmAfterS: confirmAfter.Seconds()})
+	return dead, wrap(err, "look for dead processes")
+}
+
+// ProcessGone reports whether the lock of the process with River client ID
+// clientID can be taken: it is gone, or was never there.
+func (s *Store) ProcessGone(ctx context.Context, clientID string) (bool, error) {
+	free, err := s.queries(s.pool).ProcessLockFree(ctx, s.ProcessLockKey(clientID))
+	return free, wrap(err, "look at the lock of process %s", clientID)
+}
+
+// ForgetProcesses removes processes from the registry: stopped, or gone and
+// their work given back.
+func (s *Store) ForgetProcesses(ctx context.Context, clientIDs []string) error {
+	return wrap(s.queries(s.pool).ProcessDelete(ctx, clientIDs), "forget %d processes", len(clientIDs))
+}
