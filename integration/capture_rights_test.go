@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hookrelay/hookrelay/capture"
 	"github.com/hookrelay/hookrelay/outbox"
 )
 
@@ -105,7 +106,7 @@ func TestCaptureLendsNoRights(t *testing.T) {
 	ctx := context.Background()
 	b := setupRights(t)
 	runAs(t, b.ownerConn, "CREATE TABLE app.accounts (id text PRIMARY KEY, tenant text, name text, plan text, password_hash text)")
-	_, err := b.store.InstallCapture(ctx, &outbox.Capture{Table: "app.accounts", Entity: "Account", Columns: []string{"id", "name", "plan"}, TenantColumn: "tenant"})
+	_, err := capture.New(b.store).Install(ctx, &capture.Capture{Table: "app.accounts", Entity: "Account", Columns: []string{"id", "name", "plan"}, TenantColumn: "tenant"})
 	require.NoError(t, err)
 	function := captureFunction(t, b.storeBundle, "app.accounts")
 
@@ -113,7 +114,7 @@ func TestCaptureLendsNoRights(t *testing.T) {
 	var publicExecute bool
 	require.NoError(t, b.pool.QueryRow(ctx, `SELECT pg_get_userbyid(proowner), has_function_privilege('public', p.oid, 'EXECUTE')
 		FROM pg_proc p WHERE p.oid = $1::regprocedure`, function+"()").Scan(&owner, &publicExecute))
-	require.Equal(t, b.store.CaptureRole(), owner, "the function runs as the capture role, not as its installer")
+	require.Equal(t, capture.New(b.store).Role(), owner, "the function runs as the capture role, not as its installer")
 	require.False(t, publicExecute)
 	var login, super, createRole bool
 	require.NoError(t, b.pool.QueryRow(ctx, "SELECT rolcanlogin, rolsuper, rolcreaterole FROM pg_roles WHERE rolname = $1", owner).Scan(&login, &super, &createRole))
@@ -160,9 +161,9 @@ func TestLogtoPresetLendsNoRights(t *testing.T) {
 	ctx := context.Background()
 	logto := setupLogto(t)
 	b := setupRightsOn(t, logto.storeBundle)
-	_, err := logto.store.InstallPreset(ctx, outbox.PresetLogto, "")
+	_, err := installLogto(t, logto.store)
 	require.NoError(t, err)
-	for _, table := range []string{"public.users", "public.roles_scopes", "public.organization_user_relations"} {
+	for _, table := range []string{"public.users", "public.roles_scopes", "public.organization_user_relations", "public.logs"} {
 		function := captureFunction(t, logto.storeBundle, table)
 		_, err := b.writerConn.Exec(ctx, fmt.Sprintf("CREATE TABLE IF NOT EXISTS writer_s.t (id text); CREATE TRIGGER pwn AFTER INSERT ON writer_s.t FOR EACH ROW EXECUTE FUNCTION %s()", function))
 		requirePgError(t, err, "42501", "permission denied for function")
@@ -222,7 +223,7 @@ func TestLogtoRelationsStayInTheirTenant(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	logto := setupLogto(t)
-	_, err := logto.store.InstallPreset(ctx, outbox.PresetLogto, "")
+	_, err := installLogto(t, logto.store)
 	require.NoError(t, err)
 	logto.admin(t, `INSERT INTO roles (tenant_id, id, name, description) VALUES ('t2', 'r_t2', 'theirs', 'Tenant 2');
 		INSERT INTO scopes (tenant_id, id, resource_id, name, description) VALUES ('t2', 's_t2', 'res2', 'secret:scope', 'TENANT-2-ONLY')`)
@@ -271,10 +272,10 @@ func TestCaptureRefusesSecretLookingColumns(t *testing.T) {
 		"password_hash", "api_key", "pwd", "pass_digest", "recovery_codes", "encrypted_pw", "session_cookie",
 		"pin", "signing_key", "refreshToken", "userPassword", "totp_seed", "private_key", "client_secret",
 	} {
-		require.True(t, outbox.LooksSecret(column), column)
+		require.True(t, capture.LooksSecret(column), column)
 	}
 	for _, column := range []string{"id", "username", "primary_email", "name", "created_at", "tenant_id", "spin_count", "monkey", "session_id", "passenger"} {
-		require.False(t, outbox.LooksSecret(column), column)
+		require.False(t, capture.LooksSecret(column), column)
 	}
 }
 
@@ -295,7 +296,7 @@ func TestCaptureInstallQuotesWhateverTheConnection(t *testing.T) {
 	t.Cleanup(pool.Close)
 	store, err := outbox.NewStore(pool, nil)
 	require.NoError(t, err)
-	_, err = store.InstallCapture(ctx, &outbox.Capture{Table: "s.t", Entity: "Thing", Columns: []string{"id", `z\`}})
+	_, err = capture.New(store).Install(ctx, &capture.Capture{Table: "s.t", Entity: "Thing", Columns: []string{"id", `z\`}})
 	require.NoError(t, err)
 	_, err = bundle.pool.Exec(ctx, `INSERT INTO s.t VALUES ('1', 'v')`)
 	require.NoError(t, err)

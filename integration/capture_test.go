@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hookrelay/hookrelay/capture"
 	"github.com/hookrelay/hookrelay/outbox"
 )
 
@@ -69,32 +70,32 @@ func TestCapture(t *testing.T) {
 
 	t.Run("RefusesBadInput", func(t *testing.T) {
 		for _, tt := range []struct {
-			capture outbox.Capture
+			install capture.Capture
 			wantErr string
 		}{
-			{outbox.Capture{Table: "auth.users", Entity: "User"}, "without a list no trigger"},
-			{outbox.Capture{Table: "auth.users", Entity: "User", Columns: []string{"id", "password_hash"}}, "looks like a secret"},
-			{outbox.Capture{Table: "auth.users", Entity: "User", Columns: []string{"id", "nope"}}, `no column "nope"`},
-			{outbox.Capture{Table: "auth.users", Entity: "User", Columns: []string{"id", "id"}}, "listed twice"},
-			{outbox.Capture{Table: "auth.nope", Entity: "User", Columns: []string{"id"}}, "does not exist"},
-			{outbox.Capture{Table: "auth.users", Entity: "user.x", Columns: []string{"id"}}, "invalid entity"},
-			{outbox.Capture{Table: "hookrelay.hooks", Entity: "Hook", Columns: []string{"id"}}, "hookrelay's own tables"},
+			{capture.Capture{Table: "auth.users", Entity: "User"}, "without a list no trigger"},
+			{capture.Capture{Table: "auth.users", Entity: "User", Columns: []string{"id", "password_hash"}}, "looks like a secret"},
+			{capture.Capture{Table: "auth.users", Entity: "User", Columns: []string{"id", "nope"}}, `no column "nope"`},
+			{capture.Capture{Table: "auth.users", Entity: "User", Columns: []string{"id", "id"}}, "listed twice"},
+			{capture.Capture{Table: "auth.nope", Entity: "User", Columns: []string{"id"}}, "does not exist"},
+			{capture.Capture{Table: "auth.users", Entity: "user.x", Columns: []string{"id"}}, "invalid entity"},
+			{capture.Capture{Table: "hookrelay.hooks", Entity: "Hook", Columns: []string{"id"}}, "hookrelay's own tables"},
 		} {
-			_, err := bundle.store.InstallCapture(ctx, &tt.capture)
+			_, err := capture.New(bundle.store).Install(ctx, &tt.install)
 			var validationErr *outbox.ValidationError
 			require.ErrorAs(t, err, &validationErr, tt.wantErr)
 			require.ErrorContains(t, err, tt.wantErr)
 		}
-		captures, err := bundle.store.ListCaptures(ctx)
+		captures, err := capture.New(bundle.store).List(ctx)
 		require.NoError(t, err)
 		require.Empty(t, captures)
 	})
 
-	capture, err := bundle.store.InstallCapture(ctx, &outbox.Capture{
+	installed, err := capture.New(bundle.store).Install(ctx, &capture.Capture{
 		Table: "auth.users", Entity: "User", Columns: []string{"id", "username", "primary_email", "profile"}, TenantColumn: "tenant_id",
 	})
 	require.NoError(t, err)
-	require.Equal(t, "auth.users", capture.Table)
+	require.Equal(t, "auth.users", installed.Table)
 
 	exec("INSERT INTO auth.users (id, tenant_id, username, primary_email, password_hash) VALUES ('u1', 't1', 'ann', 'ann@example.com', 'argon2-secret')")
 	exec("UPDATE auth.users SET primary_email = 'ann@example.org' WHERE id = 'u1'")
@@ -154,7 +155,7 @@ func TestCapture(t *testing.T) {
 			return list
 		}
 		before := columns()
-		require.NoError(t, bundle.store.RemoveCapture(ctx, "auth.users"))
+		require.NoError(t, capture.New(bundle.store).Remove(ctx, "auth.users"))
 		require.Equal(t, before, columns())
 		count := len(capturedEvents(t, bundle))
 		exec("INSERT INTO auth.users (id, username, password_hash) VALUES ('u4', 'di', 'x')")
@@ -164,7 +165,7 @@ func TestCapture(t *testing.T) {
 		require.NoError(t, bundle.pool.QueryRow(ctx, "SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'hookrelay' AND proname LIKE 'capture_%'").Scan(&functions))
 		require.Zero(t, triggers)
 		require.Zero(t, functions)
-		require.ErrorIs(t, bundle.store.RemoveCapture(ctx, "auth.users"), outbox.ErrCaptureNotFound)
+		require.ErrorIs(t, capture.New(bundle.store).Remove(ctx, "auth.users"), capture.ErrNotFound)
 	})
 }
 
@@ -194,22 +195,22 @@ func TestCaptureHostileNames(t *testing.T) {
 	store, err := outbox.NewStore(pool, nil)
 	require.NoError(t, err)
 
-	_, err = store.InstallCapture(ctx, &outbox.Capture{Table: `s."x.y"`, Entity: "Thing", Columns: []string{"id", hostile}})
+	_, err = capture.New(store).Install(ctx, &capture.Capture{Table: `s."x.y"`, Entity: "Thing", Columns: []string{"id", hostile}})
 	require.NoError(t, err)
-	_, err = store.InstallCapture(ctx, &outbox.Capture{Table: `"s.x".y`, Entity: "Other", Columns: []string{"id"}})
+	_, err = capture.New(store).Install(ctx, &capture.Capture{Table: `"s.x".y`, Entity: "Other", Columns: []string{"id"}})
 	require.NoError(t, err)
 	var superuser bool
 	require.NoError(t, bundle.pool.QueryRow(ctx, "SELECT rolsuper FROM pg_roles WHERE rolname = $1", role).Scan(&superuser))
 	require.False(t, superuser)
 
-	captures, err := store.ListCaptures(ctx)
+	captures, err := capture.New(store).List(ctx)
 	require.NoError(t, err)
 	require.Len(t, captures, 2, "two tables, two captures")
 	require.ElementsMatch(t, []string{`s."x.y"`, `"s.x".y`}, []string{captures[0].Table, captures[1].Table})
 
 	_, err = bundle.pool.Exec(ctx, fmt.Sprintf(`INSERT INTO s."x.y" (id, %s) VALUES ('t1', 'v'); INSERT INTO "s.x".y (id) VALUES ('o1')`, pgx.Identifier{hostile}.Sanitize()))
 	require.NoError(t, err)
-	require.NoError(t, store.RemoveCapture(ctx, `"s.x".y`))
+	require.NoError(t, capture.New(store).Remove(ctx, `"s.x".y`))
 	_, err = bundle.pool.Exec(ctx, `INSERT INTO s."x.y" (id) VALUES ('t2'); INSERT INTO "s.x".y (id) VALUES ('o2')`)
 	require.NoError(t, err)
 	events := capturedEvents(t, bundle)

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hookrelay/hookrelay/capture"
 	"github.com/hookrelay/hookrelay/outbox"
 )
 
@@ -63,9 +64,34 @@ CREATE TABLE users (
 );
 CREATE TRIGGER set_updated_at BEFORE UPDATE ON users FOR EACH ROW EXECUTE PROCEDURE set_updated_at();
 
+CREATE TYPE application_type AS ENUM ('Native', 'SPA', 'Traditional', 'MachineToMachine', 'Protected', 'SAML');
 CREATE TABLE applications (
   tenant_id varchar(21) NOT NULL REFERENCES tenants (id), id varchar(21) PRIMARY KEY,
-  name varchar(256) NOT NULL, secret varchar(64) NOT NULL
+  name varchar(256) NOT NULL, secret varchar(64) NOT NULL, description text,
+  type application_type NOT NULL DEFAULT 'SPA', oidc_client_metadata jsonb NOT NULL DEFAULT '{}',
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE logs (
+  tenant_id varchar(21) NOT NULL REFERENCES tenants (id) ON UPDATE CASCADE ON DELETE CASCADE,
+  id varchar(21) NOT NULL PRIMARY KEY,
+  key varchar(128) NOT NULL,
+  payload jsonb NOT NULL DEFAULT '{}',
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX logs__key ON logs (tenant_id, key);
+CREATE TYPE sentinel_action_result AS ENUM ('Success', 'Failed');
+CREATE TYPE sentinel_decision AS ENUM ('Undecided', 'Allowed', 'Blocked', 'Challenge');
+CREATE TABLE sentinel_activities (
+  tenant_id varchar(21) NOT NULL REFERENCES tenants (id) ON UPDATE CASCADE ON DELETE CASCADE,
+  id varchar(21) NOT NULL PRIMARY KEY,
+  target_type varchar(32) NOT NULL,
+  target_hash varchar(64) NOT NULL,
+  action varchar(64) NOT NULL,
+  action_result sentinel_action_result NOT NULL,
+  payload jsonb NOT NULL,
+  decision sentinel_decision NOT NULL,
+  decision_expires_at timestamptz NOT NULL DEFAULT now(),
+  created_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE TABLE resources (
   tenant_id varchar(21) NOT NULL REFERENCES tenants (id), id varchar(21) PRIMARY KEY,
@@ -147,7 +173,7 @@ type logtoBundle struct {
 
 // setupLogto creates the fixture, with tenant t1's role as the one Logto
 // connects as, and resources and applications for tenants t1 and t2.
-func setupLogto(t *testing.T) *logtoBundle {
+func setupLogto(t testing.TB) *logtoBundle {
 	t.Helper()
 	ctx := context.Background()
 	bundle := setupStore(t)
@@ -159,7 +185,9 @@ func setupLogto(t *testing.T) *logtoBundle {
 		_, _ = bundle.pool.Exec(context.Background(), fmt.Sprintf("DROP OWNED BY %[1]s, %[2]s; DROP ROLE IF EXISTS %[2]s; DROP ROLE IF EXISTS %[1]s", base, tenant))
 	})
 	_, err = bundle.pool.Exec(ctx, `INSERT INTO resources VALUES ('t1', 'res1', 'API', 'https://api.example'), ('t2', 'res2', 'API', 'https://api2.example');
-		INSERT INTO applications VALUES ('t1', 'app1', 'M2M one', 'app-secret-1'), ('t1', 'app2', 'M2M two', 'app-secret-2');`)
+		INSERT INTO applications (tenant_id, id, name, secret, type) VALUES ('t1', 'app1', 'M2M one', 'app-secret-1', 'MachineToMachine'),
+			('t1', 'app2', 'M2M two', 'app-secret-2', 'MachineToMachine'), ('t1', 'web', 'Web', 'app-secret-3', 'SPA'),
+			('t2', 'web2', 'Web two', 'app-secret-4', 'SPA');`)
 	require.NoError(t, err)
 	config := bundle.pool.Config().ConnConfig.Copy()
 	config.User, config.Password = tenant, "tenant-password"
@@ -170,7 +198,7 @@ func setupLogto(t *testing.T) *logtoBundle {
 }
 
 // admin runs sql as the database's owner.
-func (b *logtoBundle) admin(t *testing.T, sql string, args ...any) {
+func (b *logtoBundle) admin(t testing.TB, sql string, args ...any) {
 	t.Helper()
 	_, err := b.pool.Exec(context.Background(), sql, args...)
 	require.NoError(t, err, sql)
@@ -225,7 +253,7 @@ func TestLogtoPreset(t *testing.T) {
 
 	res := runCLI(t, bundle.pool.Config().ConnString(), "capture", "install", "--preset", "logto")
 	require.Equal(t, 0, res.code, res.stderr)
-	var installed outbox.PresetResult
+	var installed capture.PresetResult
 	require.NoError(t, json.Unmarshal([]byte(res.stdout), &installed))
 	require.Empty(t, installed.Skipped)
 	var tables []string
@@ -237,10 +265,11 @@ func TestLogtoPreset(t *testing.T) {
 		"public.users", "public.roles", "public.scopes", "public.organizations", "public.organization_roles",
 		"public.organization_scopes", "public.roles_scopes", "public.organization_role_scope_relations",
 		"public.organization_user_relations", "public.organization_application_relations",
+		"public.logs", "public.sentinel_activities",
 	}, tables)
 	list := runCLI(t, bundle.pool.Config().ConnString(), "capture", "list")
 	require.Equal(t, 0, list.code, list.stderr)
-	require.Equal(t, 10, strings.Count(list.stdout, `"preset": "logto"`), list.stdout)
+	require.Equal(t, 12, strings.Count(list.stdout, `"preset": "logto"`), list.stdout)
 
 	t.Run("Users", func(t *testing.T) {
 		events := exec(`INSERT INTO users (id, username, primary_email, name, password_encrypted, password_encryption_method,
@@ -408,7 +437,7 @@ func TestLogtoPresetOlderLogto(t *testing.T) {
 		CREATE TABLE logto.organizations (id text PRIMARY KEY, name text); -- no tenant_id: not Logto's`)
 	require.NoError(t, err)
 
-	result, err := bundle.store.InstallPreset(ctx, outbox.PresetLogto, "logto")
+	result, err := capture.New(bundle.store).InstallPreset(ctx, logtoPreset(t), &capture.PresetOptions{TableSchema: "logto"})
 	require.NoError(t, err)
 	require.Len(t, result.Installed, 4)
 	require.Equal(t, []string{"id", "username", "created_at", "is_suspended"}, result.Installed[0].Columns)
@@ -416,7 +445,7 @@ func TestLogtoPresetOlderLogto(t *testing.T) {
 	for _, s := range result.Skipped {
 		skipped[s.Table] = s.Reason
 	}
-	require.Len(t, skipped, 6)
+	require.Len(t, skipped, 8)
 	require.Contains(t, skipped["logto.organizations"], "no column tenant_id")
 	require.Contains(t, skipped["logto.organization_roles"], "older Logto")
 	require.Contains(t, skipped["logto.organization_user_relations"], "older Logto")
@@ -433,10 +462,24 @@ func TestLogtoPresetOlderLogto(t *testing.T) {
 		}
 	}
 
-	_, err = bundle.store.InstallPreset(ctx, outbox.PresetLogto, "nowhere")
+	_, err = capture.New(bundle.store).InstallPreset(ctx, logtoPreset(t), &capture.PresetOptions{TableSchema: "nowhere"})
 	require.ErrorContains(t, err, "holds none of Logto's tables")
-	_, err = bundle.store.InstallPreset(ctx, "auth0", "")
-	require.ErrorContains(t, err, "the one preset is logto")
+	_, _, err = capture.BuiltIn("auth0")
+	require.ErrorContains(t, err, "the built-in presets are logto, supabase")
+}
+
+// logtoPreset is the built-in Logto preset.
+func logtoPreset(t testing.TB) *capture.Preset {
+	t.Helper()
+	preset, _, err := capture.BuiltIn("logto")
+	require.NoError(t, err)
+	return preset
+}
+
+// installLogto installs the Logto preset on the store's database.
+func installLogto(t testing.TB, store *outbox.Store) (*capture.PresetResult, error) {
+	t.Helper()
+	return capture.New(store).InstallPreset(context.Background(), logtoPreset(t), nil)
 }
 
 // withData returns the event whose data has value under key.
@@ -447,4 +490,111 @@ func withData(events []capturedEvent, key string, value any) capturedEvent {
 		}
 	}
 	return capturedEvent{}
+}
+
+// TestLogtoInteractionEvents: Logto's interaction events (PostSignIn,
+// PostRegister, PostResetPassword) from the log row of a finished
+// interaction, and Identifier.Lockout from a blocked sentinel activity, with
+// Logto's bodies as far as the rows tell them, written as the tenant's role
+// under row-level security.
+func TestLogtoInteractionEvents(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	logto := setupLogto(t)
+	_, err := installLogto(t, logto.store)
+	require.NoError(t, err)
+	logto.exec(t, `INSERT INTO users (id, username, primary_email, name, password_encrypted, password_encryption_method, logto_config)
+		VALUES ('u1', 'ann', 'ann@example.com', 'Ann', '$argon2id$secret-hash', 'Argon2id', '{"secret": "LOGTO-CONFIG-SECRET"}')`)
+	logto.admin(t, `INSERT INTO users (tenant_id, id, username) VALUES ('t2', 'u_t2', 'theirs')`)
+	logto.fresh(t)
+
+	submit := func(key, result, user string) []capturedEvent {
+		t.Helper()
+		return logto.exec(t, fmt.Sprintf(`INSERT INTO logs (id, key, payload) VALUES ('%[1]s', '%[2]s', jsonb_build_object(
+			'key', '%[2]s', 'result', '%[3]s', 'userId', '%[4]s', 'ip', '203.0.113.7', 'userAgent', 'curl/8',
+			'userAgentParsed', '{"ua": "curl/8"}'::jsonb, 'applicationId', 'web',
+			'interaction', '{"verificationRecords": [{"type": "Password", "secret": "INTERACTION-SECRET"}]}'::jsonb))`,
+			fmt.Sprintf("log%d", time.Now().UnixNano()%1e15), key, result, user))
+	}
+
+	t.Run("FinishedInteractionsPublishTheirEvents", func(t *testing.T) {
+		for _, tt := range []struct{ key, event, interaction string }{
+			{"Interaction.SignIn.Submit", "PostSignIn", "SignIn"},
+			{"Interaction.Register.Submit", "PostRegister", "Register"},
+			{"Interaction.ForgotPassword.Submit", "PostResetPassword", "ForgotPassword"},
+		} {
+			events := submit(tt.key, "Success", "u1")
+			require.Len(t, events, 1, tt.key)
+			e := events[0]
+			require.Equal(t, tt.event, e.Type)
+			require.Nil(t, e.Data)
+			require.Equal(t, "t1", *e.Tenant)
+			var keys []string
+			for key := range e.Context {
+				keys = append(keys, key)
+			}
+			require.ElementsMatch(t, []string{"interactionEvent", "userId", "userIp", "userAgent", "user", "application"}, keys)
+			require.Equal(t, tt.interaction, e.Context["interactionEvent"])
+			require.Equal(t, "u1", e.Context["userId"])
+			require.Equal(t, "203.0.113.7", e.Context["userIp"])
+			require.Equal(t, "curl/8", e.Context["userAgent"])
+			require.Equal(t, map[string]any{"id": "web", "type": "SPA", "name": "Web", "description": nil}, e.Context["application"])
+			user := e.Context["user"].(map[string]any)
+			require.Equal(t, "ann@example.com", user["primaryEmail"])
+			require.Len(t, user, 14, "Logto's public user fields (this fixture has no cimd_client_id)")
+		}
+	})
+
+	t.Run("FailedAndOtherLogsPublishNothing", func(t *testing.T) {
+		require.Empty(t, submit("Interaction.SignIn.Submit", "Error", "u1"), "a failed sign-in")
+		require.Empty(t, submit("Interaction.SignIn.Identifier.Submit", "Success", "u1"), "a step of an interaction")
+		require.Empty(t, submit("ExchangeTokenBy.AuthorizationCode", "Success", "u1"))
+	})
+
+	t.Run("OnlyTheTenantsOwnRowsAreJoined", func(t *testing.T) {
+		events := submit("Interaction.SignIn.Submit", "Success", "u_t2")
+		require.Len(t, events, 1)
+		require.NotContains(t, events[0].Context, "user", "tenant 2's user is not tenant 1's")
+	})
+
+	t.Run("LockoutPublishesWhatTheRowTells", func(t *testing.T) {
+		activity := func(id, decision string) []capturedEvent {
+			return logto.exec(t, fmt.Sprintf(`INSERT INTO sentinel_activities (id, target_type, target_hash, action, action_result, payload, decision, decision_expires_at)
+				VALUES ('%s', 'User', 'f3c3b0d0-sha256-OF-THE-IDENTIFIER', 'Password', 'Failed', '{"event": "SignIn", "verificationId": "v1"}', '%s', '2026-03-04 05:16:07+00')`, id, decision))
+		}
+		require.Empty(t, activity("sa1", "Allowed"))
+		events := activity("sa2", "Blocked")
+		require.Equal(t, []string{"Identifier.Lockout"}, eventTypes(events))
+		require.Equal(t, map[string]any{"action": "Password", "targetType": "User", "interactionEvent": "SignIn", "lockedUntil": float64(1772601367000)}, events[0].Context)
+	})
+
+	t.Run("RollbackPublishesNothing", func(t *testing.T) {
+		tx, err := logto.tenant.Begin(ctx)
+		require.NoError(t, err)
+		_, err = tx.Exec(ctx, `INSERT INTO logs (id, key, payload) VALUES ('rolled', 'Interaction.SignIn.Submit', '{"result": "Success", "userId": "u1"}')`)
+		require.NoError(t, err)
+		require.NoError(t, tx.Rollback(ctx))
+		require.Empty(t, logto.fresh(t))
+	})
+
+	t.Run("AdminTenantPublishesNothingUnlessAsked", func(t *testing.T) {
+		logto.admin(t, `INSERT INTO tenants VALUES ('admin', NULL)`)
+		adminRows := func(id string) {
+			logto.admin(t, fmt.Sprintf(`INSERT INTO users (tenant_id, id, username) VALUES ('admin', '%[1]s', 'console-admin-%[1]s');
+				INSERT INTO logs (tenant_id, id, key, payload) VALUES ('admin', 'log-%[1]s', 'Interaction.SignIn.Submit', '{"result": "Success", "userId": "%[1]s"}')`, id))
+		}
+		adminRows("a1")
+		require.Empty(t, logto.fresh(t), "Logto's Admin Console users are left out")
+		_, err := capture.New(logto.store).InstallPreset(ctx, logtoPreset(t), &capture.PresetOptions{AllTenants: true})
+		require.NoError(t, err)
+		adminRows("a2")
+		require.Equal(t, []string{"PostSignIn", "User.Created"}, eventTypes(logto.fresh(t)))
+	})
+
+	t.Run("NoSecretInAnyEvent", func(t *testing.T) {
+		var leaked int
+		require.NoError(t, logto.pool.QueryRow(ctx, `SELECT count(*) FROM hookrelay.events
+			WHERE (coalesce(data::text, '') || context::text) ~ '(secret-hash|LOGTO-CONFIG|Argon2id|app-secret|INTERACTION-SECRET|OF-THE-IDENTIFIER|verificationId|userAgentParsed)'`).Scan(&leaked))
+		require.Zero(t, leaked)
+	})
 }

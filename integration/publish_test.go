@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hookrelay/hookrelay/capture"
 	"github.com/hookrelay/hookrelay/jobs"
 	"github.com/hookrelay/hookrelay/outbox"
 	"github.com/hookrelay/hookrelay/schema"
@@ -278,7 +279,7 @@ func TestWriterNeedsExecuteOnly(t *testing.T) {
 	t.Cleanup(func() {
 		_, _ = bundle.pool.Exec(context.Background(), fmt.Sprintf("DROP OWNED BY %[1]s, %[2]s; DROP ROLE IF EXISTS %[1]s; DROP ROLE IF EXISTS %[2]s", writer, mutator))
 	})
-	_, err = bundle.store.InstallCapture(ctx, &outbox.Capture{Table: "app.users", Entity: "User", Columns: []string{"id", "username"}, TenantColumn: "tenant_id"})
+	_, err = capture.New(bundle.store).Install(ctx, &capture.Capture{Table: "app.users", Entity: "User", Columns: []string{"id", "username"}, TenantColumn: "tenant_id"})
 	require.NoError(t, err)
 	connect := func(role string) *pgx.Conn {
 		config := bundle.pool.Config().ConnConfig.Copy()

@@ -191,8 +191,13 @@ func TestSharedRiverClient(t *testing.T) {
 	}, time.Minute, 100*time.Millisecond, "the application's periodic job runs")
 
 	for _, p := range []*childProcess{app, serve} {
-		kinds := p.riverUIKinds(t, "app_welcome_email", "hookrelay_deliver", "hookrelay_fanout", "app_tick")
-		require.Equal(t, map[string]bool{"app_welcome_email": true, "hookrelay_deliver": true, "hookrelay_fanout": true, "app_tick": true}, kinds, p.binary)
+		want := map[string]bool{"app_welcome_email": true, "hookrelay_deliver": true, "hookrelay_fanout": true, "app_tick": true}
+		var kinds map[string]bool
+		require.Eventually(t, func() bool {
+			kinds = p.riverUIKinds(t, "app_welcome_email", "hookrelay_deliver", "hookrelay_fanout", "app_tick")
+			return len(kinds) == len(want)
+		}, time.Minute, 100*time.Millisecond, "River's UI lists both kinds of jobs: %v (%s)", kinds, p.binary)
+		require.Equal(t, want, kinds, p.binary)
 	}
 	var retention int
 	require.Eventually(t, func() bool {

@@ -186,6 +186,11 @@ type MembershipChange struct {
 	RemovedApplicationIDs []string
 }
 
+// MembershipIDsMax caps each list of ids of an Organization.Membership.Updated
+// event, as Logto does, so that one bulk change cannot make an oversized
+// event; "truncated": true says a list was cut.
+const MembershipIDsMax = 5000
+
 // OrganizationMembershipUpdated is published when users or applications join
 // or leave an organization. As Logto sends it, organizationId and the lists
 // are at the top level of the body, a list is left out when empty, and each

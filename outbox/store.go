@@ -107,7 +107,23 @@ func ValidateSchemaName(schema string) error {
 // queries returns the generated queries bound to db, with table names
 // qualified by the store's schema.
 func (s *Store) queries(db dbsqlc.DBTX) *dbsqlc.Queries {
-	return dbsqlc.New(&schemaDB{db: db, rewriter: s.rewriter})
+	return dbsqlc.New(s.WithSchema(db))
+}
+
+// DB is what generated queries run on: a pool, a connection or a
+// transaction.
+type DB interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// WithSchema returns db with every statement's schema marker replaced by the
+// store's schema, and "does not exist" errors of the schema's objects turned
+// into ErrNotMigrated: for packages with generated queries of their own on
+// hookrelay's tables (capture).
+func (s *Store) WithSchema(db DB) DB {
+	return &schemaDB{db: db, rewriter: s.rewriter}
 }
 
 const schemaMarker = "/* TEMPLATE: schema */"
@@ -132,9 +148,9 @@ func (r *schemaRewriter) rewrite(sql string) string {
 	return rewritten
 }
 
-// schemaDB is a dbsqlc.DBTX that qualifies table names before running SQL.
+// schemaDB is a DB that qualifies table names before running SQL.
 type schemaDB struct {
-	db       dbsqlc.DBTX
+	db       DB
 	rewriter *schemaRewriter
 }
 

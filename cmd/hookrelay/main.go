@@ -27,7 +27,9 @@ Usage:
   hookrelay deliveries list [--hook ID] [--status STATUS] [--limit N] [--after ID] | show ID
   hookrelay deliveries replay ID | replay --hook ID --since RFC3339 [--until RFC3339] [--status failed]
   hookrelay capture install --table SCHEMA.TABLE --entity User --columns id,username,… [--tenant-column C]
-  hookrelay capture list | remove --table SCHEMA.TABLE
+  hookrelay capture install --preset logto|supabase | --mapping FILE [--table-schema S] [--all-tenants]
+  hookrelay capture presets | preset show NAME   the built-in presets, and one's file
+  hookrelay capture list | remove --table SCHEMA.TABLE | remove --preset NAME
   hookrelay events                         list the event catalogue
 
 Every command takes --database-url (DATABASE_URL) and --schema (HOOKRELAY_SCHEMA);

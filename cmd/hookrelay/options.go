@@ -16,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/hookrelay/hookrelay/capture"
 	"github.com/hookrelay/hookrelay/jobs"
 	"github.com/hookrelay/hookrelay/outbox"
 )
@@ -218,6 +219,13 @@ func (o *options) printFromStore(ctx context.Context, stdout io.Writer, fn func(
 		return err
 	}
 	return printJSON(stdout, result)
+}
+
+// printFromCapturer is printFromStore for the captures of the store.
+func (o *options) printFromCapturer(ctx context.Context, stdout io.Writer, fn func(c *capture.Capturer) (any, error)) error {
+	return o.printFromStore(ctx, stdout, func(store *outbox.Store) (any, error) {
+		return fn(capture.New(store))
+	})
 }
 
 // connect connects to the database without checking its schema.

@@ -1,0 +1,162 @@
+package capture
+
+import (
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hookrelay/hookrelay/outbox"
+)
+
+// relation is a table relating parents to children, such as a role's
+// scopes: one event per parent per statement, never one per row.
+type relation struct {
+	table         *captureTable
+	event         string
+	parent, child string // the relation's columns
+	// parents holds the parents (a parent deleted with its relations gets
+	// no event); parentKey names the parent's id in the body.
+	parents   *captureTable
+	parentKey string
+	// children, when set, holds the children, and the event's data is the
+	// parent's children after the change, as childColumns.
+	children     *captureTable
+	childColumns []column
+	// members, when set, makes the event a membership delta: added<members>
+	// and removed<members> lists of child ids.
+	members     string
+	tenant      string
+	skipTenants []string
+}
+
+// Bounds of a relation event: a membership list holds at most
+// outbox.MembershipIDsMax ids, as Logto's own; the data of children at most
+// relationChildrenMax of them and relationDataMaxBytes of their JSON, in id
+// order; "truncated": true says a list was cut. No relation change can then
+// make an event too large and fail.
+const (
+	relationChildrenMax  = 1000
+	relationDataMaxBytes = 128 << 10
+)
+
+// reads are the columns the relation's function reads of other tables, and
+// compared those it compares.
+func (r *relation) reads() (reads, compared []tableColumn) {
+	compared = []tableColumn{{r.table, r.parent}, {r.table, r.child}, {r.parents, "id"}}
+	reads = []tableColumn{{r.table, r.parent}, {r.table, r.child}, {r.parents, "id"}}
+	if r.tenant != "" {
+		compared = append(compared, tableColumn{r.table, r.tenant}, tableColumn{r.parents, r.tenant})
+		reads = append(reads, tableColumn{r.table, r.tenant}, tableColumn{r.parents, r.tenant})
+	}
+	if r.children != nil {
+		compared = append(compared, tableColumn{r.children, "id"})
+		reads = append(reads, tableColumn{r.children, "id"})
+		if r.tenant != "" {
+			compared = append(compared, tableColumn{r.children, r.tenant})
+			reads = append(reads, tableColumn{r.children, r.tenant})
+		}
+		for _, c := range r.childColumns {
+			reads = append(reads, tableColumn{r.children, c.name})
+		}
+	}
+	return reads, compared
+}
+
+// relationDDL is the trigger function and statement-level triggers of r.
+// Every lookup checks the tenant: a tenant's relation row naming another
+// tenant's parent or child reveals nothing of it.
+func (c *Capturer) relationDDL(r *relation, st style) string {
+	publish := c.publishIdent()
+	sameTenant := func(a, b string) string {
+		if r.tenant == "" {
+			return ""
+		}
+		return fmt.Sprintf(" AND %s = %s", a, b)
+	}
+	var event string
+	if r.members != "" {
+		// The delta, Logto's way: lists omitted when empty, each capped.
+		event = fmt.Sprintf(`PERFORM %[1]s(%[2]s, NULL, jsonb_strip_nulls(jsonb_build_object(
+            %[3]s, r.parent,
+            %[4]s, to_jsonb(r.added[1:%[6]d]),
+            %[5]s, to_jsonb(r.removed[1:%[6]d]),
+            'truncated', CASE WHEN cardinality(r.added) > %[6]d OR cardinality(r.removed) > %[6]d THEN true END)), r.tenant);`,
+			publish, quoteLiteral(r.event), quoteLiteral(r.parentKey),
+			quoteLiteral("added"+r.members), quoteLiteral("removed"+r.members), outbox.MembershipIDsMax)
+	} else {
+		// The parent's children after the change, of the parent's tenant
+		// only, bounded.
+		event = fmt.Sprintf(`SELECT coalesce(jsonb_agg(c.o ORDER BY c.id) FILTER (WHERE c.n <= %[9]d AND c.bytes <= %[10]d), '[]'),
+               coalesce(bool_or(c.n > %[9]d OR c.bytes > %[10]d), false)
+        INTO children, truncated
+        FROM (
+            SELECT %[11]s AS id, o, row_number() OVER w AS n, sum(octet_length(o::text)) OVER w AS bytes
+            FROM (SELECT c.id, %[3]s AS o
+                  FROM %[4]s rel JOIN %[5]s c ON c.id = rel.%[6]s%[12]s
+                  WHERE rel.%[7]s = r.parent%[13]s) c
+            WINDOW w AS (ORDER BY c.id)
+        ) c;
+        PERFORM %[1]s(%[2]s, children,
+            jsonb_strip_nulls(jsonb_build_object(%[8]s, r.parent, 'truncated', CASE WHEN truncated THEN true END)), r.tenant);`,
+			publish, quoteLiteral(r.event), jsonObject(r.children, "c", r.childColumns, st),
+			r.table.ident.Sanitize(), r.children.ident.Sanitize(),
+			pgx.Identifier{r.child}.Sanitize(), pgx.Identifier{r.parent}.Sanitize(), quoteLiteral(r.parentKey),
+			relationChildrenMax, relationDataMaxBytes, textValue("c.id"),
+			sameTenant(col("c", r.tenant), col("rel", r.tenant)), sameTenant(col("rel", r.tenant), "r.tenant"))
+	}
+	tenantOf := "NULL"
+	if r.tenant != "" {
+		tenantOf = textValue(pgx.Identifier{r.tenant}.Sanitize())
+	}
+	// Rows are [tenant, parent, child], each as text.
+	row := func(rows string) string {
+		return fmt.Sprintf("SELECT jsonb_build_array(%s, %s, %s) AS x FROM %s",
+			tenantOf, textValue(pgx.Identifier{r.parent}.Sanitize()), textValue(pgx.Identifier{r.child}.Sanitize()), rows)
+	}
+	skip := ""
+	if len(r.skipTenants) > 0 {
+		skip = fmt.Sprintf(" AND (c.x->>0) NOT IN (%s)", quoteLiterals(r.skipTenants))
+	}
+	_, compared := r.reads()
+	body := fmt.Sprintf(`    %[1]s
+    %[2]s
+    -- Transition tables: new_rows exists on insert and update, old_rows on
+    -- update and delete.
+    IF TG_OP = 'INSERT' THEN
+        added := (SELECT coalesce(jsonb_agg(x), '[]') FROM (%[3]s) d);
+    ELSIF TG_OP = 'DELETE' THEN
+        removed := (SELECT coalesce(jsonb_agg(x), '[]') FROM (%[4]s) d);
+    ELSE
+        added := (SELECT coalesce(jsonb_agg(x), '[]') FROM (%[3]s EXCEPT %[4]s) d);
+        removed := (SELECT coalesce(jsonb_agg(x), '[]') FROM (%[4]s EXCEPT %[3]s) d);
+    END IF;
+    FOR r IN
+        SELECT c.x->>0 AS tenant, c.x->>1 AS parent,
+               array_agg(c.x->>2 ORDER BY c.x->>2) FILTER (WHERE c.added) AS added,
+               array_agg(c.x->>2 ORDER BY c.x->>2) FILTER (WHERE NOT c.added) AS removed
+        FROM (SELECT x, true AS added FROM jsonb_array_elements(added) x
+              UNION ALL SELECT x, false FROM jsonb_array_elements(removed) x) c
+        -- A parent deleted with its relations gets its own .Deleted only.
+        WHERE EXISTS (SELECT FROM %[5]s p WHERE p.id = c.x->>1%[6]s)%[7]s
+        GROUP BY 1, 2
+        ORDER BY 2
+    LOOP
+        %[8]s
+    END LOOP;`,
+		tableCheck(r.table), typeCheck(compared), row("new_rows"), row("old_rows"),
+		r.parents.ident.Sanitize(), sameTenant(col("p", r.tenant), "c.x->>0"), skip, event)
+	declare := `    added jsonb := '[]';
+    removed jsonb := '[]';
+    children jsonb;
+    truncated boolean;
+    r record;`
+	fn := c.functionIdent(r.table)
+	return function(fn, declare, body) + fmt.Sprintf(`
+CREATE TRIGGER %[1]s AFTER INSERT ON %[4]s
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION %[5]s();
+CREATE TRIGGER %[2]s AFTER UPDATE ON %[4]s
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION %[5]s();
+CREATE TRIGGER %[3]s AFTER DELETE ON %[4]s
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION %[5]s();`,
+		c.triggerName("_insert"), c.triggerName("_update"), c.triggerName("_delete"), r.table.ident.Sanitize(), fn)
+}
