@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/hookrelay/hookrelay/outbox"
 )
 
@@ -93,6 +95,12 @@ type Config struct {
 	// hookGate). Defaults to HookConcurrencyDefault.
 	HookConcurrency int
 
+	// TracerProvider, when set, makes spans of the fan-out and of each
+	// delivery attempt of events published inside a trace, in that trace
+	// (see tracing.go). Defaults to none: requests then carry the
+	// publisher's traceparent as it is.
+	TracerProvider trace.TracerProvider
+
 	// Now is the clock. Defaults to time.Now; tests inject their own.
 	Now func() time.Time
 
@@ -123,6 +131,14 @@ func (c *Config) withDefaults() *Config {
 		config.Logger = slog.Default()
 	}
 	return &config
+}
+
+// tracer is the relay's tracer, nil when it does not trace.
+func (c *Config) tracer() trace.Tracer {
+	if c.TracerProvider == nil {
+		return nil
+	}
+	return c.TracerProvider.Tracer(tracerName)
 }
 
 func orDefault[T comparable](value, fallback T) T {

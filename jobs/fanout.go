@@ -11,6 +11,8 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/hookrelay/hookrelay/outbox"
 )
 
@@ -48,6 +50,7 @@ type fanOutWorker struct {
 	running      *atomic.Int32 // fan-out jobs running in this process
 	stopping     *atomic.Bool  // the relay is stopping: linger no more
 	timeout      time.Duration
+	tracer       trace.Tracer // nil: the relay does not trace
 }
 
 // Middleware: the job works only while its process holds its lock.
@@ -97,12 +100,14 @@ func (w *fanOutWorker) Work(ctx context.Context, job *river.Job[FanOutArgs]) err
 // of it and the events stay to be claimed again. It returns how many events
 // it claimed, and whether more may wait.
 func (w *fanOutWorker) fanOut(ctx context.Context, job *river.Job[FanOutArgs], last bool) (claimed int, full bool, err error) {
+	start := trace.WithTimestamp(time.Now())
+	var traced []*outbox.TracedEvent
 	err = pgx.BeginFunc(ctx, w.store.Pool(), func(tx pgx.Tx) error {
 		res, err := w.store.FanOutTx(ctx, tx, w.batchSize)
 		if err != nil {
 			return err
 		}
-		claimed, full = res.Events, res.Full
+		claimed, full, traced = res.Events, res.Full, res.Traced
 		client := river.ClientFromContext[pgx.Tx](ctx)
 		var params []river.InsertManyParams
 		for _, group := range res.Deliveries {
@@ -130,6 +135,7 @@ func (w *fanOutWorker) fanOut(ctx context.Context, job *river.Job[FanOutArgs], l
 	})
 	if err == nil {
 		w.metrics.fannedOut.Add(float64(claimed))
+		traceFanOut(ctx, w.tracer, traced, start)
 	}
 	return claimed, full, err
 }

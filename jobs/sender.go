@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/hookrelay/hookrelay/outbox"
 )
 
@@ -28,6 +30,7 @@ type sender struct {
 	client  *http.Client
 	timeout time.Duration
 	now     func() time.Time
+	tracer  trace.Tracer // nil: the relay does not trace
 }
 
 func newSender(config *Config) *sender {
@@ -54,6 +57,7 @@ func newSender(config *Config) *sender {
 		},
 		timeout: config.Timeout,
 		now:     config.Now,
+		tracer:  config.tracer(),
 	}
 }
 
@@ -81,12 +85,19 @@ func (s *sender) send(ctx context.Context, send *outbox.Send, attempt int) *outc
 	start := s.now()
 	result := &outbox.AttemptResult{Attempt: attempt, At: start}
 	out := &outcome{result: result}
-	defer func() { result.Duration = s.now().Sub(start) }()
+	traceParent, endSpan := startAttempt(ctx, s.tracer, send, attempt)
+	defer func() {
+		result.Duration = s.now().Sub(start)
+		endSpan(out)
+	}()
 
 	req, err := newSignedRequest(ctx, send, start)
 	if err != nil {
 		result.Error = err.Error()
 		return out
+	}
+	if traceParent != "" {
+		req.Header.Set("traceparent", traceParent)
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {

@@ -103,6 +103,7 @@ func (r *Relay) AddWorkers(workers *river.Workers) error {
 			running:      &r.fanOutRunning,
 			stopping:     &r.stopping,
 			timeout:      timeout,
+			tracer:       config.tracer(),
 		}),
 		river.AddWorkerSafely(workers, &deliverWorker{
 			store:        r.store,

@@ -208,6 +208,8 @@ type Send struct {
 	NextAttemptAt *time.Time
 	Hook          *Hook
 	Body          []byte
+	// TraceParent is the publisher's W3C trace context, or "".
+	TraceParent string
 }
 
 // LoadSends loads the given deliveries with their hooks and builds their
@@ -236,6 +238,7 @@ func (s *Store) LoadSends(ctx context.Context, ids []string) ([]*Send, error) {
 			NextAttemptAt:    row.Delivery.NextAttemptAt,
 			Hook:             hook,
 			Body:             body,
+			TraceParent:      deref(row.Event.TraceParent),
 		})
 	}
 	return sends, nil

@@ -75,6 +75,7 @@ func (s *Store) PublishTx(ctx context.Context, tx pgx.Tx, event *Event) (string,
 	if err != nil {
 		return "", err
 	}
+	params.TraceParent = nullable(TraceParent(ctx))
 	row, err := s.queries(tx).EventInsert(ctx, params)
 	if err != nil {
 		return "", fmt.Errorf("insert %s event: %w", event.Type, interpretPgError(err))

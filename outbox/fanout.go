@@ -24,6 +24,15 @@ type FanOutResult struct {
 	// Deliveries are the deliveries created, one per (event, matching hook),
 	// grouped by hook in order of creation.
 	Deliveries []*HookDeliveries
+	// Traced are the claimed events published inside a trace.
+	Traced []*TracedEvent
+}
+
+// TracedEvent is an event published inside a trace, and how many deliveries
+// its fan-out created.
+type TracedEvent struct {
+	ID, Type, TraceParent string
+	Deliveries            int
 }
 
 // HookDeliveries are deliveries to one hook.
@@ -60,19 +69,24 @@ func (s *Store) FanOutTx(ctx context.Context, tx pgx.Tx, maxEvents int) (*FanOut
 		return &FanOutResult{}, nil
 	}
 
+	res := &FanOutResult{Events: len(events), Full: len(events) == maxEvents}
 	eventIDs := make([]string, len(events))
 	var deliveryEventIDs, deliveryHookIDs []string
 	for i, event := range events {
 		eventIDs[i] = event.ID
+		matched := 0
 		for _, hook := range hooks {
 			if matchHook(hook, event) {
 				deliveryEventIDs = append(deliveryEventIDs, event.ID)
 				deliveryHookIDs = append(deliveryHookIDs, hook.ID)
+				matched++
 			}
+		}
+		if event.TraceParent != nil {
+			res.Traced = append(res.Traced, &TracedEvent{ID: event.ID, Type: event.Type, TraceParent: *event.TraceParent, Deliveries: matched})
 		}
 	}
 
-	res := &FanOutResult{Events: len(events), Full: len(events) == maxEvents}
 	if len(deliveryEventIDs) > 0 {
 		rows, err := q.DeliveryInsertBatch(ctx, &dbsqlc.DeliveryInsertBatchParams{
 			EventIds: deliveryEventIDs,

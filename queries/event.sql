@@ -1,8 +1,8 @@
 -- EventInsert writes an event and rings the outbox doorbell if a poller
 -- sleeps, as the SQL function publish does (schema/003_publish.up.sql).
 -- name: EventInsert :one
-INSERT INTO /* TEMPLATE: schema */events (type, data, context, tenant_id)
-VALUES (@type, @data, @context, @tenant_id)
+INSERT INTO /* TEMPLATE: schema */events (type, data, context, tenant_id, trace_parent)
+VALUES (@type, @data, @context, @tenant_id, @trace_parent)
 RETURNING id, CASE
     WHEN pg_try_advisory_xact_lock_shared(hashtext('/* TEMPLATE: schema */outbox')) THEN false
     ELSE pg_notify('/* TEMPLATE: schema */outbox', '') IS NULL
@@ -28,7 +28,7 @@ SELECT EXISTS (SELECT 1 FROM /* TEMPLATE: schema */events WHERE fanned_out_at IS
 -- EventClaimBatch locks up to @max unclaimed events, oldest first. SKIP LOCKED
 -- lets concurrent fan-out jobs take disjoint batches.
 -- name: EventClaimBatch :many
-SELECT id, type, tenant_id
+SELECT id, type, tenant_id, trace_parent
 FROM /* TEMPLATE: schema */events
 WHERE fanned_out_at IS NULL
 ORDER BY id

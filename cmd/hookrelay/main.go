@@ -31,6 +31,7 @@ Usage:
   hookrelay capture presets | preset show NAME   the built-in presets, and one's file
   hookrelay capture list | remove --table SCHEMA.TABLE | remove --preset NAME
   hookrelay events                         list the event catalogue
+  hookrelay healthcheck                    exit 0 if the serve on HOOKRELAY_ADDR is ready (for containers)
 
 Every command takes --database-url (DATABASE_URL) and --schema (HOOKRELAY_SCHEMA);
 run a command with -h for its flags.
@@ -69,15 +70,16 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return usagef("no command given; run hookrelay help")
 	}
 	commands := map[string]func(context.Context, []string, io.Writer) error{
-		"migrate":    runMigrate,
-		"serve":      runServe,
-		"demo":       runDemo,
-		"bench":      runBench,
-		"hooks":      runHooks,
-		"publish":    runPublish,
-		"deliveries": runDeliveries,
-		"capture":    runCapture,
-		"events":     runEvents,
+		"migrate":     runMigrate,
+		"serve":       runServe,
+		"demo":        runDemo,
+		"bench":       runBench,
+		"hooks":       runHooks,
+		"publish":     runPublish,
+		"deliveries":  runDeliveries,
+		"capture":     runCapture,
+		"events":      runEvents,
+		"healthcheck": runHealthcheck,
 	}
 	switch args[0] {
 	case "help", "-h", "--help":

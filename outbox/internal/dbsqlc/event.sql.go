@@ -11,7 +11,7 @@ import (
 )
 
 const eventClaimBatch = `-- name: EventClaimBatch :many
-SELECT id, type, tenant_id
+SELECT id, type, tenant_id, trace_parent
 FROM /* TEMPLATE: schema */events
 WHERE fanned_out_at IS NULL
 ORDER BY id
@@ -20,9 +20,10 @@ FOR UPDATE SKIP LOCKED
 `
 
 type EventClaimBatchRow struct {
-	ID       string
-	Type     string
-	TenantID *string
+	ID          string
+	Type        string
+	TenantID    *string
+	TraceParent *string
 }
 
 // EventClaimBatch locks up to @max unclaimed events, oldest first. SKIP LOCKED
@@ -36,7 +37,12 @@ func (q *Queries) EventClaimBatch(ctx context.Context, max int32) ([]*EventClaim
 	var items []*EventClaimBatchRow
 	for rows.Next() {
 		var i EventClaimBatchRow
-		if err := rows.Scan(&i.ID, &i.Type, &i.TenantID); err != nil {
+		if err := rows.Scan(
+			&i.ID,
+			&i.Type,
+			&i.TenantID,
+			&i.TraceParent,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, &i)
@@ -81,7 +87,7 @@ func (q *Queries) EventDeleteFinishedBefore(ctx context.Context, arg *EventDelet
 }
 
 const eventGetByID = `-- name: EventGetByID :one
-SELECT id, type, data, context, tenant_id, created_at, fanned_out_at FROM /* TEMPLATE: schema */events WHERE id = $1
+SELECT id, type, data, context, tenant_id, created_at, fanned_out_at, trace_parent FROM /* TEMPLATE: schema */events WHERE id = $1
 `
 
 func (q *Queries) EventGetByID(ctx context.Context, id string) (*Event, error) {
@@ -95,13 +101,14 @@ func (q *Queries) EventGetByID(ctx context.Context, id string) (*Event, error) {
 		&i.TenantID,
 		&i.CreatedAt,
 		&i.FannedOutAt,
+		&i.TraceParent,
 	)
 	return &i, err
 }
 
 const eventInsert = `-- name: EventInsert :one
-INSERT INTO /* TEMPLATE: schema */events (type, data, context, tenant_id)
-VALUES ($1, $2, $3, $4)
+INSERT INTO /* TEMPLATE: schema */events (type, data, context, tenant_id, trace_parent)
+VALUES ($1, $2, $3, $4, $5)
 RETURNING id, CASE
     WHEN pg_try_advisory_xact_lock_shared(hashtext('/* TEMPLATE: schema */outbox')) THEN false
     ELSE pg_notify('/* TEMPLATE: schema */outbox', '') IS NULL
@@ -109,10 +116,11 @@ END::boolean AS rang
 `
 
 type EventInsertParams struct {
-	Type     string
-	Data     []byte
-	Context  []byte
-	TenantID *string
+	Type        string
+	Data        []byte
+	Context     []byte
+	TenantID    *string
+	TraceParent *string
 }
 
 type EventInsertRow struct {
@@ -128,6 +136,7 @@ func (q *Queries) EventInsert(ctx context.Context, arg *EventInsertParams) (*Eve
 		arg.Data,
 		arg.Context,
 		arg.TenantID,
+		arg.TraceParent,
 	)
 	var i EventInsertRow
 	err := row.Scan(&i.ID, &i.Rang)

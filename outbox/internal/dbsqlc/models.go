@@ -55,6 +55,7 @@ type Event struct {
 	TenantID    *string
 	CreatedAt   time.Time
 	FannedOutAt *time.Time
+	TraceParent *string
 }
 
 type Hook struct {
