@@ -68,6 +68,10 @@ func (c *Capturer) Install(ctx context.Context, capture *Capture) (*Capture, err
 	if len(capture.Columns) == 0 {
 		return nil, invalid("columns", "list the columns to publish; without a list no trigger is installed, so that no secret column can leak")
 	}
+	events := entityEvents(capture.Entity)
+	if err := c.checkEvents(ctx, events); err != nil {
+		return nil, err
+	}
 	var result *Capture
 	err := c.captureTx(ctx, func(tx pgx.Tx) error {
 		table, err := c.resolveTable(ctx, tx, capture.Table)
@@ -77,7 +81,7 @@ func (c *Capturer) Install(ctx context.Context, capture *Capture) (*Capture, err
 		if err := checkColumns(table, capture.Columns, capture.TenantColumn); err != nil {
 			return err
 		}
-		st := style{camelKeys: true}
+		st := style{camelKeys: true, unixMS: true} // the catalogue's shape, as Logto's
 		e := &entity{table: table, name: capture.Entity, key: capture.Columns[0], tenant: capture.TenantColumn}
 		for _, name := range capture.Columns {
 			e.columns = append(e.columns, column{name: name, key: st.key(name)})
@@ -85,10 +89,33 @@ func (c *Capturer) Install(ctx context.Context, capture *Capture) (*Capture, err
 		if err := c.prepareRole(ctx, tx, nil); err != nil {
 			return err
 		}
+		if err := c.store.RegisterEventTypesTx(ctx, tx, events...); err != nil {
+			return err
+		}
 		result, err = c.installTriggers(ctx, tx, table, capture, c.entityDDL(e, st))
 		return err
 	})
 	return result, err
+}
+
+// entityEvents are the events an entity's capture publishes.
+func entityEvents(entity string) []string {
+	return []string{entity + ".Created", entity + ".Data.Updated", entity + ".Deleted", entity + ".SuspensionStatus.Updated"}
+}
+
+// checkEvents refuses events that the outbox would: near misses of the
+// catalogue's, unless registered. A capture that publishes one would make
+// every mutation of its table fail. Those it accepts, the install registers
+// (RegisterEventTypesTx): installing a capture says its custom types are
+// meant, so hooks may subscribe to them (Invoice.*) before the first is
+// published.
+func (c *Capturer) checkEvents(ctx context.Context, events []string) error {
+	for _, event := range events {
+		if err := c.store.CheckEventType(ctx, event); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // checkColumns refuses columns the table lacks, listed twice, or whose names

@@ -278,6 +278,28 @@ func ParsePreset(data []byte) (*Preset, error) {
 	return preset, nil
 }
 
+// events are every event the preset may publish.
+func (p *Preset) events() []string {
+	var events []string
+	for _, e := range p.Entities {
+		events = append(events, entityEvents(e.Entity)...)
+	}
+	for _, r := range p.Relations {
+		events = append(events, r.Event)
+	}
+	for _, r := range p.Rows {
+		if r.Event != "" {
+			events = append(events, r.Event)
+		}
+		if r.EventBy != nil {
+			for _, pick := range r.EventBy.Values {
+				events = append(events, pick.Event)
+			}
+		}
+	}
+	return events
+}
+
 // PresetOptions adjust an install.
 type PresetOptions struct {
 	// TableSchema is the schema of the preset's tables. Defaults to the
@@ -308,6 +330,10 @@ type PresetSkip struct {
 func (c *Capturer) InstallPreset(ctx context.Context, preset *Preset, options *PresetOptions) (*PresetResult, error) {
 	if options == nil {
 		options = &PresetOptions{}
+	}
+	events := preset.events()
+	if err := c.checkEvents(ctx, events); err != nil {
+		return nil, err
 	}
 	schema := options.TableSchema
 	if schema == "" {
@@ -344,7 +370,7 @@ func (c *Capturer) InstallPreset(ctx context.Context, preset *Preset, options *P
 		if len(result.Installed) == 0 {
 			return invalid("table schema", "schema %q holds none of %s's tables; give the schema of its tables with --table-schema", schema, title(preset.Name))
 		}
-		return nil
+		return c.store.RegisterEventTypesTx(ctx, tx, events...)
 	})
 	if err != nil {
 		return nil, err

@@ -261,6 +261,10 @@ func TestAPIOperations(t *testing.T) {
 
 	var replayed map[string]int
 	require.Equal(t, http.StatusAccepted, bundle.call(t, "POST", "/api/deliveries/replay", map[string]any{
+		"hookId": hook.ID, "since": time.Now().Add(-time.Hour),
+	}, &replayed))
+	require.Equal(t, 0, replayed["replayed"], "a range replays failed deliveries unless told")
+	require.Equal(t, http.StatusAccepted, bundle.call(t, "POST", "/api/deliveries/replay", map[string]any{
 		"hookId": hook.ID, "since": time.Now().Add(-time.Hour), "status": "succeeded",
 	}, &replayed))
 	require.Equal(t, 1, replayed["replayed"])
@@ -280,6 +284,11 @@ func TestAPIOperations(t *testing.T) {
 	var rotated outbox.Hook
 	require.Equal(t, http.StatusOK, bundle.call(t, "POST", "/api/hooks/"+hook.ID+"/rotate-key?revealKey=true", map[string]any{"overlap": "1h"}, &rotated))
 	require.Equal(t, hook.SigningKey, rotated.PreviousSigningKey)
+	var rotatedAgain outbox.Hook
+	require.Equal(t, http.StatusOK, bundle.call(t, "POST", "/api/hooks/"+hook.ID+"/rotate-key", map[string]any{"overlap": "1h"}, &rotatedAgain))
+	require.True(t, strings.HasPrefix(rotatedAgain.SigningKey, "whsec_") && !strings.Contains(rotatedAgain.SigningKey, "****"), "the new key is what rotating is for")
+	require.NotEqual(t, rotated.SigningKey, rotatedAgain.SigningKey)
+	require.Equal(t, "whsec_****"+rotated.SigningKey[len(rotated.SigningKey)-4:], rotatedAgain.PreviousSigningKey, "the previous one stays redacted")
 	require.Equal(t, http.StatusBadRequest, bundle.call(t, "POST", "/api/hooks/"+hook.ID+"/rotate-key", map[string]any{"overlap": "soon"}, &apiErr))
 
 	var disabled outbox.Hook

@@ -80,6 +80,7 @@ func TestCapture(t *testing.T) {
 			{capture.Capture{Table: "auth.nope", Entity: "User", Columns: []string{"id"}}, "does not exist"},
 			{capture.Capture{Table: "auth.users", Entity: "user.x", Columns: []string{"id"}}, "invalid entity"},
 			{capture.Capture{Table: "hookrelay.hooks", Entity: "Hook", Columns: []string{"id"}}, "hookrelay's own tables"},
+			{capture.Capture{Table: "auth.users", Entity: "Usr", Columns: []string{"id"}}, "did you mean User.Created?"},
 		} {
 			_, err := capture.New(bundle.store).Install(ctx, &tt.install)
 			var validationErr *outbox.ValidationError

@@ -54,10 +54,18 @@ type cliResult struct {
 // runCLI runs the hookrelay binary against databaseURL.
 func runCLI(t *testing.T, databaseURL string, args ...string) cliResult {
 	t.Helper()
+	return runCLIWith(t, []string{"DATABASE_URL=" + databaseURL}, "", args...)
+}
+
+// runCLIWith runs the hookrelay binary with env added to the test's
+// environment and stdin as its input.
+func runCLIWith(t *testing.T, env []string, stdin string, args ...string) cliResult {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, hookrelayBinary(t), args...)
-	cmd.Env = append(os.Environ(), "DATABASE_URL="+databaseURL)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdin = strings.NewReader(stdin)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -127,10 +135,70 @@ func TestCLI(t *testing.T) {
 	list = runCLI(t, url, "hooks", "list", "--reveal-keys")
 	require.Contains(t, list.stdout, rotated.SigningKey)
 
+	// rotate-key shows the new key, which is what it is for, and no other.
+	rotate = runCLI(t, url, "hooks", "rotate-key", hook.ID)
+	require.Equal(t, 0, rotate.code, rotate.stderr)
+	var rotatedAgain outbox.Hook
+	require.NoError(t, json.Unmarshal([]byte(rotate.stdout), &rotatedAgain))
+	require.True(t, strings.HasPrefix(rotatedAgain.SigningKey, "whsec_") && !strings.Contains(rotatedAgain.SigningKey, "****"))
+	require.NotContains(t, rotate.stdout, rotated.SigningKey)
+	require.NotContains(t, rotate.stdout, "Bearer abc")
+
 	publish := runCLI(t, url, "publish", "--event", "User.Created", "--data", `{"id":"u1"}`, "--context", `{"ip":"203.0.113.1"}`, "--tenant", "t1")
 	require.Equal(t, 0, publish.code, publish.stderr)
 	eventID := strings.TrimSpace(publish.stdout)
 	require.Len(t, eventID, 36)
+
+	t.Run("Events", func(t *testing.T) {
+		// Payloads past a command line's limit come from a file or stdin.
+		big := `{"id":"u2","bio":"` + strings.Repeat("b", 200<<10) + `"}`
+		file := filepath.Join(t.TempDir(), "data.json")
+		require.NoError(t, os.WriteFile(file, []byte(big), 0o600))
+		res := runCLIWith(t, []string{"DATABASE_URL=" + url}, `{"ip":"203.0.113.2"}`,
+			"publish", "--event", "User.Created", "--data", "@"+file, "--context", "-")
+		require.Equal(t, 0, res.code, res.stderr)
+		bigID := strings.TrimSpace(res.stdout)
+
+		res = runCLI(t, url, "events", "list", "--type", "User.Created")
+		require.Equal(t, 0, res.code, res.stderr)
+		var listed []outbox.EventSummary
+		require.NoError(t, json.Unmarshal([]byte(res.stdout), &listed))
+		require.Len(t, listed, 2)
+		require.Equal(t, []string{bigID, eventID}, []string{listed[0].ID, listed[1].ID}, "newest first")
+
+		res = runCLI(t, url, "events", "show", bigID)
+		require.Equal(t, 0, res.code, res.stderr)
+		var shown outbox.StoredEvent
+		require.NoError(t, json.Unmarshal([]byte(res.stdout), &shown))
+		require.JSONEq(t, big, string(shown.Data))
+		require.JSONEq(t, `{"ip":"203.0.113.2"}`, string(shown.Context))
+
+		// A near miss of the catalogue is refused until registered.
+		res = runCLI(t, url, "publish", "--event", "User.Craeted")
+		require.Equal(t, 1, res.code)
+		require.Contains(t, res.stderr, "did you mean User.Created? A custom type this close to the catalogue's must be registered first: hookrelay events register User.Craeted")
+		res = runCLI(t, url, "events", "register", "User.Craeted")
+		require.Equal(t, 0, res.code, res.stderr)
+		require.Equal(t, 0, runCLI(t, url, "publish", "--event", "User.Craeted").code)
+		res = runCLI(t, url, "events", "types")
+		var types []outbox.KnownEventType
+		require.NoError(t, json.Unmarshal([]byte(res.stdout), &types))
+		require.Len(t, types, len(outbox.Catalog)+1)
+		require.Equal(t, "User.Craeted", types[len(types)-1].Name)
+		require.False(t, types[len(types)-1].Catalogue)
+
+		res = runCLI(t, url, "events")
+		require.Equal(t, 0, res.code, res.stderr)
+		var catalogue []outbox.EventInfo
+		require.NoError(t, json.Unmarshal([]byte(res.stdout), &catalogue))
+		require.Equal(t, outbox.Catalog, catalogue)
+	})
+
+	t.Run("Version", func(t *testing.T) {
+		res := runCLI(t, url, "version")
+		require.Equal(t, 0, res.code, res.stderr)
+		require.True(t, strings.HasPrefix(res.stdout, "hookrelay "+outbox.Version+" go"), res.stdout)
+	})
 
 	deliveries := runCLI(t, url, "deliveries", "list", "--hook", hook.ID, "--status", "pending")
 	require.Equal(t, 0, deliveries.code, deliveries.stderr)
@@ -169,6 +237,15 @@ func TestCLI(t *testing.T) {
 			{[]string{"serve"}, 2, "admin token"},
 			{[]string{"serve", "--admin-token", "x", "--retry-schedule", "soon"}, 2, "invalid retry schedule"},
 			{[]string{"publish", "--event", "User.Created", "--max-payload-bytes", "10", "--data", `"0123456789"`}, 1, "too large"},
+			{[]string{"hooks", "create", "--url", "127.0.0.1:9911/x", "--event", "*"}, 1, "scheme must be http or https"},
+			{[]string{"hooks", "create", "--url", "https://example.com", "--event", "Usr.*"}, 1, "did you mean User.*?"},
+			{[]string{"hooks", "create", "--url", "https://example.com", "--event", "User.Deleted", "--event", "User.Craeted2"}, 1, "did you mean User.Created?"},
+			{[]string{"publish", "--event", "PostSignin"}, 1, "did you mean PostSignIn?"},
+			{[]string{"publish", "--event", "User.Created", "--data", "@/nonexistent/data.json"}, 2, "no such file"},
+			{[]string{"publish", "--event", "User.Created", "--data", "-", "--context", "-"}, 2, "not both"},
+			{[]string{"deliveries", "replay", "--hook", hook.ID, "--since", "2026-01-02T15:04:05Z", "--status", "pending"}, 1, "replay failed (the default), succeeded, canceled or all"},
+			{[]string{"events", "nope"}, 2, "unknown command"},
+			{[]string{"events", "register"}, 2, "custom event types to register"},
 		} {
 			res := runCLI(t, url, tt.args...)
 			require.Equal(t, tt.code, res.code, "%v: %s", tt.args, res.stderr)
@@ -188,6 +265,37 @@ func TestCLI(t *testing.T) {
 			require.True(t, strings.HasSuffix(res.stdout, "\n"))
 		}
 		require.Contains(t, runCLI(t, url, "hooks", "create", "-h").stdout, "--url")
+
+		for _, args := range [][]string{{"hooks", "-h"}, {"deliveries", "--help"}, {"events", "-h"}, {"capture", "help"}} {
+			res := runCLI(t, url, args...)
+			require.Equal(t, 0, res.code, "%v: %s", args, res.stderr)
+			require.Empty(t, res.stderr)
+			for line := range strings.Lines(strings.TrimSpace(res.stdout)) {
+				if strings.HasPrefix(line, "  ") {
+					require.True(t, strings.HasPrefix(line, "  hookrelay "+args[0]), "%v: %q", args, line)
+				}
+			}
+		}
+		require.Contains(t, runCLI(t, url, "help").stdout, "--preset logto|supabase")
+	})
+
+	t.Run("HelpShowsNoSecret", func(t *testing.T) {
+		const token, password, queryPassword = "admin-token-f00dcafe", "db-pass-c0ffee42", "query-pass-5ca1ab1e"
+		env := []string{
+			"DATABASE_URL=postgres://app:" + password + "@127.0.0.1:1/auth?password=" + queryPassword,
+			"HOOKRELAY_ADMIN_TOKEN=" + token,
+		}
+		for _, args := range [][]string{{"hooks", "list", "-h"}, {"serve", "-h"}, {"publish", "--help"}} {
+			res := runCLIWith(t, env, "", args...)
+			require.Equal(t, 0, res.code, "%v: %s", args, res.stderr)
+			require.Contains(t, res.stdout, "postgres://app:xxxxx@127.0.0.1:1/auth")
+			for _, secret := range []string{token, password, queryPassword} {
+				require.NotContains(t, res.stdout, secret, args)
+			}
+		}
+		res := runCLIWith(t, []string{"DATABASE_URL=host=127.0.0.1 password=" + password}, "", "hooks", "list", "-h")
+		require.Equal(t, 0, res.code, res.stderr)
+		require.NotContains(t, res.stdout, password, "key=value settings")
 	})
 }
 
@@ -210,6 +318,13 @@ func TestCLIHooksTest(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(res.stdout), &sent))
 	require.Equal(t, outbox.DeliverySucceeded, sent.Status)
 	require.Len(t, ok.all(), 1)
+	require.Contains(t, string(ok.all()[0].Body), `"event":"PostSignIn"`)
+
+	// Without --event, the sample is a type the hook receives.
+	membershipHook := bundle.createHook(t, ok.URL, "Organization.Membership.*")
+	res = runCLI(t, url, "hooks", "test", membershipHook.ID)
+	require.Equal(t, 0, res.code, res.stderr)
+	require.Contains(t, string(ok.all()[1].Body), `"event":"Organization.Membership.Updated"`)
 
 	res = runCLI(t, url, "hooks", "test", failingHook.ID, "--event", "User.Deleted")
 	require.Equal(t, 1, res.code, res.stderr)

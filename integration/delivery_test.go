@@ -1,17 +1,20 @@
 package integration
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -298,6 +301,22 @@ func TestReplay(t *testing.T) {
 		require.Equal(t, 200, *delivery.Attempts[3].StatusCode)
 	})
 
+	t.Run("RangeReplaysFailedUnlessTold", func(t *testing.T) {
+		// Both deliveries succeeded by now: the default replays none of them.
+		n, err := bundle.service.ReplayRange(ctx, &outbox.ReplayRange{HookID: hook.ID, Since: start})
+		require.NoError(t, err)
+		require.Equal(t, 0, n, "re-sending successes is an explicit choice")
+		_, err = bundle.service.ReplayRange(ctx, &outbox.ReplayRange{HookID: hook.ID, Since: start, Status: outbox.DeliveryPending})
+		require.ErrorContains(t, err, "replay failed (the default), succeeded, canceled or all")
+
+		requests := len(rec.all())
+		n, err = bundle.service.ReplayRange(ctx, &outbox.ReplayRange{HookID: hook.ID, Since: start, Status: outbox.ReplayAllFinished})
+		require.NoError(t, err)
+		require.Equal(t, 2, n)
+		rec.waitFor(t, 20*time.Second, func(r []received) bool { return len(r) == requests+2 })
+		bundle.waitDelivery(t, hook.ID, outbox.DeliverySucceeded, 2)
+	})
+
 	t.Run("RangeNeedsSince", func(t *testing.T) {
 		_, err := bundle.service.ReplayRange(ctx, &outbox.ReplayRange{HookID: hook.ID})
 		var validationErr *outbox.ValidationError
@@ -329,7 +348,19 @@ func TestRotatedKeySignsDuringOverlap(t *testing.T) {
 	require.Len(t, strings.Split(req.Header.Get("webhook-signature"), " "), 2)
 	require.Equal(t, 1, verifyStandardSignature(t, rotated.SigningKey, req))
 	require.Equal(t, 1, verifyStandardSignature(t, hook.SigningKey, req))
-	require.True(t, verifyLogtoSignature(rotated.SigningKey, req), "Logto's signature uses the current key")
+	require.True(t, verifyLogtoSignature(hook.SigningKey, req), "Logto's signature keeps the previous key during the overlap: Logto receivers still hold it")
+	require.False(t, verifyLogtoSignature(rotated.SigningKey, req))
+	// The console's recomputed headers (SentHeaders) are those sent.
+	delivery := bundle.waitDelivery(t, hook.ID, outbox.DeliverySucceeded, 1)[0]
+	delivery, err = bundle.store.GetDelivery(ctx, delivery.ID)
+	require.NoError(t, err)
+	current, err := bundle.store.GetHook(ctx, hook.ID)
+	require.NoError(t, err)
+	shown, ok := outbox.SentHeaders(current, delivery.ID, delivery.Attempts[0].CreatedAt, delivery.Body)
+	require.True(t, ok)
+	for _, name := range []string{"webhook-signature", "logto-signature-sha-256", "webhook-timestamp"} {
+		require.Equal(t, req.Header.Get(name), shown.Get(name), name)
+	}
 
 	// Without overlap the old key stops at once.
 	again, err := bundle.store.RotateHookKey(ctx, hook.ID, 0)
@@ -340,6 +371,7 @@ func TestRotatedKeySignsDuringOverlap(t *testing.T) {
 	req = rec.waitFor(t, 20*time.Second, func(r []received) bool { return len(r) == 2 })[1]
 	require.Equal(t, 1, verifyStandardSignature(t, again.SigningKey, req))
 	require.Equal(t, 0, verifyStandardSignature(t, rotated.SigningKey, req))
+	require.True(t, verifyLogtoSignature(again.SigningKey, req), "once no overlap is left, Logto's signature uses the new key")
 }
 
 func TestSSRFGuard(t *testing.T) {
@@ -350,7 +382,9 @@ func TestSSRFGuard(t *testing.T) {
 		t.Parallel()
 		// No allowed networks: the guard refuses before any packet is sent,
 		// so private and metadata addresses are safe to name here.
-		bundle := setupPipeline(t, &jobs.Config{AllowCIDRs: []netip.Prefix{}, RetrySchedule: []time.Duration{time.Hour}})
+		logs := &lockedBuffer{}
+		bundle := setupPipeline(t, &jobs.Config{AllowCIDRs: []netip.Prefix{}, RetrySchedule: []time.Duration{time.Hour},
+			Logger: slog.New(slog.NewJSONHandler(logs, nil))})
 		rec := newReceiver(t, nil)
 		_, port, _ := net.SplitHostPort(strings.TrimPrefix(rec.URL, "http://"))
 		urls := map[string]string{
@@ -376,6 +410,32 @@ func TestSSRFGuard(t *testing.T) {
 			d, err := bundle.store.ListDeliveries(ctx, &outbox.DeliveryFilter{HookID: hook.ID})
 			require.NoError(t, err)
 			require.Contains(t, d[0].LastError, "HOOKRELAY_ALLOW_CIDRS", name)
+		}
+
+		// A second refusal of each hook within minutes is not logged again.
+		_, err = bundle.store.Publish(ctx, &outbox.Event{Type: "User.Created"})
+		require.NoError(t, err)
+		for name, hook := range hooks {
+			require.Eventually(t, func() bool {
+				d, err := bundle.store.ListDeliveries(ctx, &outbox.DeliveryFilter{HookID: hook.ID})
+				return err == nil && len(d) == 2 && d[0].AttemptCount == 1 && d[1].AttemptCount == 1
+			}, 20*time.Second, 20*time.Millisecond, name)
+		}
+		logged := map[string]int{}
+		for line := range strings.Lines(logs.String()) {
+			var entry struct {
+				Level, Msg, Reason string
+				HookID             string `json:"hook_id"`
+			}
+			require.NoError(t, json.Unmarshal([]byte(line), &entry))
+			if strings.Contains(entry.Msg, "SSRF guard") {
+				require.Equal(t, "WARN", entry.Level)
+				require.Contains(t, entry.Reason, "HOOKRELAY_ALLOW_CIDRS")
+				logged[entry.HookID]++
+			}
+		}
+		for name, hook := range hooks {
+			require.Equal(t, 1, logged[hook.ID], "one warning per hook per interval: %s", name)
 		}
 		require.Empty(t, rec.all(), "nothing reached the receiver")
 	})
@@ -408,7 +468,7 @@ func TestTestSend(t *testing.T) {
 	require.Len(t, reqs, 1)
 	var body map[string]any
 	require.NoError(t, json.Unmarshal(reqs[0].Body, &body))
-	require.Equal(t, "PostSignIn", body["event"])
+	require.Equal(t, "User.Created", body["event"], "by default, a type the hook receives")
 	require.Equal(t, true, body["test"])
 	require.Equal(t, 1, verifyStandardSignature(t, hook.SigningKey, reqs[0]))
 
@@ -483,4 +543,22 @@ func TestDeliveryDetails(t *testing.T) {
 	_, err = bundle.store.ListDeliveries(ctx, &outbox.DeliveryFilter{After: "page-2"})
 	var validationErr *outbox.ValidationError
 	require.ErrorAs(t, err, &validationErr)
+}
+
+// lockedBuffer is a buffer that a logger may write from many goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -95,6 +95,26 @@ type deliverWorker struct {
 	// inFlight counts those that do, for Drain to wait for.
 	owner    *owner
 	inFlight *sync.WaitGroup
+	// blockedLogged is when each hook's refusal by the SSRF guard was last
+	// logged.
+	blockedLogged sync.Map // hook ID → time.Time
+}
+
+// blockedLogEvery is how often a hook whose receiver the SSRF guard refuses
+// is logged: each of its attempts fails the same way.
+const blockedLogEvery = 5 * time.Minute
+
+// logBlocked logs, at warning level and once per hook per blockedLogEvery,
+// that the SSRF guard refused a hook's receiver: its deliveries stay
+// pending, and only the log and the attempts say why.
+func (w *deliverWorker) logBlocked(ctx context.Context, send *outbox.Send, out *outcome) {
+	now := time.Now()
+	if last, ok := w.blockedLogged.Load(send.Hook.ID); ok && now.Sub(last.(time.Time)) < blockedLogEvery { //nolint:forcetypeassert
+		return
+	}
+	w.blockedLogged.Store(send.Hook.ID, now)
+	w.logger.WarnContext(ctx, "deliveries refused by the SSRF guard: their receiver's address is not allowed", "hook_id", send.Hook.ID,
+		"reason", out.result.Error)
 }
 
 // Middleware: the job works only while its process holds its lock.
@@ -349,6 +369,9 @@ func dueTime(send *outbox.Send) int64 {
 // waits holds the run's jittered wait per place in the schedule.
 func (w *deliverWorker) judge(send *outbox.Send, out *outcome, test bool, waits map[int]time.Duration) (*outbox.AttemptRecord, string) {
 	w.metrics.observeAttempt(out)
+	if out.blocked {
+		w.logBlocked(context.Background(), send, out)
+	}
 	record := &outbox.AttemptRecord{Send: send, Result: out.result, Status: outbox.DeliveryPending}
 	// The attempt's place in the delivery's retry schedule, from 1.
 	place := out.result.Attempt - send.ReplayedAttempts

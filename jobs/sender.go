@@ -69,6 +69,8 @@ type outcome struct {
 	// aborted means the request was cut short by the process itself, not by
 	// its timeout or the receiver: it is no attempt.
 	aborted bool
+	// blocked means the SSRF guard refused the receiver's address.
+	blocked bool
 }
 
 func (o *outcome) succeeded() bool {
@@ -101,8 +103,10 @@ func (s *sender) send(ctx context.Context, send *outbox.Send, attempt int) *outc
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
+		var blocked *BlockedAddressError
 		result.Error = describeRequestError(err, s.timeout)
 		out.aborted = parent.Err() != nil
+		out.blocked = errors.As(err, &blocked)
 		return out
 	}
 	defer resp.Body.Close()

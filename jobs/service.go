@@ -348,23 +348,17 @@ func (s *Service) Stop(ctx context.Context) error {
 	return err
 }
 
-// TestEventTypeDefault is the event type of a test-send unless told
-// otherwise.
-const TestEventTypeDefault = "PostSignIn"
-
 // ErrTestNotSent is returned by TestHook when no worker took the test-send
 // in time; it stays queued and goes out once one runs.
 var ErrTestNotSent = errors.New("no worker sent the test delivery in time: is hookrelay serve running against this database?")
 
-// TestHook queues a sample eventType event for the hook, sent once by the
+// TestHook queues a sample eventType event (by default, one of the types
+// the hook receives: see outbox.CreateTestDelivery) for the hook, sent once by the
 // workers, through the same guard and client as real traffic, whether the
 // hook is enabled or not; it waits for the outcome and returns the delivery
 // with its attempt. When no worker takes it in time, it returns the pending
 // delivery and ErrTestNotSent.
 func (s *Relay) TestHook(ctx context.Context, hookID, eventType string) (*outbox.Delivery, error) {
-	if eventType == "" {
-		eventType = TestEventTypeDefault
-	}
 	client, err := s.started()
 	if err != nil {
 		return nil, err

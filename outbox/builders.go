@@ -1,6 +1,7 @@
 package outbox
 
 import (
+	"encoding/json"
 	"time"
 )
 
@@ -20,6 +21,24 @@ type User struct {
 	IsSuspended  bool           `json:"isSuspended"`
 	CreatedAt    *time.Time     `json:"createdAt,omitempty"`
 	UpdatedAt    *time.Time     `json:"updatedAt,omitempty"`
+}
+
+// MarshalJSON writes the user as Logto does, timestamps as Unix
+// milliseconds: the same shape as the Logto preset's captured users.
+func (u User) MarshalJSON() ([]byte, error) {
+	type plain User // without this method
+	millis := func(t *time.Time) *int64 {
+		if t == nil {
+			return nil
+		}
+		ms := t.UnixMilli()
+		return &ms
+	}
+	return json.Marshal(struct {
+		plain
+		CreatedAt *int64 `json:"createdAt,omitempty"`
+		UpdatedAt *int64 `json:"updatedAt,omitempty"`
+	}{plain(u), millis(u.CreatedAt), millis(u.UpdatedAt)})
 }
 
 // Role is a role of role-based access control.

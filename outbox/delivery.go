@@ -1,6 +1,7 @@
 package outbox
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -343,9 +344,15 @@ type ReplayRange struct {
 	Since  time.Time
 	// Until defaults to now.
 	Until time.Time
-	// Status, when set, replays only deliveries of that status.
+	// Status selects the finished deliveries to send again: failed (the
+	// default), succeeded, canceled, or all of them (ReplayAllFinished).
+	// Re-sending successes is a choice made explicitly.
 	Status string
 }
+
+// ReplayAllFinished is the ReplayRange.Status that replays every finished
+// delivery in the range: failed, succeeded and canceled.
+const ReplayAllFinished = "all"
 
 // ReplayMaxDeliveries bounds one range replay.
 const ReplayMaxDeliveries = 100000
@@ -368,8 +375,13 @@ func (s *Store) DeliveryIDsInRange(ctx context.Context, r *ReplayRange) ([]strin
 	if !isUUID(r.HookID) {
 		return nil, missing(ErrHookNotFound, r.HookID)
 	}
-	if err := validateStatus(r.Status); err != nil {
-		return nil, err
+	status := cmp.Or(r.Status, DeliveryFailed)
+	switch status {
+	case DeliveryFailed, DeliverySucceeded, DeliveryCanceled:
+	case ReplayAllFinished:
+		status = ""
+	default:
+		return nil, invalid("status", "%q; replay failed (the default), succeeded, canceled or all deliveries", r.Status)
 	}
 	until := r.Until
 	if until.IsZero() {
@@ -385,7 +397,7 @@ func (s *Store) DeliveryIDsInRange(ctx context.Context, r *ReplayRange) ([]strin
 		HookID: r.HookID,
 		Since:  r.Since,
 		Until:  until,
-		Status: nullable(r.Status),
+		Status: nullable(status),
 		Max:    ReplayMaxDeliveries,
 	})
 	return ids, wrap(err, "list deliveries of hook %s to replay", r.HookID)
@@ -437,7 +449,8 @@ func deliveryFromRow(row *dbsqlc.Delivery, eventType string) *Delivery {
 
 // CreateTestDelivery records a test-send to the hook: a delivery of a sample
 // eventType event that no other hook receives, with "test": true in its body.
-// The caller attempts it once.
+// An empty eventType is the first type the hook receives (PostSignIn for
+// *). The caller attempts it once.
 func (s *Store) CreateTestDelivery(ctx context.Context, hookID, eventType string) (string, error) {
 	return s.createTestDelivery(ctx, s.pool, hookID, eventType)
 }
@@ -449,10 +462,16 @@ func (s *Store) CreateTestDeliveryTx(ctx context.Context, tx pgx.Tx, hookID, eve
 }
 
 func (s *Store) createTestDelivery(ctx context.Context, db dbsqlc.DBTX, hookID, eventType string) (string, error) {
-	if err := ValidateEventType(eventType); err != nil {
+	hook, err := s.GetHook(ctx, hookID)
+	if err != nil {
 		return "", err
 	}
-	if _, err := s.GetHook(ctx, hookID); err != nil {
+	if eventType == "" {
+		if eventType, err = s.sampleEventType(ctx, hook); err != nil {
+			return "", err
+		}
+	}
+	if err := ValidateEventType(eventType); err != nil {
 		return "", err
 	}
 	id, err := s.queries(db).DeliveryInsertTest(ctx, &dbsqlc.DeliveryInsertTestParams{
@@ -461,6 +480,30 @@ func (s *Store) createTestDelivery(ctx context.Context, db dbsqlc.DBTX, hookID, 
 		HookID: hookID,
 	})
 	return id, wrap(err, "create test delivery for hook %s", hookID)
+}
+
+// sampleEventType is the first type the hook receives: the first exact type
+// among its filters, or the first catalogue or registered type one of its
+// wildcards matches.
+func (s *Store) sampleEventType(ctx context.Context, hook *Hook) (string, error) {
+	types, err := s.EventTypes(ctx)
+	if err != nil {
+		return "", err
+	}
+	for _, filter := range hook.Events {
+		if filter == "*" {
+			return EventPostSignIn, nil
+		}
+		if !strings.HasSuffix(filter, ".*") {
+			return filter, nil
+		}
+		for _, t := range types {
+			if MatchEventFilter(filter, t.Name) {
+				return t.Name, nil
+			}
+		}
+	}
+	return EventPostSignIn, nil
 }
 
 // DeliveryCounts are how many deliveries there are of each status.

@@ -75,6 +75,9 @@ func (s *Store) PublishTx(ctx context.Context, tx pgx.Tx, event *Event) (string,
 	if err != nil {
 		return "", err
 	}
+	if err := s.checkNearMiss(ctx, tx, event.Type, "event type"); err != nil {
+		return "", err
+	}
 	params.TraceParent = nullable(TraceParent(ctx))
 	row, err := s.queries(tx).EventInsert(ctx, params)
 	if err != nil {

@@ -75,3 +75,25 @@ func FuzzEventTypeAndFilter(f *testing.F) {
 		}
 	})
 }
+
+func TestNearMiss(t *testing.T) {
+	t.Parallel()
+
+	for typo, want := range map[string]string{
+		"User.Craeted":       "User.Created",
+		"User.Create":        "User.Created",
+		"User.Createdd":      "User.Created",
+		"User.Deletd":        "User.Deleted",
+		"PostSignin":         "PostSignIn",
+		"POSTSIGNIN":         "PostSignIn",
+		"Role.Scope.Updated": "Role.Scopes.Updated",
+	} {
+		require.Equal(t, want, NearMiss(typo), typo)
+	}
+	for _, far := range []string{"User.Created", "PostSignIn", "Invoice.Paid", "User.Archived", "Session.Revoked", ""} {
+		require.Empty(t, NearMiss(far), far)
+	}
+	for _, info := range Catalog {
+		require.Empty(t, NearMiss(info.Type), "a catalogue type is no near miss of another")
+	}
+}

@@ -163,6 +163,9 @@ func (s *Store) CreateHook(ctx context.Context, params *HookParams) (*Hook, erro
 		}
 	}
 	events, headers, err := validateHook(p.Name, p.URL, p.Events, p.Headers, p.TenantID)
+	if err == nil {
+		err = s.checkFilters(ctx, events)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -232,6 +235,9 @@ func (s *Store) UpdateHook(ctx context.Context, id string, update *HookUpdate) (
 		hook.Headers = update.Headers
 	}
 	events, headers, err := validateHook(hook.Name, hook.URL, hook.Events, hook.Headers, hook.TenantID)
+	if err == nil && update.Events != nil {
+		err = s.checkFilters(ctx, events)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -397,6 +403,10 @@ func ValidateHookURL(rawURL string) error {
 		return invalid("url", "%d characters; at most %d", len(rawURL), HookURLMaxLength)
 	}
 	u, err := url.Parse(rawURL)
+	if err != nil && !strings.Contains(rawURL, "://") {
+		// 127.0.0.1:9000/hooks parses as a scheme "127.0.0.1" at best.
+		return invalid("url", "%q: the scheme must be http or https, as in https://example.com/hooks", rawURL)
+	}
 	if err != nil {
 		return invalid("url", "%q does not parse: %v", rawURL, err)
 	}

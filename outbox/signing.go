@@ -75,6 +75,11 @@ func VerifySignatureV1(signingKey, id string, timestamp int64, body []byte, head
 // custom headers, then Content-Type, User-Agent, webhook-id,
 // webhook-timestamp, webhook-signature (one entry per key valid at at) and
 // logto-signature-sha-256, which the custom ones cannot replace.
+//
+// One hex HMAC cannot carry two keys: during a rotation's overlap,
+// logto-signature-sha-256 is made with the previous key, which receivers
+// written for Logto still hold, and with the new one once the overlap ends.
+// Standard Webhooks receivers verify either key meanwhile.
 func SignedHeaders(hook *Hook, deliveryID string, at time.Time, body []byte) (http.Header, error) {
 	header := http.Header{}
 	for name, value := range hook.Headers {
@@ -94,7 +99,7 @@ func SignedHeaders(hook *Hook, deliveryID string, at time.Time, body []byte) (ht
 	header.Set("webhook-id", deliveryID)
 	header.Set("webhook-timestamp", strconv.FormatInt(timestamp, 10))
 	header.Set("webhook-signature", strings.Join(signatures, " "))
-	header.Set("logto-signature-sha-256", SignatureLogto(hook.SigningKey, body))
+	header.Set("logto-signature-sha-256", SignatureLogto(keys[len(keys)-1], body))
 	return header, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -71,4 +72,36 @@ func FuzzVerifySignatureV1(f *testing.F) {
 		require.True(t, VerifySignatureV1(key, "id", timestamp, body, header+" "+sig))
 		require.False(t, VerifySignatureV1(key, "id2", timestamp, body, sig))
 	})
+}
+
+// TestSignedHeadersDuringRotation: webhook-signature carries both keys
+// during the overlap; logto-signature-sha-256, which can carry one, is made
+// with the previous key until the overlap ends, then with the new one.
+func TestSignedHeadersDuringRotation(t *testing.T) {
+	t.Parallel()
+	rotatedAt := time.Date(2026, 1, 2, 15, 4, 5, 0, time.UTC)
+	expires := rotatedAt.Add(time.Hour)
+	hook := &Hook{SigningKey: NewSigningKey(), PreviousSigningKey: NewSigningKey(), PreviousKeyExpiresAt: &expires}
+	body := []byte(`{"event":"User.Created"}`)
+
+	for _, tt := range []struct {
+		name     string
+		at       time.Time
+		logtoKey string
+		entries  int
+	}{
+		{"Overlap", rotatedAt, hook.PreviousSigningKey, 2},
+		{"OverlapsLastSecond", expires.Add(-time.Second), hook.PreviousSigningKey, 2},
+		{"AfterOverlap", expires, hook.SigningKey, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			header, err := SignedHeaders(hook, "d1", tt.at, body)
+			require.NoError(t, err)
+			require.Equal(t, SignatureLogto(tt.logtoKey, body), header.Get("logto-signature-sha-256"))
+			entries := strings.Fields(header.Get("webhook-signature"))
+			require.Len(t, entries, tt.entries)
+			require.True(t, VerifySignatureV1(hook.SigningKey, "d1", tt.at.Unix(), body, entries[0]), "the new key signs first")
+		})
+	}
 }

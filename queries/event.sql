@@ -68,3 +68,14 @@ WHERE id IN (
     ORDER BY e.id
     LIMIT @max
 );
+
+-- name: EventTypeRegister :exec
+INSERT INTO /* TEMPLATE: schema */event_types (name)
+SELECT unnest(@names::text[])
+ON CONFLICT (name) DO NOTHING;
+
+-- name: EventTypeRegistered :one
+SELECT EXISTS (SELECT 1 FROM /* TEMPLATE: schema */event_types WHERE name = @name);
+
+-- name: EventTypeList :many
+SELECT * FROM /* TEMPLATE: schema */event_types ORDER BY catalogue DESC, name;

@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hookrelay/hookrelay/jobs"
@@ -260,7 +261,11 @@ func redactKeys(r *http.Request, body any) any {
 	}
 	switch v := body.(type) {
 	case *outbox.Hook:
-		return v.Redacted()
+		redacted := v.Redacted()
+		if strings.HasSuffix(r.URL.Path, "/rotate-key") {
+			redacted.SigningKey = v.SigningKey // the new key is what rotating is for
+		}
+		return redacted
 	case []*outbox.Hook:
 		redacted := make([]*outbox.Hook, len(v))
 		for i, hook := range v {

@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -71,6 +72,7 @@ func newConsole(relay *jobs.Relay, adminToken []byte, fail func(http.ResponseWri
 		"headers":   headerLines,
 		"jobURL":    func(job *rivertype.JobRow) string { return fmt.Sprintf("/riverui/jobs/%d", job.ID) },
 		"statusTag": statusTag,
+		"count":     count,
 	}
 	for _, name := range []string{"hooks", "hook", "delivery", "events", "event", "error"} {
 		page, err := template.New("layout.html").Funcs(funcs).ParseFS(consoleFiles, "console/layout.html", "console/"+name+".html")
@@ -500,7 +502,7 @@ func (c *console) replayRange(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	default:
-		data.Notice = fmt.Sprintf("%d deliveries queued again, each with its own webhook-id.", n)
+		data.Notice = count(int64(n), "delivery", "deliveries") + " queued again, each with its own webhook-id."
 	}
 	c.hookWith(w, r, data)
 }
@@ -672,4 +674,12 @@ func statusTag(status any) string {
 		}
 	}
 	return "status-failed"
+}
+
+// count is n with the noun it counts: 1 delivery, 2 deliveries.
+func count(n int64, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.FormatInt(n, 10) + " " + many
 }

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/hookrelay/hookrelay/capture"
-	"github.com/hookrelay/hookrelay/outbox"
 )
 
 func runCapture(ctx context.Context, args []string, stdout io.Writer) error {
@@ -131,12 +130,4 @@ func capturePreset(_ context.Context, args []string, stdout io.Writer) error {
 	}
 	_, err = stdout.Write(file)
 	return err
-}
-
-func runEvents(_ context.Context, args []string, stdout io.Writer) error {
-	fs, _ := newFlagSet("events")
-	if err := parseNone(fs, args); err != nil {
-		return err
-	}
-	return printJSON(stdout, outbox.Catalog)
 }

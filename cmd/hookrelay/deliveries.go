@@ -43,7 +43,7 @@ func deliveriesReplay(ctx context.Context, args []string, stdout io.Writer) erro
 	hook := fs.String("hook", "", "replay this hook's deliveries in a time range")
 	since := fs.String("since", "", "start of the range, RFC 3339")
 	until := fs.String("until", "", "end of the range, RFC 3339 (default now)")
-	status := fs.String("status", "", "only deliveries of this status, such as failed")
+	status := fs.String("status", outbox.DeliveryFailed, "replay the range's deliveries of this status: failed, succeeded, canceled or all (finished ones)")
 	positional, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -52,7 +52,7 @@ func deliveriesReplay(ctx context.Context, args []string, stdout io.Writer) erro
 	case len(positional) == 1 && *hook == "":
 	case len(positional) == 0 && *hook != "" && *since != "":
 	default:
-		return usagef("deliveries replay takes a delivery ID, or --hook ID --since RFC3339 [--until RFC3339] [--status STATUS]")
+		return usagef("deliveries replay takes a delivery ID, or --hook ID --since RFC3339 [--until RFC3339] [--status failed|succeeded|canceled|all]")
 	}
 
 	r := &outbox.ReplayRange{HookID: *hook, Status: *status}

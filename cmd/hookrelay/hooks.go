@@ -90,7 +90,8 @@ func hooksList(ctx context.Context, args []string, stdout io.Writer) error {
 }
 
 // withHook parses one hook ID and calls fn with an open store. A hook that fn
-// returns is printed with its signing keys redacted unless --reveal-key.
+// returns is printed with its signing keys redacted unless --reveal-key
+// (rotatedHook: but for its new key).
 func withHook(ctx context.Context, name string, args []string, addFlags func(fs *flag.FlagSet), fn func(store *outbox.Store, fs *flag.FlagSet, o *options, id string) (any, error), stdout io.Writer) error {
 	fs, o := newFlagSet(name)
 	if addFlags != nil {
@@ -103,10 +104,20 @@ func withHook(ctx context.Context, name string, args []string, addFlags func(fs 
 	}
 	return o.printFromStore(ctx, stdout, func(store *outbox.Store) (any, error) {
 		v, err := fn(store, fs, o, id)
-		if hook, ok := v.(*outbox.Hook); ok && err == nil && !*reveal {
-			return hook.Redacted(), nil
+		if err != nil || *reveal {
+			return v, err
 		}
-		return v, err
+		switch hook := v.(type) {
+		case *outbox.Hook:
+			return hook.Redacted(), nil
+		case rotatedHook:
+			// The new key is what rotate-key is for: it is shown, the
+			// previous one and the custom headers are not.
+			shown := hook.Redacted()
+			shown.SigningKey = hook.SigningKey
+			return shown, nil
+		}
+		return v, nil
 	})
 }
 
@@ -165,15 +176,19 @@ func hooksRotateKey(ctx context.Context, args []string, stdout io.Writer) error 
 	return withHook(ctx, "hooks rotate-key", args, func(fs *flag.FlagSet) {
 		overlap = fs.Duration("overlap", outbox.RotateOverlapDefault, "how long the previous key keeps signing")
 	}, func(store *outbox.Store, _ *flag.FlagSet, _ *options, id string) (any, error) {
-		return store.RotateHookKey(ctx, id, *overlap)
+		hook, err := store.RotateHookKey(ctx, id, *overlap)
+		return rotatedHook{hook}, err
 	}, stdout)
 }
+
+// rotatedHook is a hook that rotate-key returns, printed with its new key.
+type rotatedHook struct{ *outbox.Hook }
 
 func hooksTest(ctx context.Context, args []string, stdout io.Writer) error {
 	var event *string
 	var sent *outbox.Delivery
 	err := withHook(ctx, "hooks test", args, func(fs *flag.FlagSet) {
-		event = fs.String("event", "", "event type of the sample (default PostSignIn)")
+		event = fs.String("event", "", "event type of the sample (default: the first type the hook receives)")
 	}, func(store *outbox.Store, _ *flag.FlagSet, o *options, id string) (any, error) {
 		// The workers of hookrelay serve send it, through their guard.
 		service, err := o.newService(store)

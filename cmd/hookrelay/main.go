@@ -23,15 +23,18 @@ Usage:
   hookrelay hooks create --url URL --event TYPE [--event TYPE…] [--name N] [--header 'K: V'…] [--tenant ID]
   hookrelay hooks list | show ID | update ID … | delete ID | enable ID | disable ID
   hookrelay hooks rotate-key ID [--overlap 24h] | test ID [--event TYPE]
-  hookrelay publish --event TYPE [--data JSON] [--context JSON] [--tenant ID]
+  hookrelay publish --event TYPE [--data JSON|@FILE|-] [--context JSON|@FILE|-] [--tenant ID]
   hookrelay deliveries list [--hook ID] [--status STATUS] [--limit N] [--after ID] | show ID
-  hookrelay deliveries replay ID | replay --hook ID --since RFC3339 [--until RFC3339] [--status failed]
+  hookrelay deliveries replay ID | replay --hook ID --since RFC3339 [--until RFC3339] [--status failed|succeeded|canceled|all]
+  hookrelay events                         the event catalogue
+  hookrelay events list [--type TYPE] [--limit N] [--after ID] | show ID   published events
+  hookrelay events types | register TYPE…  known types; register custom types near the catalogue's
   hookrelay capture install --table SCHEMA.TABLE --entity User --columns id,username,… [--tenant-column C]
   hookrelay capture install --preset logto|supabase | --mapping FILE [--table-schema S] [--all-tenants]
-  hookrelay capture presets | preset show NAME   the built-in presets, and one's file
+  hookrelay capture presets | preset show NAME   the built-in presets (logto, supabase), and one's file
   hookrelay capture list | remove --table SCHEMA.TABLE | remove --preset NAME
-  hookrelay events                         list the event catalogue
   hookrelay healthcheck                    exit 0 if the serve on HOOKRELAY_ADDR is ready (for containers)
+  hookrelay version                        hookrelay's version
 
 Every command takes --database-url (DATABASE_URL) and --schema (HOOKRELAY_SCHEMA);
 run a command with -h for its flags.
@@ -80,6 +83,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		"capture":     runCapture,
 		"events":      runEvents,
 		"healthcheck": runHealthcheck,
+		"version":     runVersion,
 	}
 	switch args[0] {
 	case "help", "-h", "--help":
@@ -93,14 +97,32 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	return command(ctx, args[1:], stdout)
 }
 
-// subcommand dispatches to one of commands by args[0].
+// subcommand dispatches to one of commands by args[0]; help, -h and --help
+// print the group's lines of the usage.
 func subcommand(ctx context.Context, group string, args []string, stdout io.Writer, commands map[string]func(context.Context, []string, io.Writer) error) error {
 	if len(args) == 0 {
-		return usagef("hookrelay %s needs a subcommand; run hookrelay help", group)
+		return usagef("%s needs a subcommand; run hookrelay %s -h", group, group)
+	}
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		return &helpRequest{text: groupUsage(group)}
 	}
 	command, ok := commands[args[0]]
 	if !ok {
-		return usagef("unknown command %q for hookrelay %s; run hookrelay help", args[0], group)
+		return usagef("unknown command %q for hookrelay %s; run hookrelay %s -h", args[0], group, group)
 	}
 	return command(ctx, args[1:], stdout)
+}
+
+// groupUsage is the usage's lines of a group of commands.
+func groupUsage(group string) string {
+	var b strings.Builder
+	b.WriteString("Usage:\n")
+	for line := range strings.Lines(usage) {
+		if strings.HasPrefix(line, "  hookrelay "+group+" ") || line == "  hookrelay "+group+"\n" {
+			b.WriteString(line)
+		}
+	}
+	b.WriteString("\nRun a command with -h for its flags.\n")
+	return b.String()
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -179,12 +180,37 @@ func commandHelp(fs *flag.FlagSet) string {
 		for _, f := range group.flags {
 			fmt.Fprintf(&b, "  --%-20s %s", f.Name, f.Usage)
 			if f.DefValue != "" && f.DefValue != "[]" && f.DefValue != "false" {
-				fmt.Fprintf(&b, " (default %s)", f.DefValue)
+				fmt.Fprintf(&b, " (default %s)", redactDefault(f))
 			}
 			fmt.Fprintln(&b)
 		}
 	}
 	return b.String()
+}
+
+// redactDefault is a flag's default for help, with the secrets the
+// environment gave it left out: the admin token, and the database URL's
+// password.
+func redactDefault(f *flag.Flag) string {
+	switch f.Name {
+	case "admin-token":
+		return "(set, from HOOKRELAY_ADMIN_TOKEN)"
+	case "database-url":
+		u, err := url.Parse(f.DefValue)
+		if err != nil || u.Scheme == "" { // not a URL: key=value settings, say
+			return "(set, from DATABASE_URL)"
+		}
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+		q := u.Query()
+		if q.Has("password") {
+			q.Set("password", "xxxxx")
+			u.RawQuery = q.Encode()
+		}
+		return u.Redacted()
+	}
+	return f.DefValue
 }
 
 // stringList is a repeatable flag.

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"strings"
 
 	"github.com/hookrelay/hookrelay/outbox"
 )
@@ -12,8 +14,8 @@ import (
 func runPublish(ctx context.Context, args []string, stdout io.Writer) error {
 	fs, o := newFlagSet("publish")
 	eventType := fs.String("event", "", "event type, such as User.Created")
-	data := fs.String("data", "", "the event's data, JSON")
-	eventContext := fs.String("context", "", "keys merged into the body's top level, a JSON object")
+	data := fs.String("data", "", "the event's data: JSON, @FILE to read it from a file, or - from stdin")
+	eventContext := fs.String("context", "", "keys merged into the body's top level: a JSON object, @FILE or -")
 	tenant := fs.String("tenant", "", "tenant of the event")
 	if err := parseNone(fs, args); err != nil {
 		return err
@@ -21,16 +23,24 @@ func runPublish(ctx context.Context, args []string, stdout io.Writer) error {
 	if *eventType == "" {
 		return usagef("publish needs --event TYPE")
 	}
+	if *data == "-" && *eventContext == "-" {
+		return usagef("publish reads one of --data and --context from stdin, not both")
+	}
 	event := &outbox.Event{Type: *eventType, TenantID: *tenant}
 	if *data != "" {
-		if !json.Valid([]byte(*data)) {
-			return usagef("invalid --data: not JSON")
+		raw, err := readJSONArg("data", *data)
+		if err != nil {
+			return err
 		}
-		event.Data = json.RawMessage(*data)
+		event.Data = raw
 	}
 	if *eventContext != "" {
-		if err := json.Unmarshal([]byte(*eventContext), &event.Context); err != nil {
-			return usagef("invalid --context: want a JSON object")
+		raw, err := readJSONArg("context", *eventContext)
+		if err == nil && json.Unmarshal(raw, &event.Context) != nil {
+			err = usagef("invalid --context: want a JSON object")
+		}
+		if err != nil {
+			return err
 		}
 	}
 	store, err := o.openStore(ctx)
@@ -44,6 +54,31 @@ func runPublish(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	_, err = fmt.Fprintln(stdout, id)
 	return err
+}
+
+// readJSONArg returns the JSON a flag gives: the value itself, the content
+// of a file for @FILE, or stdin for - (payloads past the limit of a command
+// line's length).
+func readJSONArg(name, value string) (json.RawMessage, error) {
+	raw, source := []byte(value), ""
+	switch {
+	case value == "-":
+		var err error
+		if raw, err = io.ReadAll(os.Stdin); err != nil {
+			return nil, fmt.Errorf("read --%s from stdin: %w", name, err)
+		}
+		source = " (stdin)"
+	case strings.HasPrefix(value, "@"):
+		var err error
+		if raw, err = os.ReadFile(value[1:]); err != nil {
+			return nil, usagef("invalid --%s: %v", name, err)
+		}
+		source = " (" + value[1:] + ")"
+	}
+	if !json.Valid(raw) {
+		return nil, usagef("invalid --%s%s: not JSON", name, source)
+	}
+	return raw, nil
 }
 
 func runMigrate(ctx context.Context, args []string, stdout io.Writer) error {

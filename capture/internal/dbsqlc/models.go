@@ -58,6 +58,12 @@ type Event struct {
 	TraceParent *string
 }
 
+type EventType struct {
+	Name      string
+	Catalogue bool
+	CreatedAt time.Time
+}
+
 type Hook struct {
 	ID                   string
 	Name                 string

@@ -259,6 +259,52 @@ func (q *Queries) EventPublishSQL(ctx context.Context, arg *EventPublishSQLParam
 	return column_1, err
 }
 
+const eventTypeList = `-- name: EventTypeList :many
+SELECT name, catalogue, created_at FROM /* TEMPLATE: schema */event_types ORDER BY catalogue DESC, name
+`
+
+func (q *Queries) EventTypeList(ctx context.Context) ([]*EventType, error) {
+	rows, err := q.db.Query(ctx, eventTypeList)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []*EventType
+	for rows.Next() {
+		var i EventType
+		if err := rows.Scan(&i.Name, &i.Catalogue, &i.CreatedAt); err != nil {
+			return nil, err
+		}
+		items = append(items, &i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const eventTypeRegister = `-- name: EventTypeRegister :exec
+INSERT INTO /* TEMPLATE: schema */event_types (name)
+SELECT unnest($1::text[])
+ON CONFLICT (name) DO NOTHING
+`
+
+func (q *Queries) EventTypeRegister(ctx context.Context, names []string) error {
+	_, err := q.db.Exec(ctx, eventTypeRegister, names)
+	return err
+}
+
+const eventTypeRegistered = `-- name: EventTypeRegistered :one
+SELECT EXISTS (SELECT 1 FROM /* TEMPLATE: schema */event_types WHERE name = $1)
+`
+
+func (q *Queries) EventTypeRegistered(ctx context.Context, name string) (bool, error) {
+	row := q.db.QueryRow(ctx, eventTypeRegistered, name)
+	var exists bool
+	err := row.Scan(&exists)
+	return exists, err
+}
+
 const eventUnfannedExists = `-- name: EventUnfannedExists :one
 SELECT EXISTS (SELECT 1 FROM /* TEMPLATE: schema */events WHERE fanned_out_at IS NULL)
 `
