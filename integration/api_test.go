@@ -78,6 +78,7 @@ func TestAPIAuthorization(t *testing.T) {
 		{"GET", "/api/deliveries/" + hook.ID}, {"POST", "/api/deliveries/" + hook.ID + "/replay"},
 		{"POST", "/api/deliveries/replay"}, {"POST", "/api/events"}, {"GET", "/api/unknown"},
 		{"GET", "/riverui/"}, {"GET", "/riverui/api/jobs"},
+		{"GET", "/debug/pprof/"}, {"GET", "/debug/pprof/profile?seconds=1"}, {"GET", "/debug/pprof/heap"}, {"GET", "/debug/pprof/trace"},
 	}
 	for _, route := range routes {
 		for name, auth := range map[string]func(*http.Request){
@@ -99,9 +100,9 @@ func TestAPIAuthorization(t *testing.T) {
 			}
 			require.Equal(t, challenge, resp.Header.Get("WWW-Authenticate"))
 		}
-		if strings.HasPrefix(route.path, "/api/") {
+		if !strings.HasPrefix(route.path, "/riverui/") {
 			// The Basic credentials a browser caches for River's UI do not
-			// open the API.
+			// open the API, nor the profiles.
 			req, err := http.NewRequest(route.method, bundle.url+route.path, nil)
 			require.NoError(t, err)
 			req.SetBasicAuth("admin", adminToken)
@@ -121,6 +122,17 @@ func TestAPIAuthorization(t *testing.T) {
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Contains(t, string(page), "<html")
+
+	// Go's profiles, with the token; not the command line, which may hold
+	// secrets given as flags.
+	for path, want := range map[string]int{"/debug/pprof/": http.StatusOK, "/debug/pprof/goroutine?debug=1": http.StatusOK, "/debug/pprof/cmdline": http.StatusNotFound} {
+		req, _ := http.NewRequest("GET", bundle.url+path, nil)
+		req.Header.Set("Authorization", "Bearer "+adminToken)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, want, resp.StatusCode, path)
+	}
 
 	for _, open := range []string{"/healthz", "/readyz", "/metrics"} {
 		resp, err := http.Get(bundle.url + open)

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/hookrelay/hookrelay/jobs"
 )
 
 // TestBench runs a tiny `hookrelay bench --json` to prove every phase works;
@@ -28,8 +30,16 @@ func TestBench(t *testing.T) {
 		require.Greater(t, p["p99"].(float64), 0.0)
 	}
 	require.Equal(t, 20.0, latency["wake"].(map[string]any)["n"], "10 quiet spells × 2 hooks")
-	drain := out["drain"].(map[string]any)
-	for _, key := range []string{"deliveries_per_s", "ratio", "wal_bytes_per_delivery", "database_bytes_per_event"} {
-		require.Greater(t, drain[key].(float64), 0.0, "drain "+key)
+	for _, name := range []string{"drain", "drain_https"} {
+		drain := out[name].(map[string]any)
+		for _, key := range []string{"deliveries_per_s", "ratio", "wal_bytes_per_delivery", "database_bytes_per_event",
+			"serve_cpu_us_per_delivery", "receiver_cpu_us_per_delivery", "connections", "connections_per_1000_deliveries"} {
+			require.Greater(t, drain[key].(float64), 0.0, name+" "+key)
+		}
+		// serve's connections and the bench's own, which reads the counts.
+		require.LessOrEqual(t, drain["connections"].(float64), float64(jobs.HostConcurrencyDefault+1), name)
 	}
+	https := out["drain_https"].(map[string]any)
+	require.Equal(t, https["connections"], https["tls_handshakes"], "every connection to the HTTPS receiver is a handshake")
+	require.Equal(t, 0.0, out["drain"].(map[string]any)["tls_handshakes"])
 }

@@ -3,16 +3,19 @@ package integration
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/hex"
 	"io"
 	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -36,12 +39,37 @@ type receiver struct {
 	requests []received
 	active   map[string]int // webhook-id → requests being answered
 	arrived  chan struct{}
+
+	// connections counts the connections accepted, handshakes the TLS
+	// handshakes of a receiver started with newTLSReceiver.
+	connections, handshakes atomic.Int64
 }
 
 func newReceiver(t *testing.T, respond func(w http.ResponseWriter, r *http.Request, n int)) *receiver {
 	t.Helper()
+	rec := newUnstartedReceiver(t, respond)
+	rec.Start()
+	return rec
+}
+
+// newTLSReceiver is newReceiver serving HTTPS (HTTP/1.1: a handshake per
+// connection), with a certificate for 127.0.0.1 that rec.Certificate()
+// returns.
+func newTLSReceiver(t *testing.T, respond func(w http.ResponseWriter, r *http.Request, n int)) *receiver {
+	t.Helper()
+	rec := newUnstartedReceiver(t, respond)
+	rec.TLS = &tls.Config{VerifyConnection: func(tls.ConnectionState) error {
+		rec.handshakes.Add(1)
+		return nil
+	}}
+	rec.StartTLS()
+	return rec
+}
+
+func newUnstartedReceiver(t *testing.T, respond func(w http.ResponseWriter, r *http.Request, n int)) *receiver {
+	t.Helper()
 	rec := &receiver{respond: respond, arrived: make(chan struct{}, 1), active: map[string]int{}}
-	rec.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	rec.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		id := r.Header.Get("webhook-id")
 		rec.mu.Lock()
@@ -66,6 +94,11 @@ func newReceiver(t *testing.T, respond func(w http.ResponseWriter, r *http.Reque
 		}
 		w.WriteHeader(http.StatusNoContent)
 	}))
+	rec.Config.ConnState = func(_ net.Conn, state http.ConnState) {
+		if state == http.StateNew {
+			rec.connections.Add(1)
+		}
+	}
 	t.Cleanup(rec.Close)
 	return rec
 }

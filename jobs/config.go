@@ -25,6 +25,7 @@ const (
 	RetentionIntervalDefault = 10 * time.Minute
 	DisableAfterDefault      = 5 * 24 * time.Hour
 	HookConcurrencyDefault   = 64
+	HostConcurrencyDefault   = 128
 )
 
 // RetryScheduleDefault spreads 8 attempts over about 28 hours, like Svix.
@@ -91,9 +92,16 @@ type Config struct {
 	DisableAfter time.Duration
 
 	// HookConcurrency is how many requests one process has in flight to one
-	// hook at most, those it no longer waits for included (see
-	// hookGate). Defaults to HookConcurrencyDefault.
+	// hook at most, those it no longer waits for included (see gate.go).
+	// Defaults to HookConcurrencyDefault.
 	HookConcurrency int
+
+	// HostConcurrency is how many requests one process has in flight to one
+	// receiver host (scheme, host and port) at most, over as many kept-alive
+	// connections. Keep it above HookConcurrency, so that a hook whose
+	// receiver hangs leaves room to the other hooks of its host. Defaults
+	// to HostConcurrencyDefault.
+	HostConcurrency int
 
 	// TracerProvider, when set, makes spans of the fan-out and of each
 	// delivery attempt of events published inside a trace, in that trace
@@ -124,6 +132,7 @@ func (c *Config) withDefaults() *Config {
 	config.RetentionInterval = orDefault(config.RetentionInterval, RetentionIntervalDefault)
 	config.DisableAfter = orDefault(config.DisableAfter, DisableAfterDefault)
 	config.HookConcurrency = orDefault(config.HookConcurrency, HookConcurrencyDefault)
+	config.HostConcurrency = orDefault(config.HostConcurrency, HostConcurrencyDefault)
 	if config.Now == nil {
 		config.Now = time.Now
 	}

@@ -87,7 +87,7 @@ type deliverWorker struct {
 	sender       *sender
 	schedule     []time.Duration
 	disableAfter time.Duration
-	gate         *hookGate
+	hooks, hosts *slotGate // request slots (gate.go)
 	metrics      *metrics
 	logger       *slog.Logger
 	timeout      time.Duration // of one request
@@ -243,11 +243,11 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 	run := w.sendAll(ctx, due, job.Args.Test)
 	if run.refused {
 		report = &RunReport{Refused: 1, Leases: report.Leases,
-			Reason: "the hook's receiver is not answering: its requests in flight in this process hold every slot, so this job waits its turn"}
+			Reason: "the hook's receiver is not answering: requests in flight in this process hold every slot of the hook or of its host, so this job waits its turn"}
 		if previous != nil {
 			report.Refused += previous.Refused
 		}
-		return w.snooze(ctx, report, w.gate.refusalWait(report.Refused))
+		return w.snooze(ctx, report, refusalWait(report.Refused, w.timeout))
 	}
 	var records []*outbox.AttemptRecord
 	var disable *outbox.Hook
@@ -552,7 +552,7 @@ type call struct {
 }
 
 // sendAll sends the deliveries, sendConcurrency at a time, each holding a
-// slot of its hook. It starts requests for sendWindow, waits for them at
+// slot of its hook and one of its host. It starts requests for sendWindow, waits for them at
 // most detachAfter after the last one started, and leaves the rest in flight
 // to record their own outcomes: no receiver holds the worker for long,
 // however large the batch, and one that lets a request hang delays no other
@@ -564,6 +564,7 @@ func (w *deliverWorker) sendAll(ctx context.Context, sends []*outbox.Send, test 
 	windowEnd := time.NewTimer(sendWindow)
 	defer windowEnd.Stop()
 	slots := make(chan struct{}, sendConcurrency)
+	host := receiverHost(sends[0].Hook.URL) // a job's deliveries are its hook's
 	var mu sync.Mutex
 	calls := make([]*call, 0, len(sends))
 	for _, send := range sends {
@@ -575,7 +576,12 @@ func (w *deliverWorker) sendAll(ctx context.Context, sends []*outbox.Send, test 
 		if ctx.Err() != nil || !time.Now().Before(deadline) {
 			break
 		}
-		acquired, stalled := w.gate.acquire(ctx, send.Hook.ID, deadline)
+		acquired, stalled := w.hooks.acquire(ctx, send.Hook.ID, deadline)
+		if acquired {
+			if acquired, stalled = w.hosts.acquire(ctx, host, deadline); !acquired {
+				w.hooks.release(send.Hook.ID, false)
+			}
+		}
 		if !acquired {
 			run.refused = stalled && len(calls) == 0
 			break
@@ -586,7 +592,9 @@ func (w *deliverWorker) sendAll(ctx context.Context, sends []*outbox.Send, test 
 		go func() {
 			defer w.inFlight.Done()
 			out := w.sender.send(requests, send, send.Attempts+1)
-			w.gate.release(send.Hook.ID, out.result.StatusCode != 0)
+			answered := out.result.StatusCode != 0
+			w.hosts.release(host, answered)
+			w.hooks.release(send.Hook.ID, answered)
 			<-slots
 			mu.Lock()
 			c.out = out

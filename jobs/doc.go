@@ -33,8 +33,9 @@
 // attempt, counted on the delivery, and no other delivery's timeout, reset
 // or error delays it (see deliverWorker.Work). A run waits for its requests
 // briefly and leaves slower ones to record their own outcomes, and a hook
-// has at most Config.HookConcurrency requests in flight per process, so one
-// hook's dead or slow receiver never delays deliveries to other hooks.
+// has at most Config.HookConcurrency requests in flight per process (a
+// receiver host Config.HostConcurrency, over as many kept-alive connections),
+// so one hook's dead or slow receiver never delays deliveries to other hooks.
 //
 // # Safety
 //

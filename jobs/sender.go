@@ -37,11 +37,17 @@ func newSender(config *Config) *sender {
 	guard := &addrGuard{allow: config.AllowCIDRs}
 	dialer := &net.Dialer{Timeout: config.Timeout, KeepAlive: 30 * time.Second, Control: guard.control}
 	transport := &http.Transport{
-		Proxy:                 nil, // a proxy would dial for us, past the guard
-		DialContext:           dialer.DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          1000,
-		MaxIdleConnsPerHost:   100,
+		Proxy:             nil, // a proxy would dial for us, past the guard
+		DialContext:       dialer.DialContext,
+		ForceAttemptHTTP2: true,
+		// A host's requests in flight are bounded by its slots (gate.go);
+		// so are its connections, and every one stays in the pool when
+		// idle: none is closed for want of room and dialled again, and a
+		// request that finds none idle waits for one coming back rather
+		// than dial past the bound.
+		MaxIdleConns:          max(1000, config.HostConcurrency),
+		MaxIdleConnsPerHost:   config.HostConcurrency,
+		MaxConnsPerHost:       config.HostConcurrency,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   config.Timeout,
 		ResponseHeaderTimeout: config.Timeout,

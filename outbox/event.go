@@ -158,6 +158,7 @@ func eventInsertParams(event *Event, maxPayload int) (*dbsqlc.EventInsertParams,
 		return nil, invalid("event", "payload of %d bytes is too large: data and context together may be at most %d bytes (HOOKRELAY_MAX_PAYLOAD_BYTES, outbox.Config.MaxPayloadBytes)", size, maxPayload)
 	}
 	return &dbsqlc.EventInsertParams{
+		ID:       newUUIDv7(time.Now()),
 		Type:     event.Type,
 		Data:     data,
 		Context:  eventContext,

@@ -1,8 +1,10 @@
 package outbox
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -96,4 +98,18 @@ func TestNearMiss(t *testing.T) {
 	for _, info := range Catalog {
 		require.Empty(t, NearMiss(info.Type), "a catalogue type is no near miss of another")
 	}
+}
+
+func TestNewUUIDv7(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 11, 30, 1, 2, 3, 500_000_000+250_000, time.UTC) // .500250 s
+	id := newUUIDv7(at)
+	require.True(t, isUUID(id), id)
+	require.Equal(t, fmt.Sprintf("%012x", at.UnixMilli()), strings.ReplaceAll(id[:13], "-", ""), "48 bits of Unix milliseconds")
+	require.Equal(t, byte('7'), id[14], "version 7")
+	require.Equal(t, fmt.Sprintf("%03x", 250*4096/1000), id[15:18], "the millisecond's fraction")
+	require.Contains(t, "89ab", string(id[19]), "the RFC's variant")
+	require.NotEqual(t, id, newUUIDv7(at), "62 random bits")
+	require.Less(t, newUUIDv7(at), newUUIDv7(at.Add(time.Millisecond)), "ordered by time")
+	require.Less(t, newUUIDv7(at), newUUIDv7(at.Add(10*time.Microsecond)), "and within a millisecond")
 }

@@ -1,8 +1,8 @@
 -- EventInsert writes an event and rings the outbox doorbell if a poller
 -- sleeps, as the SQL function publish does (schema/003_publish.up.sql).
 -- name: EventInsert :one
-INSERT INTO /* TEMPLATE: schema */events (type, data, context, tenant_id, trace_parent)
-VALUES (@type, @data, @context, @tenant_id, @trace_parent)
+INSERT INTO /* TEMPLATE: schema */events (id, type, data, context, tenant_id, trace_parent)
+VALUES (@id, @type, @data, @context, @tenant_id, @trace_parent)
 RETURNING id, CASE
     WHEN pg_try_advisory_xact_lock_shared(hashtext('/* TEMPLATE: schema */outbox')) THEN false
     ELSE pg_notify('/* TEMPLATE: schema */outbox', '') IS NULL

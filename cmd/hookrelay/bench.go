@@ -25,14 +25,18 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	rate := fs.Int("rate", 1000, "offered load of the latency phases, deliveries/s")
 	duration := fs.Duration("duration", 10*time.Second, "length of each latency and publish-overhead phase")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file, and one of serve during the drain to FILE.serve")
+	drainOnly := fs.Bool("drain-only", false, "run River's baseline and the drain phases only")
+	statements := fs.Bool("pg-statements", false, "load pg_stat_statements in the throwaway Postgres and report the drain's top statements (--json)")
 	if err := parseNone(fs, args); err != nil {
 		return err
 	}
 	if *events <= 0 || *hooks <= 0 || *writers <= 0 || *rate <= 0 || *duration <= 0 {
 		return usagef("bench: --events, --hooks, --writers, --rate and --duration must be positive")
 	}
+	var serveProfile string
 	if *cpuProfile != "" {
+		serveProfile = *cpuProfile + ".serve"
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
 			return err
@@ -45,7 +49,7 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	databaseURL := o.databaseURL
 	if databaseURL == "" {
-		db, err := tempdb.Start(ctx, &tempdb.Options{Durable: true})
+		db, err := tempdb.Start(ctx, &tempdb.Options{Durable: true, Statements: *statements})
 		if err != nil {
 			return err
 		}
@@ -53,13 +57,15 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		databaseURL = db.URL
 	}
 	res, err := bench.Run(ctx, &bench.Config{
-		DatabaseURL: databaseURL,
-		Events:      *events,
-		Hooks:       *hooks,
-		Writers:     *writers,
-		Rate:        *rate,
-		Duration:    *duration,
-		Logger:      slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		DatabaseURL:  databaseURL,
+		Events:       *events,
+		Hooks:        *hooks,
+		Writers:      *writers,
+		Rate:         *rate,
+		Duration:     *duration,
+		DrainOnly:    *drainOnly,
+		ServeProfile: serveProfile,
+		Logger:       slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}, os.Stderr)
 	if err != nil {
 		return err
@@ -69,7 +75,36 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	rows := [][2]string{
-		{"river_noop_jobs_per_s", fmt.Sprintf("%.0f", res.RiverNoopJobsPerS)},
+		{"river_noop_jobs_per_s", fmt.Sprintf("%.0f  (CPU per job: %.0f µs its client, %.0f µs Postgres)", res.RiverNoopJobsPerS, res.RiverProcessCPUPerJobUS, res.RiverPostgresCPUPerJobUS)},
+	}
+	if !*drainOnly {
+		rows = append(rows, inProcessRows(res)...)
+	}
+	for _, d := range []struct {
+		name  string
+		drain *bench.DrainResult
+	}{{"drain through serve", res.Drain}, {"drain, HTTPS receiver", res.DrainHTTPS}} {
+		rows = append(rows,
+			[2]string{d.name, fmt.Sprintf("%.0f deliveries/s, ratio %.2f  (SQL-published backlog; serve and receiver as processes)", d.drain.DeliveriesPerS, d.drain.Ratio)},
+			[2]string{"  cpu per delivery", fmt.Sprintf("serve %.0f µs, Postgres %.0f µs, receiver %.0f µs", d.drain.ServeCPUPerDeliveryUS, d.drain.PostgresCPUPerDeliveryUS, d.drain.ReceiverCPUPerDeliveryUS)},
+			[2]string{"  connections", fmt.Sprintf("%d (%.1f per 1,000 deliveries), %d TLS handshakes", d.drain.Connections, d.drain.ConnectionsPer1000, d.drain.TLSHandshakes)})
+	}
+	rows = append(rows,
+		[2]string{"wal per delivery", fmt.Sprintf("%.0f bytes, %.2f× River's %.0f per no-op job", res.Drain.WALBytesPerDelivery, res.WALRatio, res.RiverWALBytesPerJob)},
+		[2]string{"database growth per event", fmt.Sprintf("%.0f bytes (pg_database_size, before retention)", res.Drain.DatabaseBytesPerEvent)},
+		[2]string{"peak_rss", fmt.Sprintf("%.0f MiB", float64(res.PeakRSSBytes)/(1<<20))},
+		[2]string{"wall", fmt.Sprintf("%.0f s", res.WallSeconds)},
+	)
+	for _, row := range rows {
+		fmt.Fprintf(w, "%s\t%s\n", row[0], row[1])
+	}
+	return w.Flush()
+}
+
+// inProcessRows are the table's rows of the phases with the service in the
+// bench's process.
+func inProcessRows(res *bench.Result) [][2]string {
+	return [][2]string{
 		{"deliveries_per_s", fmt.Sprintf("%.0f  (%d events × %d hooks, %d writers)", res.DeliveriesPerS, res.Events, res.Hooks, res.Writers)},
 		{"ratio", fmt.Sprintf("%.2f", res.Ratio)},
 		{"latency_ms go  p50/p95/p99", fmt.Sprintf("%.1f / %.1f / %.1f  at %d deliveries/s", res.Latency.Go.P50, res.Latency.Go.P95, res.Latency.Go.P99, res.OfferedDeliveriesPerS)},
@@ -78,32 +113,29 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		{"latency_ms beside a flaky hook", fmt.Sprintf("%.1f / %.1f / %.1f  (p99 %.2f× the Go phase's)", res.Latency.BesideFlakyHook.P50, res.Latency.BesideFlakyHook.P95, res.Latency.BesideFlakyHook.P99, res.Latency.BesideFlakyHookRatio)},
 		{"latency_ms of the flaky hook", fmt.Sprintf("answered at once %.1f / %.1f / %.1f (n=%d); held once p50 %.0f, max %.0f (n=%d)", res.Latency.FlakyPrompt.P50, res.Latency.FlakyPrompt.P95, res.Latency.FlakyPrompt.P99, res.Latency.FlakyPrompt.N, res.Latency.FlakyHeld.P50, res.Latency.FlakyHeld.P99, res.Latency.FlakyHeld.N)},
 		{"latency_ms first event after quiet", fmt.Sprintf("%.1f / %.1f / %.1f  (p50/p95/max of %d)", res.Latency.Wake.P50, res.Latency.Wake.P95, res.Latency.Wake.P99, res.Latency.Wake.N)},
-		{"drain through serve", fmt.Sprintf("%.0f deliveries/s, ratio %.2f  (SQL-published backlog; serve and receiver as processes)", res.Drain.DeliveriesPerS, res.Drain.Ratio)},
-		{"wal per delivery", fmt.Sprintf("%.0f bytes, %.2f× River's %.0f per no-op job", res.Drain.WALBytesPerDelivery, res.WALRatio, res.RiverWALBytesPerJob)},
-		{"database growth per event", fmt.Sprintf("%.0f bytes (pg_database_size, before retention)", res.Drain.DatabaseBytesPerEvent)},
 		{"publish_overhead", fmt.Sprintf("%.2f  (%.0f tx/s plain insert, %.0f tx/s PublishTx)", res.PublishOverhead, res.PlainInsertTxPerS, res.PublishTxPerS)},
-		{"peak_rss", fmt.Sprintf("%.0f MiB", float64(res.PeakRSSBytes)/(1<<20))},
 		{"postgres per event", fmt.Sprintf("%.0f bytes, %.1f rows", res.BytesPerEvent, res.RowsPerEvent)},
 		{"rows per event after retention", fmt.Sprintf("%.1f", res.RowsPerEventRetained)},
-		{"wall", fmt.Sprintf("%.0f s", res.WallSeconds)},
 	}
-	for _, row := range rows {
-		fmt.Fprintf(w, "%s\t%s\n", row[0], row[1])
-	}
-	return w.Flush()
 }
 
 // runBenchReceiver is `hookrelay bench receiver --addr A`: the drain phase's
 // receiver, run by the bench as a process of its own.
 func runBenchReceiver(ctx context.Context, args []string) error {
 	fs, o := newFlagSet("bench receiver")
+	certFile := fs.String("tls-cert", "", "serve HTTPS with this certificate (PEM)")
+	keyFile := fs.String("tls-key", "", "the certificate's key (PEM)")
 	if err := parseNone(fs, args); err != nil {
 		return err
+	}
+	var tlsFiles *bench.ReceiverTLS
+	if *certFile != "" {
+		tlsFiles = &bench.ReceiverTLS{CertFile: *certFile, KeyFile: *keyFile}
 	}
 	store, err := o.openStore(ctx)
 	if err != nil {
 		return err
 	}
 	defer store.Pool().Close()
-	return bench.Receive(ctx, store.Pool(), store.Schema(), o.addr)
+	return bench.Receive(ctx, store.Pool(), store.Schema(), o.addr, tlsFiles)
 }

@@ -39,6 +39,7 @@ type options struct {
 	dbMaxConns    int
 	maxPayload    int
 	hookConns     int
+	hostConns     int
 	// envErr reports an environment variable that is not a valid number.
 	envErr error
 }
@@ -67,6 +68,7 @@ func newFlagSet(name string) (*flag.FlagSet, *options) {
 	fs.IntVar(&o.maxPayload, "max-payload-bytes", o.envInt("HOOKRELAY_MAX_PAYLOAD_BYTES", outbox.MaxPayloadBytesDefault), "largest event data and context, JSON bytes (HOOKRELAY_MAX_PAYLOAD_BYTES)")
 	fs.IntVar(&o.dbMaxConns, "db-max-conns", o.envInt("HOOKRELAY_DB_MAX_CONNS", dbMaxConnsDefault), "most database connections (HOOKRELAY_DB_MAX_CONNS)")
 	fs.IntVar(&o.hookConns, "hook-concurrency", o.envInt("HOOKRELAY_HOOK_CONCURRENCY", jobs.HookConcurrencyDefault), "most requests in flight to one hook, per process (HOOKRELAY_HOOK_CONCURRENCY)")
+	fs.IntVar(&o.hostConns, "host-concurrency", o.envInt("HOOKRELAY_HOST_CONCURRENCY", jobs.HostConcurrencyDefault), "most requests in flight, and kept-alive connections, to one receiver host, per process (HOOKRELAY_HOST_CONCURRENCY)")
 	fs.StringVar(&o.disableAfter, "disable-after", envOr("HOOKRELAY_DISABLE_AFTER", jobs.DisableAfterDefault.String()), "disable a hook failing continuously this long (HOOKRELAY_DISABLE_AFTER)")
 	fs.StringVar(&o.rescueAfter, "rescue-after", envOr("HOOKRELAY_RESCUE_AFTER", jobs.RescueAfterDefault.String()), "how long before a job of a dead process runs again (HOOKRELAY_RESCUE_AFTER)")
 	return fs, o
@@ -294,6 +296,9 @@ func (o *options) jobsConfig(store *outbox.Store, logger *slog.Logger) (*jobs.Co
 	if err != nil {
 		return nil, usagef("%v (HOOKRELAY_RETRY_SCHEDULE)", err)
 	}
+	if o.hookConns <= 0 || o.hostConns <= 0 {
+		return nil, usagef("invalid --hook-concurrency %d or --host-concurrency %d: give positive numbers", o.hookConns, o.hostConns)
+	}
 	durations := map[string]time.Duration{}
 	for _, d := range []struct{ name, env, value string }{
 		{"timeout", "HOOKRELAY_TIMEOUT", o.timeout},
@@ -320,6 +325,7 @@ func (o *options) jobsConfig(store *outbox.Store, logger *slog.Logger) (*jobs.Co
 		RescueAfter:     durations["rescue-after"],
 		DisableAfter:    durations["disable-after"],
 		HookConcurrency: o.hookConns,
+		HostConcurrency: o.hostConns,
 		Logger:          logger,
 	}, nil
 }

@@ -107,8 +107,8 @@ func (q *Queries) EventGetByID(ctx context.Context, id string) (*Event, error) {
 }
 
 const eventInsert = `-- name: EventInsert :one
-INSERT INTO /* TEMPLATE: schema */events (type, data, context, tenant_id, trace_parent)
-VALUES ($1, $2, $3, $4, $5)
+INSERT INTO /* TEMPLATE: schema */events (id, type, data, context, tenant_id, trace_parent)
+VALUES ($1, $2, $3, $4, $5, $6)
 RETURNING id, CASE
     WHEN pg_try_advisory_xact_lock_shared(hashtext('/* TEMPLATE: schema */outbox')) THEN false
     ELSE pg_notify('/* TEMPLATE: schema */outbox', '') IS NULL
@@ -116,6 +116,7 @@ END::boolean AS rang
 `
 
 type EventInsertParams struct {
+	ID          string
 	Type        string
 	Data        []byte
 	Context     []byte
@@ -132,6 +133,7 @@ type EventInsertRow struct {
 // sleeps, as the SQL function publish does (schema/003_publish.up.sql).
 func (q *Queries) EventInsert(ctx context.Context, arg *EventInsertParams) (*EventInsertRow, error) {
 	row := q.db.QueryRow(ctx, eventInsert,
+		arg.ID,
 		arg.Type,
 		arg.Data,
 		arg.Context,

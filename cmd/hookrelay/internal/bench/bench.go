@@ -37,6 +37,11 @@ type Config struct {
 	Rate int
 	// Duration is the length of each latency and publish-overhead phase.
 	Duration time.Duration
+	// DrainOnly runs River's baseline and the drain phases only.
+	DrainOnly bool
+	// ServeProfile, when set, is where a CPU profile of serve during the
+	// HTTP drain is written.
+	ServeProfile string
 	// Logger receives the service's warnings.
 	Logger *slog.Logger
 }
@@ -46,9 +51,12 @@ type Result struct {
 	RiverNoopJobsPerS float64 `json:"river_noop_jobs_per_s"`
 	// RiverWALBytesPerJob is the WAL of inserting and working one no-op job.
 	RiverWALBytesPerJob float64 `json:"river_wal_bytes_per_job"`
-	DeliveriesPerS      float64 `json:"deliveries_per_s"`
-	Ratio               float64 `json:"ratio"`
-	Latency             struct {
+	// The CPU a no-op job costs its River client and Postgres, in µs.
+	RiverProcessCPUPerJobUS  float64 `json:"river_process_cpu_us_per_job"`
+	RiverPostgresCPUPerJobUS float64 `json:"river_postgres_cpu_us_per_job"`
+	DeliveriesPerS           float64 `json:"deliveries_per_s"`
+	Ratio                    float64 `json:"ratio"`
+	Latency                  struct {
 		Go  Percentiles `json:"go"`
 		SQL Percentiles `json:"sql"`
 		// BesideHangingHook is the Go phase again while a further hook's
@@ -67,8 +75,10 @@ type Result struct {
 		// Wake is the first event after a quiet spell, one per spell.
 		Wake Percentiles `json:"wake"`
 	} `json:"latency_ms"`
-	// Drain is the deployed shape: serve and the receiver as processes.
-	Drain *DrainResult `json:"drain"`
+	// Drain is the deployed shape: serve and the receiver as processes;
+	// DrainHTTPS the same with the receiver behind TLS.
+	Drain      *DrainResult `json:"drain"`
+	DrainHTTPS *DrainResult `json:"drain_https"`
 	// WALRatio is the drain's WAL per delivery over River's per no-op job.
 	WALRatio              float64 `json:"wal_ratio"`
 	OfferedDeliveriesPerS int     `json:"offered_deliveries_per_s"`
@@ -114,49 +124,81 @@ func Run(ctx context.Context, config *Config, progress io.Writer) (*Result, erro
 	step := func(name string) { fmt.Fprintf(progress, "bench: %s…\n", name) }
 
 	step("River no-op burn-down (baseline)")
-	if res.RiverNoopJobsPerS, res.RiverWALBytesPerJob, err = riverNoop(ctx, pool, config.Events*config.Hooks); err != nil {
+	river, err := riverNoop(ctx, pool, config.Events*config.Hooks)
+	if err != nil {
 		return nil, fmt.Errorf("river baseline: %w", err)
 	}
+	res.RiverNoopJobsPerS, res.RiverWALBytesPerJob = river.perS, river.walPerJob
+	res.RiverProcessCPUPerJobUS, res.RiverPostgresCPUPerJobUS = river.processCPUUS, river.postgresCPUUS
 
+	if !config.DrainOnly {
+		if err := runInProcess(ctx, pool, config, res, step); err != nil {
+			return nil, err
+		}
+	}
+
+	step("draining a backlog published through SQL, with serve and the receiver as processes")
+	drainOpts := &drainOptions{events: config.Events, hooks: config.Hooks, writers: config.Writers, serveProfile: config.ServeProfile}
+	if res.Drain, err = drain(ctx, pool, config.DatabaseURL, drainOpts); err != nil {
+		return nil, fmt.Errorf("drain: %w", err)
+	}
+	res.Drain.Ratio = res.Drain.DeliveriesPerS / res.RiverNoopJobsPerS
+	res.WALRatio = res.Drain.WALBytesPerDelivery / res.RiverWALBytesPerJob
+
+	step("the same drain to an HTTPS receiver (HTTP/1.1: a TLS handshake per connection)")
+	drainOpts.https, drainOpts.serveProfile = true, ""
+	if res.DrainHTTPS, err = drain(ctx, pool, config.DatabaseURL, drainOpts); err != nil {
+		return nil, fmt.Errorf("drain over HTTPS: %w", err)
+	}
+	res.DrainHTTPS.Ratio = res.DrainHTTPS.DeliveriesPerS / res.RiverNoopJobsPerS
+
+	res.PeakRSSBytes = peakRSS()
+	res.WallSeconds = time.Since(start).Seconds()
+	return res, nil
+}
+
+// runInProcess runs the phases with the service in this process: end-to-end
+// throughput, the latencies, retention and the publish overhead.
+func runInProcess(ctx context.Context, pool *pgxpool.Pool, config *Config, res *Result, step func(string)) error {
 	step("end-to-end signed deliveries")
 	env, err := newEnvironment(ctx, pool, config)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer env.close()
 	if res.DeliveriesPerS, err = env.throughput(ctx, config.Events, config.Writers); err != nil {
-		return nil, fmt.Errorf("throughput: %w", err)
+		return fmt.Errorf("throughput: %w", err)
 	}
 	res.Ratio = res.DeliveriesPerS / res.RiverNoopJobsPerS
 	if res.BytesPerEvent, res.RowsPerEvent, err = env.footprint(ctx, config.Events); err != nil {
-		return nil, err
+		return err
 	}
 
 	step("latency at fixed load, Go publishers")
 	if res.Latency.Go, _, err = env.latency(ctx, config.Rate, config.Duration, false); err != nil {
-		return nil, fmt.Errorf("latency (Go): %w", err)
+		return fmt.Errorf("latency (Go): %w", err)
 	}
 	step("latency at fixed load, SQL publishers")
 	if res.Latency.SQL, _, err = env.latency(ctx, config.Rate, config.Duration, true); err != nil {
-		return nil, fmt.Errorf("latency (SQL): %w", err)
+		return fmt.Errorf("latency (SQL): %w", err)
 	}
 
 	step("latency beside a hanging hook, Go publishers")
 	removeHanging, err := env.hangingHook(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	res.Latency.BesideHangingHook, _, err = env.latency(ctx, config.Rate, config.Duration, false)
 	removeHanging()
 	if err != nil {
-		return nil, fmt.Errorf("latency beside a hanging hook: %w", err)
+		return fmt.Errorf("latency beside a hanging hook: %w", err)
 	}
 	res.Latency.BesideHangingHookRatio = res.Latency.BesideHangingHook.P99 / res.Latency.Go.P99
 
 	step("deliveries beside a flaky neighbour, Go publishers")
 	flaky, removeFlaky, err := env.flakyHook(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	var committed map[string]time.Time
 	res.Latency.BesideFlakyHook, committed, err = env.latency(ctx, config.Rate, config.Duration, false)
@@ -165,36 +207,27 @@ func Run(ctx context.Context, config *Config, progress io.Writer) (*Result, erro
 	}
 	removeFlaky()
 	if err != nil {
-		return nil, fmt.Errorf("latency beside a flaky hook: %w", err)
+		return fmt.Errorf("latency beside a flaky hook: %w", err)
 	}
 	res.Latency.BesideFlakyHookRatio = res.Latency.BesideFlakyHook.P99 / res.Latency.Go.P99
 	step("latency of the first event after quiet spells")
 	if res.Latency.Wake, err = env.wakeLatency(ctx, wakeSamples); err != nil {
-		return nil, err
+		return err
 	}
 
 	step("retention")
 	if res.RowsPerEventRetained, err = env.afterRetention(ctx); err != nil {
-		return nil, err
+		return err
 	}
 	env.close()
 
 	step("publish overhead (32 writers)")
 	if res.PlainInsertTxPerS, res.PublishTxPerS, err = publishOverhead(ctx, pool, env.store, config.Duration); err != nil {
-		return nil, fmt.Errorf("publish overhead: %w", err)
+		return fmt.Errorf("publish overhead: %w", err)
 	}
 	res.PublishOverhead = res.PlainInsertTxPerS / res.PublishTxPerS
 
-	step("draining a backlog published through SQL, with serve and the receiver as processes")
-	if res.Drain, err = drain(ctx, pool, config.DatabaseURL, config.Events, config.Hooks, config.Writers); err != nil {
-		return nil, fmt.Errorf("drain: %w", err)
-	}
-	res.Drain.Ratio = res.Drain.DeliveriesPerS / res.RiverNoopJobsPerS
-	res.WALRatio = res.Drain.WALBytesPerDelivery / res.RiverWALBytesPerJob
-
-	res.PeakRSSBytes = peakRSS()
-	res.WallSeconds = time.Since(start).Seconds()
-	return res, nil
+	return nil
 }
 
 // environment is a migrated schema with a running service, its hooks and

@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -34,9 +35,17 @@ func (noopArgs) Kind() string { return "hookrelay_bench_noop" }
 // riverNoop is River's burn-down of n no-op jobs, with hookrelay's worker
 // count and fetch settings, in a schema of its own. It returns jobs per
 // second and the WAL that inserting and working each job wrote.
-func riverNoop(ctx context.Context, pool *pgxpool.Pool, n int) (perS, walPerJob float64, err error) {
+// riverBaseline is River's no-op burn-down: its rate, and what each job
+// costs in WAL and CPU (this process's and Postgres's; 0 when Postgres runs
+// out of this machine's sight).
+type riverBaseline struct {
+	perS, walPerJob             float64
+	processCPUUS, postgresCPUUS float64
+}
+
+func riverNoop(ctx context.Context, pool *pgxpool.Pool, n int) (*riverBaseline, error) {
 	if _, err := pool.Exec(ctx, fmt.Sprintf("DROP SCHEMA IF EXISTS %[1]s CASCADE; CREATE SCHEMA %[1]s", benchRiverSchema)); err != nil {
-		return 0, 0, err
+		return nil, err
 	}
 	defer func() {
 		_, _ = pool.Exec(context.WithoutCancel(ctx), "DROP SCHEMA IF EXISTS "+benchRiverSchema+" CASCADE")
@@ -44,10 +53,10 @@ func riverNoop(ctx context.Context, pool *pgxpool.Pool, n int) (perS, walPerJob 
 	driver := riverpgxv5.New(pool)
 	migrator, err := rivermigrate.New(driver, &rivermigrate.Config{Schema: benchRiverSchema})
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
 	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
-		return 0, 0, err
+		return nil, err
 	}
 
 	var done atomic.Int64
@@ -65,11 +74,11 @@ func riverNoop(ctx context.Context, pool *pgxpool.Pool, n int) (perS, walPerJob 
 		Logger:            discardLogger,
 	})
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
 	walBefore, _, err := walAndSize(ctx, pool)
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
 	for inserted := 0; inserted < n; {
 		batch := make([]river.InsertManyParams, min(5000, n-inserted))
@@ -77,26 +86,50 @@ func riverNoop(ctx context.Context, pool *pgxpool.Pool, n int) (perS, walPerJob 
 			batch[i] = river.InsertManyParams{Args: noopArgs{}}
 		}
 		if _, err := client.InsertManyFast(ctx, batch); err != nil {
-			return 0, 0, err
+			return nil, err
 		}
 		inserted += len(batch)
 	}
+	pg, pgVisible := newPostgresCPU(ctx, pool)
+	var pgBefore, pgAfter time.Duration
+	if pgVisible {
+		if pgBefore, err = pg.read(); err != nil {
+			return nil, err
+		}
+	}
+	cpuBefore, err := processCPU(os.Getpid())
+	if err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	if err := client.Start(ctx); err != nil {
-		return 0, 0, err
+		return nil, err
 	}
 	err = waitUntil(ctx, 10*time.Minute, func() bool { return done.Load() >= int64(n) })
 	elapsed := time.Since(start)
+	cpuAfter, cpuErr := processCPU(os.Getpid())
+	if pgVisible && cpuErr == nil {
+		pgAfter, cpuErr = pg.read()
+	}
+	if err == nil {
+		err = cpuErr
+	}
 	stopCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if stopErr := client.Stop(stopCtx); err == nil {
 		err = stopErr
 	}
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
 	walAfter, _, err := walAndSize(ctx, pool)
-	return float64(n) / elapsed.Seconds(), float64(walAfter-walBefore) / float64(n), err
+	perJob := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(n) }
+	return &riverBaseline{
+		perS:          float64(n) / elapsed.Seconds(),
+		walPerJob:     float64(walAfter-walBefore) / float64(n),
+		processCPUUS:  perJob(cpuAfter - cpuBefore),
+		postgresCPUUS: perJob(pgAfter - pgBefore),
+	}, err
 }
 
 // throughput publishes events from writers concurrent transactions and

@@ -37,6 +37,8 @@ type Options struct {
 	// Durable keeps fsync on, as a production server has it (bench); off,
 	// the cluster is faster and as good for a throwaway demo.
 	Durable bool
+	// Statements loads pg_stat_statements, when the server has it.
+	Statements bool
 }
 
 // Start initialises and starts a cluster on a free loopback port. As
@@ -56,14 +58,17 @@ func Start(ctx context.Context, opts *Options) (*DB, error) {
 		return nil, err
 	}
 	db := &DB{dir: dir}
-	if err := db.start(ctx, bindir, credential, opts != nil && opts.Durable); err != nil {
+	if opts == nil {
+		opts = &Options{}
+	}
+	if err := db.start(ctx, bindir, credential, opts); err != nil {
 		db.Stop()
 		return nil, err
 	}
 	return db, nil
 }
 
-func (db *DB) start(ctx context.Context, bindir string, credential *syscall.Credential, durable bool) error {
+func (db *DB) start(ctx context.Context, bindir string, credential *syscall.Credential, opts *Options) error {
 	if credential != nil {
 		if err := os.Chown(db.dir, int(credential.Uid), int(credential.Gid)); err != nil {
 			return err
@@ -86,12 +91,16 @@ func (db *DB) start(ctx context.Context, bindir string, credential *syscall.Cred
 	}
 	defer log.Close()
 	fsync := "off"
-	if durable {
+	if opts.Durable {
 		fsync = "on"
 	}
-	db.cmd = exec.Command(filepath.Join(bindir, "postgres"), "-D", data, "-p", strconv.Itoa(port),
-		"-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="+db.dir,
-		"-c", "fsync="+fsync, "-c", "max_connections=200")
+	args := []string{"-D", data, "-p", strconv.Itoa(port),
+		"-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=" + db.dir,
+		"-c", "fsync=" + fsync, "-c", "max_connections=200"}
+	if _, err := os.Stat(filepath.Join(bindir, "..", "lib", "pg_stat_statements.so")); err == nil && opts.Statements {
+		args = append(args, "-c", "shared_preload_libraries=pg_stat_statements")
+	}
+	db.cmd = exec.Command(filepath.Join(bindir, "postgres"), args...)
 	db.cmd.Stdout, db.cmd.Stderr = log, log
 	db.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: credential, Setpgid: true}
 	if err := db.cmd.Start(); err != nil {
