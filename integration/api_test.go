@@ -125,14 +125,26 @@ func TestAPIAuthorization(t *testing.T) {
 
 	// Go's profiles, with the token; not the command line, which may hold
 	// secrets given as flags.
-	for path, want := range map[string]int{"/debug/pprof/": http.StatusOK, "/debug/pprof/goroutine?debug=1": http.StatusOK, "/debug/pprof/cmdline": http.StatusNotFound} {
+	for path, want := range map[string]int{
+		"/debug/pprof/": http.StatusOK, "/debug/pprof/goroutine?debug=1": http.StatusOK, "/debug/pprof/heap": http.StatusOK,
+		"/debug/pprof/profile?seconds=1": http.StatusOK, "/debug/pprof/profile?seconds=999": http.StatusBadRequest,
+		"/debug/pprof/cmdline": http.StatusNotFound,
+	} {
 		req, _ := http.NewRequest("GET", bundle.url+path, nil)
 		req.Header.Set("Authorization", "Bearer "+adminToken)
 		resp, err := http.DefaultClient.Do(req)
 		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		require.Equal(t, want, resp.StatusCode, path)
+		if want == http.StatusOK {
+			require.NotEmpty(t, body, path)
+		}
 	}
+	// Nothing is registered, unauthorized, on an embedding application's
+	// default mux (as importing net/http/pprof would).
+	_, pattern := http.DefaultServeMux.Handler(httptest.NewRequest("GET", "/debug/pprof/", nil))
+	require.Empty(t, pattern)
 
 	for _, open := range []string{"/healthz", "/readyz", "/metrics"} {
 		resp, err := http.Get(bundle.url + open)

@@ -9,8 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/http/pprof"
-	rpprof "runtime/pprof"
 	"strings"
 	"time"
 
@@ -88,19 +86,7 @@ func New(config *Config) (*Server, error) {
 	}
 	s.mux.Handle("GET /metrics", metricsHandler)
 	s.mux.Handle("/riverui/", s.authorizeBrowser(riverUI))
-	// Go's profiles, for the token's holder: CPU (profile), execution trace,
-	// and the runtime's (heap, goroutine, …). Not cmdline, which may hold
-	// secrets given as flags.
-	s.mux.Handle("GET /debug/pprof/{$}", s.authorizeAPI(http.HandlerFunc(pprof.Index)))
-	s.mux.Handle("GET /debug/pprof/profile", s.authorizeAPI(http.HandlerFunc(pprof.Profile)))
-	s.mux.Handle("GET /debug/pprof/trace", s.authorizeAPI(http.HandlerFunc(pprof.Trace)))
-	s.mux.Handle("GET /debug/pprof/{profile}", s.authorizeAPI(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if name := r.PathValue("profile"); rpprof.Lookup(name) != nil {
-			pprof.Handler(name).ServeHTTP(w, r)
-			return
-		}
-		http.NotFound(w, r)
-	})))
+	s.routeProfiles()
 	s.routeAPI()
 	console, err := newConsole(config.Relay, s.token, s.consoleError)
 	if err != nil {
