@@ -14,7 +14,8 @@ import (
 //   - a column's value becomes JSON by jsonValue, text by textValue, never
 //     by a cast;
 //   - a function serves its own table only (tableCheck), and PUBLIC has no
-//     EXECUTE on it, so no one can attach it to a table of theirs;
+//     EXECUTE on it (giveToRole revokes it in the installing transaction),
+//     so no one can attach it to a table of theirs;
 //   - columns that other tables are compared by keep the types they had at
 //     install (typeCheck), so that no comparison can reach a cast the
 //     table's owner defined later;

@@ -53,3 +53,6 @@ BEGIN
     RETURN event_id::text;
 END;
 $$;
+-- CREATE OR REPLACE keeps the function's privileges; said again, so that
+-- no reading of this file alone suggests PUBLIC may call it.
+REVOKE ALL ON FUNCTION /* TEMPLATE: schema */publish(text, jsonb, jsonb, text) FROM PUBLIC;
