@@ -244,11 +244,16 @@ func (c *Capturer) resolveTable(ctx context.Context, tx pgx.Tx, name string) (*c
 		name:        rows[0].QualifiedName,
 		ident:       pgx.Identifier{rows[0].SchemaName, rows[0].TableName},
 		types:       make(map[string]columnType, len(rows)),
+		notNull:     make(map[string]bool, len(rows)),
 		rowSecurity: rows[0].RowSecurity,
 	}
 	for _, row := range rows {
 		table.columns = append(table.columns, row.ColumnName)
 		table.types[row.ColumnName] = columnType{oid: row.ColumnTypeOid, name: row.ColumnType}
+		table.notNull[row.ColumnName] = row.NotNull
+	}
+	if table.uniqueKeys, err = c.queries(tx).CaptureUniqueKeys(ctx, table.name); err != nil {
+		return nil, fmt.Errorf("look up the unique keys of %s: %w", table.name, err)
 	}
 	if table.ident[0] == c.schema {
 		return nil, invalid("table", "%s is one of hookrelay's own tables", table.name)
@@ -257,15 +262,20 @@ func (c *Capturer) resolveTable(ctx context.Context, tx pgx.Tx, name string) (*c
 }
 
 // triggerName names a capture trigger; a row-level capture has one trigger
-// (suffix ""), a statement-level one a trigger per operation.
+// (suffix ""), and an entity with includes another ("_touch"); a
+// statement-level one a trigger per operation.
 func (c *Capturer) triggerName(suffix string) string {
-	return pgx.Identifier{"hookrelay_capture_" + c.schema + suffix}.Sanitize()
+	return pgx.Identifier{c.triggerNameRaw(suffix)}.Sanitize()
+}
+
+func (c *Capturer) triggerNameRaw(suffix string) string {
+	return "hookrelay_capture_" + c.schema + suffix
 }
 
 // dropTriggersDDL drops every capture trigger the table may have.
 func (c *Capturer) dropTriggersDDL(table *captureTable) string {
 	var ddl strings.Builder
-	for _, suffix := range []string{"", "_insert", "_update", "_delete"} {
+	for _, suffix := range []string{"", "_touch", "_insert", "_update", "_delete"} {
 		fmt.Fprintf(&ddl, "DROP TRIGGER IF EXISTS %s ON %s;\n", c.triggerName(suffix), table.ident.Sanitize())
 	}
 	return ddl.String()

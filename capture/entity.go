@@ -1,10 +1,9 @@
 package capture
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"strings"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // entity is a table whose rows are entities: <Entity>.Created,
@@ -40,19 +39,22 @@ type flag struct {
 	when string
 }
 
-// sql is the SQL of the flag on the jsonb data, in style st.
+// sql is the SQL of the flag on the jsonb data, in style st. It casts
+// nothing that could fail: a value that is no boolean, number or time (the
+// column's type changed since install) does not hold the flag.
 func (f *flag) sql(data string, st style) string {
-	value := fmt.Sprintf("(%s->>%s)", data, quoteLiteral(f.key))
+	value := fmt.Sprintf("(%s->%s)", data, quoteLiteral(f.key))
 	switch f.when {
 	case "true":
-		return fmt.Sprintf("coalesce(%s::boolean, false)", value)
+		return fmt.Sprintf("coalesce(%s = 'true'::jsonb, false)", value)
 	case "future":
 		if st.unixMS {
-			return fmt.Sprintf("coalesce(%s::numeric > extract(epoch FROM now()) * 1000, false)", value)
+			return fmt.Sprintf("coalesce(CASE WHEN jsonb_typeof(%[1]s) = 'number' THEN %[1]s::numeric > extract(epoch FROM now()) * 1000 END, false)", value)
 		}
-		return fmt.Sprintf("coalesce(%s::timestamptz > now(), false)", value)
+		// Silent: a string that is no time is no error.
+		return fmt.Sprintf(`coalesce(%[1]s = '"infinity"'::jsonb OR jsonb_path_exists_tz(%[1]s, '$ ? (@.datetime() > $now.datetime())', jsonb_build_object('now', now()), true), false)`, value)
 	}
-	return value + " IS NOT NULL"
+	return fmt.Sprintf("(%s->>%s) IS NOT NULL", data, quoteLiteral(f.key))
 }
 
 // include is a list of child rows in an entity's data.
@@ -73,9 +75,14 @@ func (e *entity) build(row string, st style, withIncludes bool) string {
 		return data
 	}
 	for _, inc := range e.includes {
-		data += fmt.Sprintf(" || jsonb_build_object(%s, (SELECT coalesce(jsonb_agg(%s ORDER BY %s), '[]') FROM %s c WHERE %s = %s))",
+		// The entity's children: by its key, in its tenant.
+		where := fmt.Sprintf("%s = %s", col("c", inc.by), col(row, e.key))
+		if e.tenant != "" {
+			where += fmt.Sprintf(" AND %s = %s", col("c", e.tenant), col(row, e.tenant))
+		}
+		data += fmt.Sprintf(" || jsonb_build_object(%s, (SELECT coalesce(jsonb_agg(%s ORDER BY %s), '[]') FROM %s c WHERE %s))",
 			quoteLiteral(inc.key), jsonObject(inc.table, "c", inc.columns, st), col("c", inc.columns[0].name),
-			inc.table.ident.Sanitize(), col("c", inc.by), col(row, e.key))
+			inc.table.ident.Sanitize(), where)
 	}
 	return data
 }
@@ -121,31 +128,34 @@ func (e *entity) changed(before, after string) string {
 // updateEvents is the statements that publish what an update from the data
 // before to the data after is: <Entity>.Deleted when the soft delete flag
 // came on, else <Entity>.SuspensionStatus.Updated when suspended changed and
-// <Entity>.Data.Updated when anything else did; published is set when one
-// was published.
-func (c *Capturer) updateEvents(e *entity, st style, tenant string) string {
-	var b strings.Builder
+// <Entity>.Data.Updated when anything else did, or when alsoChanged (SQL)
+// holds; published is set when one was published.
+func (c *Capturer) updateEvents(e *entity, st style, tenant, alsoChanged string) string {
 	publish := func(event string) string {
 		return fmt.Sprintf("%s\n            PERFORM %s(%s, after, context, %s);\n            published := true;",
 			fitData("after", "context"), c.publishIdent(), quoteLiteral(e.name+event), tenant)
 	}
-	if e.deleted != nil {
-		fmt.Fprintf(&b, `IF %s AND NOT %s THEN
-            %s
-            RETURN NULL;
-        END IF;
-        `, e.deleted.sql("after", st), e.deleted.sql("before", st), publish(".Deleted"))
+	changed := e.changed("before", "after")
+	if alsoChanged != "" {
+		changed = fmt.Sprintf("(%s) OR %s", changed, alsoChanged)
 	}
+	events := fmt.Sprintf(`IF %s THEN
+            %s
+        END IF;`, changed, publish(".Data.Updated"))
 	if e.suspended != nil {
-		fmt.Fprintf(&b, `IF %s IS DISTINCT FROM %s THEN
+		events = fmt.Sprintf(`IF %s IS DISTINCT FROM %s THEN
             %s
         END IF;
-        `, e.suspended.sql("before", st), e.suspended.sql("after", st), publish(".SuspensionStatus.Updated"))
+        %s`, e.suspended.sql("before", st), e.suspended.sql("after", st), publish(".SuspensionStatus.Updated"), events)
 	}
-	fmt.Fprintf(&b, `IF %s THEN
+	if e.deleted == nil {
+		return events
+	}
+	return fmt.Sprintf(`IF %s AND NOT %s THEN
             %s
-        END IF;`, e.changed("before", "after"), publish(".Data.Updated"))
-	return b.String()
+        ELSE
+        %s
+        END IF;`, e.deleted.sql("after", st), e.deleted.sql("before", st), publish(".Deleted"), events)
 }
 
 // entityDDL is the trigger function and trigger of e: one event per row
@@ -178,7 +188,7 @@ func (c *Capturer) entityDDL(e *entity, st style) string {
 		e.build("OLD", st, false), e.build("NEW", st, false), fitData("after", "context"),
 		c.publishIdent(), quoteLiteral(e.name+".Created"),
 		fitData("before", "context"), quoteLiteral(e.name+".Deleted"), quoteLiteral(e.keyName(st)),
-		c.updateEvents(e, st, "tenant"))
+		c.updateEvents(e, st, "tenant", ""))
 	return function(c.functionIdent(e.table), entityDeclare, body) + fmt.Sprintf(`
 CREATE TRIGGER %s AFTER INSERT OR UPDATE OR DELETE ON %s
     FOR EACH ROW EXECUTE FUNCTION %s();`, c.triggerName(""), e.table.ident.Sanitize(), c.functionIdent(e.table))
@@ -189,8 +199,8 @@ const entityDeclare = `    before jsonb;
     context jsonb := '{}';
     tenant text;
     published boolean := false;
-    seen text;
-    id text;`
+    id text;
+    state text;`
 
 // keyName is the data key of the entity's key column.
 func (e *entity) keyName(st style) string {
@@ -202,30 +212,78 @@ func (e *entity) keyName(st style) string {
 	return st.key(e.key)
 }
 
+// sameEntity is the SQL condition that row r of the entity's table is the
+// entity that row names in its columns key and tenant: by its full key, in
+// its tenant.
+func (e *entity) sameEntity(row, key, tenant string) string {
+	cond := fmt.Sprintf("%s = %s", col("r", e.key), col(row, key))
+	if e.tenant != "" {
+		cond += fmt.Sprintf(" AND %s = %s", col("r", e.tenant), col(row, tenant))
+	}
+	return cond
+}
+
+// entityID is the SQL of the text that names, in the transaction's notes,
+// the entity that row names in its columns key and tenant.
+func (e *entity) entityID(row, key, tenant string) string {
+	if e.tenant == "" {
+		return textValue(col(row, key))
+	}
+	return fmt.Sprintf("jsonb_build_array(%s, %s)::text", textValue(col(row, tenant)), textValue(col(row, key)))
+}
+
+// The transaction's notes of its per-transaction entities (capture_published,
+// which only the capture role can read or write): what each decided, or that
+// the transaction changed it ('T') or a child of it ('C') before it did;
+// stateOf reads the entity's into state; note writes it, and deletes a few
+// notes of ended transactions, skipping those another transaction is
+// deleting.
+func (c *Capturer) stateOf(e *entity) string {
+	return fmt.Sprintf(`state := (SELECT s.state FROM %s s WHERE s.xid = pg_current_xact_id() AND s.capture = %s AND s.entity = id);`,
+		c.publishedIdent(), quoteLiteral(c.functionName(e.table.name)))
+}
+
+func (c *Capturer) note(e *entity, state string) string {
+	published := c.publishedIdent()
+	return fmt.Sprintf(`INSERT INTO %[1]s AS s (xid, capture, entity, state) VALUES (pg_current_xact_id(), %[2]s, id, %[3]s)
+        ON CONFLICT (xid, capture, entity) DO UPDATE SET state = EXCLUDED.state;
+    DELETE FROM %[1]s WHERE ctid = ANY (ARRAY(
+        SELECT s.ctid FROM %[1]s s WHERE s.xid < pg_snapshot_xmin(pg_current_snapshot()) LIMIT %[4]d FOR UPDATE SKIP LOCKED));`,
+		published, quoteLiteral(c.functionName(e.table.name)), state, notesCleanedMax)
+}
+
+// notesCleanedMax bounds the notes of ended transactions that one note
+// deletes: more than a transaction writes, so that they never pile up.
+const notesCleanedMax = 16
+
+func (c *Capturer) publishedIdent() string {
+	return pgx.Identifier{c.schema, "capture_published"}.Sanitize()
+}
+
 // perTransactionDDL is the trigger functions and triggers of an entity that
 // publishes once per transaction: a deferred constraint trigger on its table
 // and on each included table runs at commit, and the first change of an
-// entity in the transaction that is an event publishes it, with the entity
-// as it is then. A sign-up that writes a user, then its identity, then the
-// user again is one <Entity>.Created, with the identity.
+// entity in the transaction decides its event, comparing the entity before
+// that change with the entity as it is at commit, then notes that it did.
+// An entity with includes also has an immediate trigger, which notes that
+// the transaction changed it, so that a child's change that comes first
+// leaves the decision to the entity's own trigger. A sign-up that writes a
+// user, then its identity, then the user again is one <Entity>.Created, with
+// the identity; a soft delete that also changes the identities is one
+// <Entity>.Deleted.
 func (c *Capturer) perTransactionDDL(e *entity, st style) string {
-	guc := quoteLiteral("hookrelay.published_" + shortHash(e.table.name))
-	// published notes, for the transaction, the entities already published;
-	// it is bounded, past which an entity may publish twice.
-	markPublished := fmt.Sprintf(`IF published AND length(seen) < %[1]d THEN
-        PERFORM set_config(%[2]s, seen || ' ' || id || ' ', true);
-    END IF;`, seenMaxBytes, guc)
-	skipPublished := fmt.Sprintf(`seen := coalesce(current_setting(%s, true), '');
-    IF strpos(seen, ' ' || id || ' ') > 0 THEN
-        RETURN NULL;
-    END IF;`, guc)
-	readBack := func(byRow, byColumn string) string {
-		return fmt.Sprintf(`SELECT %s, %s INTO after, tenant FROM %s r WHERE %s = %s;`,
-			e.build("r", st, true), e.tenantSQL("r"), e.table.ident.Sanitize(), col("r", e.key), col(byRow, byColumn))
+	readBack := func(row string) string {
+		return fmt.Sprintf(`SELECT %s, %s INTO after, tenant FROM %s r WHERE %s;`,
+			e.build("r", st, true), e.tenantSQL("r"), e.table.ident.Sanitize(), e.sameEntity(row, e.key, e.tenant))
 	}
-	compared := []tableColumn{{e.table, e.key}}
-	for _, inc := range e.includes {
-		compared = append(compared, tableColumn{inc.table, inc.by})
+	touch := ""
+	if len(e.includes) > 0 {
+		// The entity's immediate trigger notes that the transaction
+		// changed it, for its includes' functions.
+		touch = fmt.Sprintf(`IF TG_NAME = %s THEN
+        INSERT INTO %s (xid, capture, entity, state) VALUES (pg_current_xact_id(), %s, id, 'T') ON CONFLICT DO NOTHING;
+        RETURN NULL;
+    END IF;`, quoteLiteral(c.triggerNameRaw("_touch")), c.publishedIdent(), quoteLiteral(c.functionName(e.table.name)))
 	}
 	body := fmt.Sprintf(`    %[1]s
     IF TG_OP = 'DELETE' THEN
@@ -233,7 +291,11 @@ func (c *Capturer) perTransactionDDL(e *entity, st style) string {
     ELSE
         id := %[3]s;
     END IF;
+    %[19]s
     %[4]s
+    IF state IN ('P', 'Q') THEN
+        RETURN NULL; -- decided at the entity's first change in the transaction
+    END IF;
     %[5]s
     IF TG_OP = 'DELETE' THEN
         %[6]s
@@ -241,10 +303,8 @@ func (c *Capturer) perTransactionDDL(e *entity, st style) string {
         %[7]s
     END IF;
     IF after IS NULL THEN
-        -- Created and gone in the transaction: nothing to tell.
-        IF TG_OP = 'INSERT' THEN
-            published := true;
-        ELSE
+        -- Gone at commit; created and gone in the transaction is nothing to tell.
+        IF TG_OP <> 'INSERT' THEN
             before := %[8]s;
             tenant := %[9]s;
             %[10]s
@@ -264,67 +324,91 @@ func (c *Capturer) perTransactionDDL(e *entity, st style) string {
         END IF;
     END IF;
     %[18]s`,
-		tableCheck(e.table), textValue(col("OLD", e.key)), textValue(col("NEW", e.key)), skipPublished,
-		typeCheck(compared), readBack("OLD", e.key), readBack("NEW", e.key),
+		tableCheck(e.table), e.entityID("OLD", e.key, e.tenant), e.entityID("NEW", e.key, e.tenant), c.stateOf(e),
+		typeCheck(e.compared()), readBack("OLD"), readBack("NEW"),
 		e.build("OLD", st, false), e.tenantSQL("OLD"), skipTenant(e.skipTenants, "tenant"), fitData("before", "context"),
 		c.publishIdent(), quoteLiteral(e.name+".Deleted"), quoteLiteral(e.keyName(st)), fitData("after", "context"),
-		quoteLiteral(e.name+".Created"), c.updateEvents(e, st, "tenant"), markPublished)
+		quoteLiteral(e.name+".Created"), c.updateEvents(e, st, "tenant", "state = 'C'"), c.note(e, "CASE WHEN published THEN 'P' ELSE 'Q' END"), touch)
 	ddl := function(c.functionIdent(e.table), entityDeclare, body) + fmt.Sprintf(`
 CREATE CONSTRAINT TRIGGER %s AFTER INSERT OR UPDATE OR DELETE ON %s
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION %s();`, c.triggerName(""), e.table.ident.Sanitize(), c.functionIdent(e.table))
+	if touch != "" {
+		ddl += fmt.Sprintf(`
+CREATE TRIGGER %s AFTER INSERT OR UPDATE OR DELETE ON %s
+    FOR EACH ROW EXECUTE FUNCTION %s();`, c.triggerName("_touch"), e.table.ident.Sanitize(), c.functionIdent(e.table))
+	}
 	for _, inc := range e.includes {
-		ddl += c.includeDDL(e, inc, st, guc, skipPublished, markPublished, compared)
+		ddl += c.includeDDL(e, inc, st)
 	}
 	return ddl
 }
 
-// seenMaxBytes bounds the transaction's note of published entities.
-const seenMaxBytes = 16 << 10
+// compared are the columns the entity's functions compare: its key and
+// tenant, and its includes' columns that hold them.
+func (e *entity) compared() []tableColumn {
+	compared := []tableColumn{{e.table, e.key}}
+	if e.tenant != "" {
+		compared = append(compared, tableColumn{e.table, e.tenant})
+	}
+	for _, inc := range e.includes {
+		compared = append(compared, tableColumn{inc.table, inc.by})
+		if e.tenant != "" {
+			compared = append(compared, tableColumn{inc.table, e.tenant})
+		}
+	}
+	return compared
+}
 
 // includeDDL is the deferred trigger function and trigger of an included
 // table: a change to a child row, but for its quiet columns, is the owning
-// entity's <Entity>.Data.Updated, unless the entity was published in the
-// transaction already.
-func (c *Capturer) includeDDL(e *entity, inc *include, st style, guc, skipPublished, markPublished string, compared []tableColumn) string {
+// entity's <Entity>.Data.Updated, unless the entity's event is decided
+// otherwise in the transaction: when the transaction changed the entity
+// too, the entity's own trigger (still to run, or run already) decides,
+// knowing that a child changed.
+func (c *Capturer) includeDDL(e *entity, inc *include, st style) string {
 	quiet := "ARRAY[" + quoteLiterals(inc.quiet) + "]::text[]"
 	childData := func(row string) string { return jsonObject(inc.table, row, inc.columns, st) }
+	readBack := func(row string) string {
+		return fmt.Sprintf(`SELECT %s, %s INTO after, tenant FROM %s r WHERE %s;`,
+			e.build("r", st, true), e.tenantSQL("r"), e.table.ident.Sanitize(), e.sameEntity(row, inc.by, e.tenant))
+	}
 	body := fmt.Sprintf(`    %[1]s
-    IF TG_OP = 'DELETE' THEN
-        id := %[2]s;
-    ELSE
-        id := %[3]s;
-    END IF;
     IF TG_OP = 'UPDATE' THEN
-        IF %[4]s - %[6]s IS NOT DISTINCT FROM %[5]s - %[6]s THEN
+        IF %[2]s - %[4]s IS NOT DISTINCT FROM %[3]s - %[4]s THEN
             RETURN NULL;
         END IF;
     END IF;
-    %[7]s
-    %[8]s
     IF TG_OP = 'DELETE' THEN
-        SELECT %[9]s, %[10]s INTO after, tenant FROM %[11]s r WHERE %[12]s = %[13]s;
+        id := %[5]s;
     ELSE
-        SELECT %[9]s, %[10]s INTO after, tenant FROM %[11]s r WHERE %[12]s = %[14]s;
+        id := %[6]s;
+    END IF;
+    %[7]s
+    IF state IN ('P', 'C') THEN
+        RETURN NULL;
+    END IF;
+    IF state = 'T' THEN
+        %[8]s
+        RETURN NULL;
+    END IF;
+    %[9]s
+    IF TG_OP = 'DELETE' THEN
+        %[10]s
+    ELSE
+        %[11]s
     END IF;
     IF after IS NULL THEN
         RETURN NULL; -- its owner is gone, and says so itself
     END IF;
-    %[15]s
-    %[16]s
-    PERFORM %[17]s(%[18]s, after, context, tenant);
-    published := true;
-    %[19]s`,
-		tableCheck(inc.table), textValue(col("OLD", inc.by)), textValue(col("NEW", inc.by)),
-		childData("OLD"), childData("NEW"), quiet, skipPublished, typeCheck(compared),
-		e.build("r", st, true), e.tenantSQL("r"), e.table.ident.Sanitize(), col("r", e.key),
-		col("OLD", inc.by), col("NEW", inc.by), skipTenant(e.skipTenants, "tenant"), fitData("after", "context"),
-		c.publishIdent(), quoteLiteral(e.name+".Data.Updated"), markPublished)
+    %[12]s
+    %[13]s
+    PERFORM %[14]s(%[15]s, after, context, tenant);
+    %[16]s`,
+		tableCheck(inc.table), childData("OLD"), childData("NEW"), quiet,
+		e.entityID("OLD", inc.by, e.tenant), e.entityID("NEW", inc.by, e.tenant), c.stateOf(e), c.note(e, "'C'"),
+		typeCheck(e.compared()), readBack("OLD"), readBack("NEW"), skipTenant(e.skipTenants, "tenant"),
+		fitData("after", "context"), c.publishIdent(), quoteLiteral(e.name+".Data.Updated"), c.note(e, "'P'"))
 	return function(c.functionIdent(inc.table), entityDeclare, body) + fmt.Sprintf(`
 CREATE CONSTRAINT TRIGGER %s AFTER INSERT OR UPDATE OR DELETE ON %s
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION %s();`, c.triggerName(""), inc.table.ident.Sanitize(), c.functionIdent(inc.table))
-}
-
-func shortHash(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(sum[:6])
 }

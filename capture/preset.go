@@ -220,8 +220,14 @@ func ParsePreset(data []byte) (*Preset, error) {
 		tables[table] = true
 		return nil
 	}
+	if err := checkNames(preset.Tenant); err != nil {
+		return nil, err
+	}
 	for _, e := range preset.Entities {
 		if err := claim(e.Table); err != nil {
+			return nil, err
+		}
+		if err := checkNames(e.Key); err != nil {
 			return nil, err
 		}
 		if !entityRE.MatchString(e.Entity) {
@@ -242,6 +248,9 @@ func ParsePreset(data []byte) (*Preset, error) {
 			if inc.As == "" || inc.By == "" || len(inc.Columns) == 0 {
 				return nil, invalid("mapping", "an include of table %s needs as, by and columns", e.Table)
 			}
+			if err := checkNames(inc.By); err != nil {
+				return nil, err
+			}
 		}
 	}
 	for _, r := range preset.Relations {
@@ -253,6 +262,9 @@ func ParsePreset(data []byte) (*Preset, error) {
 		}
 		if r.Parent.Column == "" || r.Parent.Table == "" || r.Parent.As == "" || r.Child.Column == "" || (r.Child.Table == "") == (r.Members == "") {
 			return nil, invalid("mapping", "relation %s needs parent column, table and as, a child column, and either a child table or members", r.Table)
+		}
+		if err := checkNames(r.Parent.Column, r.Child.Column); err != nil {
+			return nil, err
 		}
 	}
 	for _, r := range preset.Rows {
@@ -274,8 +286,66 @@ func ParsePreset(data []byte) (*Preset, error) {
 				return nil, err
 			}
 		}
+		if err := r.checkSources(); err != nil {
+			return nil, err
+		}
 	}
 	return preset, nil
+}
+
+// checkNames refuses columns a mapping names whose names look like secrets:
+// every column whose values an event may carry or a lookup compares.
+func checkNames(columns ...string) error {
+	for _, column := range columns {
+		if LooksSecret(column) {
+			return invalid("mapping", "column %q looks like a secret (password, hash, token, key, …) and is never published or compared", column)
+		}
+	}
+	return nil
+}
+
+// pathElementRE is what a step of a path into a JSON column may hold: no
+// quote, backslash, brace, comma or space, which would change what an
+// array literal of the path reads.
+var pathElementRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,63}$`)
+
+// checkSources refuses malformed sources, and those of the body and the
+// joins that look like secrets. Conditions (when, eventBy) compare a column
+// with the mapping's own constants and publish none of it.
+func (r *RowMapping) checkSources() error {
+	var conditions, published []string
+	for _, w := range r.When {
+		conditions = append(conditions, w.Source)
+	}
+	if r.EventBy != nil {
+		conditions = append(conditions, r.EventBy.Column)
+	}
+	for _, source := range r.Context {
+		published = append(published, source)
+	}
+	for _, j := range r.Join {
+		published = append(published, j.On)
+		if err := checkNames(j.By); err != nil {
+			return err
+		}
+	}
+	for i, s := range append(published, conditions...) {
+		src := parseSource(s)
+		if src.column == "" {
+			return invalid("mapping", "rows of %s: source %q names no column", r.Table, s)
+		}
+		for _, step := range src.path {
+			if !pathElementRE.MatchString(step) {
+				return invalid("mapping", "rows of %s: source %q: a step of a JSON path holds only letters, digits, _ and -", r.Table, s)
+			}
+		}
+		if i < len(published) {
+			if err := checkNames(src.String()); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // events are every event the preset may publish.
@@ -444,6 +514,73 @@ func (p *presetInstall) skip(table, reason string) {
 	p.result.Skipped = append(p.result.Skipped, PresetSkip{Table: p.schema + "." + table, Reason: reason})
 }
 
+// checkKey refuses a table whose rows a capture finds by key, in the row's
+// tenant, unless the key and the tenant column identify one row: both NOT
+// NULL, of a key class, and unique together (a unique index on key, or on
+// key and tenant). Without the tenant column a lookup could find another
+// tenant's row.
+func (p *presetInstall) checkKey(table *captureTable, key string) error {
+	tenant := p.tenantOf(table)
+	if p.preset.Tenant != "" && tenant == "" {
+		return invalid("mapping", "%s has no column %s: a capture finds rows in their tenant, so every table it reads rows of needs the tenant column", table.name, p.preset.Tenant)
+	}
+	for _, column := range []string{key, tenant} {
+		switch {
+		case column == "":
+		case !table.notNull[column]:
+			return invalid("mapping", "%s.%s may be NULL: a capture finds rows by it, so it must be NOT NULL", table.name, column)
+		case table.types[column].keyClass() == "":
+			return invalid("mapping", "%s.%s has type %s: a capture finds rows by columns of type %s", table.name, column, table.types[column].name, keyTypes)
+		}
+	}
+	for _, unique := range table.uniqueKeys {
+		if slices.Contains(unique, key) && !slices.ContainsFunc(unique, func(c string) bool { return c != key && c != tenant }) {
+			return nil
+		}
+	}
+	if tenant == "" {
+		return invalid("mapping", "%s.%s is not unique: a capture finds one row by it, so it needs a unique index or primary key on it", table.name, key)
+	}
+	return invalid("mapping", "%s.%s is not unique within a tenant: a capture finds one row by it, so it needs a unique index or primary key on (%s) or (%s, %s)", table.name, key, key, tenant, key)
+}
+
+// checkFlag refuses a flag whose column's type cannot hold it: when true
+// needs a boolean, when future a timestamp.
+func checkFlag(table *captureTable, f *FlagMapping) error {
+	t := table.types[f.Column]
+	switch {
+	case f.When == "true" && t.oid != booleanOID:
+		return invalid("mapping", "%s.%s has type %s: when true needs a boolean column", table.name, f.Column, t.name)
+	case f.When == "future" && t.oid != timestampOID && t.oid != timestamptzOID:
+		return invalid("mapping", "%s.%s has type %s: when future needs a timestamp column", table.name, f.Column, t.name)
+	}
+	return nil
+}
+
+// checkMatch refuses a lookup that compares columns of different key
+// classes, whose comparison would need a cast.
+func checkMatch(a, b tableColumn) error {
+	classA, classB := a.table.types[a.column].keyClass(), b.table.types[b.column].keyClass()
+	if classA == "" || classA != classB {
+		return invalid("mapping", "%s.%s (%s) is compared with %s.%s (%s) to find rows: both must be text or varchar, both smallint, integer or bigint, or both uuid",
+			a.table.name, a.column, a.table.types[a.column].name, b.table.name, b.column, b.table.types[b.column].name)
+	}
+	return nil
+}
+
+// checkMatches is checkMatch of the columns that name rows of table by key
+// (and the tenant): from is the table that names them, by the column that
+// holds the key.
+func (p *presetInstall) checkMatches(from *captureTable, by string, table *captureTable, key string) error {
+	if err := checkMatch(tableColumn{from, by}, tableColumn{table, key}); err != nil {
+		return err
+	}
+	if tenant := p.tenantOf(from); tenant != "" {
+		return checkMatch(tableColumn{from, tenant}, tableColumn{table, p.tenantOf(table)})
+	}
+	return nil
+}
+
 // columns parses specs ("column" or "column as key") and returns those the
 // table has; it refuses names that look like secrets.
 func (p *presetInstall) columns(table *captureTable, specs []string) ([]column, error) {
@@ -530,23 +667,28 @@ func (p *presetInstall) entity(ctx context.Context, m *EntityMapping) error {
 		mapping *FlagMapping
 		flag    **flag
 	}{{m.Suspended, &e.suspended}, {m.Deleted, &e.deleted}} {
-		if f.mapping != nil {
-			if k := keyOf(columns, f.mapping.Column); k != "" {
-				*f.flag = &flag{key: k, when: f.mapping.When}
+		if f.mapping == nil {
+			continue
+		}
+		if k := keyOf(columns, f.mapping.Column); k != "" {
+			if err := checkFlag(table, f.mapping); err != nil {
+				return err
 			}
+			*f.flag = &flag{key: k, when: f.mapping.When}
 		}
 	}
 	reads := []tableColumn{{table, key}}
-	var compared []tableColumn
 	if e.perTransaction {
-		// It reads its entity back at commit.
+		// It reads its entity back at commit, by its key in its tenant.
+		if err := p.checkKey(table, key); err != nil {
+			return err
+		}
 		for _, c := range columns {
 			reads = append(reads, tableColumn{table, c.name})
 		}
 		if e.tenant != "" {
 			reads = append(reads, tableColumn{table, e.tenant})
 		}
-		compared = append(compared, tableColumn{table, key})
 	}
 	for _, im := range m.Include {
 		child, missing, err := p.table(ctx, im.Table, im.By)
@@ -556,6 +698,12 @@ func (p *presetInstall) entity(ctx context.Context, m *EntityMapping) error {
 				return err
 			}
 			continue
+		}
+		if p.preset.Tenant != "" && p.tenantOf(child) == "" {
+			return invalid("mapping", "%s has no column %s: its rows are found by their entity's key in their tenant", child.name, p.preset.Tenant)
+		}
+		if err := p.checkMatches(child, im.By, table, key); err != nil {
+			return err
 		}
 		childColumns, err := p.columns(child, im.Columns)
 		if err != nil {
@@ -569,10 +717,12 @@ func (p *presetInstall) entity(ctx context.Context, m *EntityMapping) error {
 		}
 		e.includes = append(e.includes, inc)
 		reads = append(reads, tableColumn{child, im.By})
+		if e.tenant != "" {
+			reads = append(reads, tableColumn{child, e.tenant})
+		}
 		for _, c := range childColumns {
 			reads = append(reads, tableColumn{child, c.name})
 		}
-		compared = append(compared, tableColumn{child, im.By})
 	}
 	if p.entities == nil {
 		p.entities = map[string]*entity{}
@@ -585,6 +735,10 @@ func (p *presetInstall) entity(ctx context.Context, m *EntityMapping) error {
 	// The entity's triggers, and one on each included table: one install,
 	// recorded per table.
 	ddl := p.c.entityDDL(e, p.st)
+	var compared []tableColumn
+	if e.perTransaction {
+		compared = e.compared()
+	}
 	if err := p.install(ctx, table, &Capture{Table: table.name, Entity: m.Entity, Columns: names}, ddl, reads, compared); err != nil {
 		return err
 	}
@@ -610,17 +764,29 @@ func (p *presetInstall) relation(ctx context.Context, m *RelationMapping) error 
 		p.skip(m.Table, missing)
 		return err
 	}
-	parents, missing, err := p.table(ctx, m.Parent.Table, "id", p.preset.Tenant)
+	parents, missing, err := p.table(ctx, m.Parent.Table, "id")
 	if parents == nil {
 		p.skip(m.Table, missing)
+		return err
+	}
+	if err := p.checkKey(parents, "id"); err != nil {
+		return err
+	}
+	if err := p.checkMatches(table, m.Parent.Column, parents, "id"); err != nil {
 		return err
 	}
 	r := &relation{table: table, event: m.Event, parent: m.Parent.Column, child: m.Child.Column, parents: parents,
 		parentKey: m.Parent.As, members: m.Members, tenant: p.tenantOf(table), skipTenants: p.skipTenants}
 	if m.Child.Table != "" {
-		children, missing, err := p.table(ctx, m.Child.Table, "id", p.preset.Tenant)
+		children, missing, err := p.table(ctx, m.Child.Table, "id")
 		if children == nil {
 			p.skip(m.Table, missing)
+			return err
+		}
+		if err := p.checkKey(children, "id"); err != nil {
+			return err
+		}
+		if err := p.checkMatches(table, m.Child.Column, children, "id"); err != nil {
 			return err
 		}
 		childEntity := p.entities[m.Child.Table]
@@ -671,9 +837,6 @@ func (p *presetInstall) rows(ctx context.Context, m *RowMapping) error {
 	columns := map[string]bool{}
 	for _, key := range slices.Sorted(maps.Keys(m.Context)) {
 		src := parseSource(m.Context[key])
-		if LooksSecret(src.String()) {
-			return invalid("mapping", "%s of %s looks like a secret and is never published", src.String(), table.name)
-		}
 		if table.has(src.column) {
 			e.context = append(e.context, &contextField{key: key, source: src})
 			columns[src.column] = true
@@ -684,14 +847,27 @@ func (p *presetInstall) rows(ctx context.Context, m *RowMapping) error {
 		if by == "" {
 			by = "id"
 		}
-		joined, missing, err := p.table(ctx, jm.Table, by, p.preset.Tenant)
+		joined, missing, err := p.table(ctx, jm.Table, by)
 		if joined == nil {
 			p.skip(m.Table, missing)
+			return err
+		}
+		if err := p.checkKey(joined, by); err != nil {
 			return err
 		}
 		on := parseSource(jm.On)
 		if !table.has(on.column) {
 			continue
+		}
+		if len(on.path) > 0 {
+			// A value of a JSON column, converted only when valid.
+			if tenant := p.tenantOf(table); tenant != "" {
+				if err := checkMatch(tableColumn{table, tenant}, tableColumn{joined, p.tenantOf(joined)}); err != nil {
+					return err
+				}
+			}
+		} else if err := p.checkMatches(table, on.column, joined, by); err != nil {
+			return err
 		}
 		specs := jm.Columns
 		if len(specs) == 0 {

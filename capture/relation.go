@@ -63,8 +63,9 @@ func (r *relation) reads() (reads, compared []tableColumn) {
 }
 
 // relationDDL is the trigger function and statement-level triggers of r.
-// Every lookup checks the tenant: a tenant's relation row naming another
-// tenant's parent or child reveals nothing of it.
+// Every lookup matches the tenant, and compares columns of one key class in
+// their own types: a tenant's relation row naming another tenant's parent
+// or child reveals nothing of it, and no value can fail a comparison.
 func (c *Capturer) relationDDL(r *relation, st style) string {
 	publish := c.publishIdent()
 	sameTenant := func(a, b string) string {
@@ -77,45 +78,61 @@ func (c *Capturer) relationDDL(r *relation, st style) string {
 	if r.members != "" {
 		// The delta, Logto's way: lists omitted when empty, each capped.
 		event = fmt.Sprintf(`PERFORM %[1]s(%[2]s, NULL, jsonb_strip_nulls(jsonb_build_object(
-            %[3]s, r.parent,
+            %[3]s, r.parent_id,
             %[4]s, to_jsonb(r.added[1:%[6]d]),
             %[5]s, to_jsonb(r.removed[1:%[6]d]),
-            'truncated', CASE WHEN cardinality(r.added) > %[6]d OR cardinality(r.removed) > %[6]d THEN true END)), r.tenant);`,
+            'truncated', CASE WHEN cardinality(r.added) > %[6]d OR cardinality(r.removed) > %[6]d THEN true END)), r.tenant_id);`,
 			publish, quoteLiteral(r.event), quoteLiteral(r.parentKey),
 			quoteLiteral("added"+r.members), quoteLiteral("removed"+r.members), outbox.MembershipIDsMax)
 	} else {
 		// The parent's children after the change, of the parent's tenant
 		// only, bounded.
-		event = fmt.Sprintf(`SELECT coalesce(jsonb_agg(c.o ORDER BY c.id) FILTER (WHERE c.n <= %[9]d AND c.bytes <= %[10]d), '[]'),
+		event = fmt.Sprintf(`SELECT coalesce(jsonb_agg(c.o ORDER BY c.n) FILTER (WHERE c.n <= %[9]d AND c.bytes <= %[10]d), '[]'),
                coalesce(bool_or(c.n > %[9]d OR c.bytes > %[10]d), false)
         INTO children, truncated
         FROM (
-            SELECT %[11]s AS id, o, row_number() OVER w AS n, sum(octet_length(o::text)) OVER w AS bytes
+            SELECT o, row_number() OVER w AS n, sum(octet_length(o::text)) OVER w AS bytes
             FROM (SELECT c.id, %[3]s AS o
-                  FROM %[4]s rel JOIN %[5]s c ON c.id = rel.%[6]s%[12]s
-                  WHERE rel.%[7]s = r.parent%[13]s) c
+                  FROM %[4]s rel JOIN %[5]s c ON c.id = rel.%[6]s%[11]s
+                  WHERE rel.%[7]s = r.parent%[12]s) c
             WINDOW w AS (ORDER BY c.id)
         ) c;
         PERFORM %[1]s(%[2]s, children,
-            jsonb_strip_nulls(jsonb_build_object(%[8]s, r.parent, 'truncated', CASE WHEN truncated THEN true END)), r.tenant);`,
+            jsonb_strip_nulls(jsonb_build_object(%[8]s, r.parent_id, 'truncated', CASE WHEN truncated THEN true END)), r.tenant_id);`,
 			publish, quoteLiteral(r.event), jsonObject(r.children, "c", r.childColumns, st),
 			r.table.ident.Sanitize(), r.children.ident.Sanitize(),
 			pgx.Identifier{r.child}.Sanitize(), pgx.Identifier{r.parent}.Sanitize(), quoteLiteral(r.parentKey),
-			relationChildrenMax, relationDataMaxBytes, textValue("c.id"),
+			relationChildrenMax, relationDataMaxBytes,
 			sameTenant(col("c", r.tenant), col("rel", r.tenant)), sameTenant(col("rel", r.tenant), "r.tenant"))
 	}
-	tenantOf := "NULL"
-	if r.tenant != "" {
-		tenantOf = textValue(pgx.Identifier{r.tenant}.Sanitize())
-	}
-	// Rows are [tenant, parent, child], each as text.
-	row := func(rows string) string {
-		return fmt.Sprintf("SELECT jsonb_build_array(%s, %s, %s) AS x FROM %s",
-			tenantOf, textValue(pgx.Identifier{r.parent}.Sanitize()), textValue(pgx.Identifier{r.child}.Sanitize()), rows)
+	// The changed rows as (tenant, parent, child, added), in their types.
+	changed := func(rows string) string {
+		tenant := "NULL::text"
+		if r.tenant != "" {
+			tenant = col("x", r.tenant)
+		}
+		return fmt.Sprintf("SELECT %s AS tenant, %s AS parent, %s AS child FROM %s x", tenant, col("x", r.parent), col("x", r.child), rows)
 	}
 	skip := ""
 	if len(r.skipTenants) > 0 {
-		skip = fmt.Sprintf(" AND (c.x->>0) NOT IN (%s)", quoteLiterals(r.skipTenants))
+		skip = fmt.Sprintf(" AND %s NOT IN (%s)", textValue("c.tenant"), quoteLiterals(r.skipTenants))
+	}
+	// One event per parent changed, of a parent that still exists: a parent
+	// deleted with its relations gets its own .Deleted only.
+	loop := func(changes string) string {
+		return fmt.Sprintf(`FOR r IN
+            SELECT c.tenant, c.parent, nullif(%[1]s, '') AS tenant_id, %[2]s AS parent_id,
+                   array_agg(%[3]s ORDER BY c.child) FILTER (WHERE c.added) AS added,
+                   array_agg(%[3]s ORDER BY c.child) FILTER (WHERE NOT c.added) AS removed
+            FROM (%[4]s) c
+            WHERE EXISTS (SELECT FROM %[5]s p WHERE p.id = c.parent%[6]s)%[7]s
+            GROUP BY c.tenant, c.parent
+            ORDER BY c.parent
+        LOOP
+            %[8]s
+        END LOOP;`,
+			textValue("c.tenant"), textValue("c.parent"), textValue("c.child"), changes,
+			r.parents.ident.Sanitize(), sameTenant(col("p", r.tenant), "c.tenant"), skip, event)
 	}
 	_, compared := r.reads()
 	body := fmt.Sprintf(`    %[1]s
@@ -123,31 +140,18 @@ func (c *Capturer) relationDDL(r *relation, st style) string {
     -- Transition tables: new_rows exists on insert and update, old_rows on
     -- update and delete.
     IF TG_OP = 'INSERT' THEN
-        added := (SELECT coalesce(jsonb_agg(x), '[]') FROM (%[3]s) d);
+        %[3]s
     ELSIF TG_OP = 'DELETE' THEN
-        removed := (SELECT coalesce(jsonb_agg(x), '[]') FROM (%[4]s) d);
+        %[4]s
     ELSE
-        added := (SELECT coalesce(jsonb_agg(x), '[]') FROM (%[3]s EXCEPT %[4]s) d);
-        removed := (SELECT coalesce(jsonb_agg(x), '[]') FROM (%[4]s EXCEPT %[3]s) d);
-    END IF;
-    FOR r IN
-        SELECT c.x->>0 AS tenant, c.x->>1 AS parent,
-               array_agg(c.x->>2 ORDER BY c.x->>2) FILTER (WHERE c.added) AS added,
-               array_agg(c.x->>2 ORDER BY c.x->>2) FILTER (WHERE NOT c.added) AS removed
-        FROM (SELECT x, true AS added FROM jsonb_array_elements(added) x
-              UNION ALL SELECT x, false FROM jsonb_array_elements(removed) x) c
-        -- A parent deleted with its relations gets its own .Deleted only.
-        WHERE EXISTS (SELECT FROM %[5]s p WHERE p.id = c.x->>1%[6]s)%[7]s
-        GROUP BY 1, 2
-        ORDER BY 2
-    LOOP
-        %[8]s
-    END LOOP;`,
-		tableCheck(r.table), typeCheck(compared), row("new_rows"), row("old_rows"),
-		r.parents.ident.Sanitize(), sameTenant(col("p", r.tenant), "c.x->>0"), skip, event)
-	declare := `    added jsonb := '[]';
-    removed jsonb := '[]';
-    children jsonb;
+        %[5]s
+    END IF;`,
+		tableCheck(r.table), typeCheck(compared),
+		loop(fmt.Sprintf("SELECT d.*, true AS added FROM (%s) d", changed("new_rows"))),
+		loop(fmt.Sprintf("SELECT d.*, false AS added FROM (%s) d", changed("old_rows"))),
+		loop(fmt.Sprintf("SELECT d.*, true AS added FROM (%[1]s EXCEPT %[2]s) d UNION ALL SELECT d.*, false FROM (%[2]s EXCEPT %[1]s) d",
+			changed("new_rows"), changed("old_rows"))))
+	declare := `    children jsonb;
     truncated boolean;
     r record;`
 	fn := c.functionIdent(r.table)

@@ -13,7 +13,8 @@ import (
 
 // Role is the role that the capture functions of the store's schema run as:
 // NOLOGIN, a member of no role, holding only what publishing needs (USAGE on
-// the schema, EXECUTE on publish) and, for presets whose functions read
+// the schema, EXECUTE on publish, the notes of per-transaction entities in
+// capture_published) and, for presets whose functions read
 // other tables, SELECT on the columns they read, with BYPASSRLS (which lends
 // nothing without such a grant). Install creates it; no role can log in as
 // it.
@@ -72,6 +73,8 @@ func (c *Capturer) prepareRole(ctx context.Context, tx pgx.Tx, reads []tableColu
 	grants := []string{
 		fmt.Sprintf("GRANT USAGE ON SCHEMA %s TO %s", pgx.Identifier{c.schema}.Sanitize(), role),
 		fmt.Sprintf("GRANT EXECUTE ON FUNCTION %s(text, jsonb, jsonb, text) TO %s", c.publishIdent(), role),
+		// The notes of per-transaction entities, which no one else may touch.
+		fmt.Sprintf("GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE %s TO %s", c.publishedIdent(), role),
 	}
 	columns := map[*captureTable][]string{}
 	var tables []*captureTable

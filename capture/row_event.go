@@ -67,7 +67,7 @@ func (s *source) json(table *captureTable, row string, st style) string {
 	if len(s.path) == 0 {
 		return value
 	}
-	return fmt.Sprintf("(%s) #> %s", value, quoteLiteral("{"+strings.Join(s.path, ",")+"}"))
+	return fmt.Sprintf("(%s) #> %s", value, s.pathSQL())
 }
 
 // text is the SQL of the source in row as text, for the trigger's WHEN
@@ -76,7 +76,12 @@ func (s *source) text(row string) string {
 	if len(s.path) == 0 {
 		return col(row, s.column)
 	}
-	return fmt.Sprintf("(%s #>> %s)", col(row, s.column), quoteLiteral("{"+strings.Join(s.path, ",")+"}"))
+	return fmt.Sprintf("(%s #>> %s)", col(row, s.column), s.pathSQL())
+}
+
+// pathSQL is the SQL of the JSON path, an array of literals.
+func (s *source) pathSQL() string {
+	return "ARRAY[" + quoteLiterals(s.path) + "]::text[]"
 }
 
 // reads are the columns the event's function reads of other tables, and
@@ -101,7 +106,9 @@ func (e *rowEvent) reads() (reads, compared []tableColumn) {
 
 // rowEventDDL is the trigger function and trigger of e. Its conditions are
 // the trigger's WHEN clause, so that a row that is no event (most of a busy
-// log) costs the insert no function call.
+// log) costs the insert no function call. The trigger is deferred: the rows
+// it joins are read as they are at commit (a sign-in that inserts its
+// session, then updates its user, publishes the user updated).
 func (c *Capturer) rowEventDDL(e *rowEvent, st style) string {
 	var when []string
 	if e.eventBy != "" {
@@ -147,8 +154,8 @@ func (c *Capturer) rowEventDDL(e *rowEvent, st style) string {
 	for _, j := range e.joins {
 		on := j.on.text("NEW")
 		if len(j.on.path) > 0 {
-			// A JSON path's text, read as the joined column's (built-in) type.
-			on = fmt.Sprintf("%s::%s", on, j.table.types[j.by].name)
+			// A JSON path's text, as a value of the joined key's class.
+			on = lookupValue(on, j.table.types[j.by].keyClass())
 		}
 		sameTenant := ""
 		if e.tenant != "" {
@@ -177,6 +184,6 @@ func (c *Capturer) rowEventDDL(e *rowEvent, st style) string {
     tenant text;`
 	fn := c.functionIdent(e.table)
 	return function(fn, declare, body) + fmt.Sprintf(`
-CREATE TRIGGER %s AFTER INSERT ON %s
-    FOR EACH ROW%s EXECUTE FUNCTION %s();`, c.triggerName(""), e.table.ident.Sanitize(), whenClause, fn)
+CREATE CONSTRAINT TRIGGER %s AFTER INSERT ON %s
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW%s EXECUTE FUNCTION %s();`, c.triggerName(""), e.table.ident.Sanitize(), whenClause, fn)
 }

@@ -23,7 +23,15 @@ import (
 //     runs with the rights of the role that mutates the table, and whose
 //     columns Postgres lets no one give another type;
 //   - the search_path is pg_catalog, then pg_temp, which Postgres never
-//     searches for functions or operators.
+//     searches for functions or operators, and standard_conforming_strings
+//     is on, so that the body's literals read the same in every session
+//     (PL/pgSQL reads them with the setting of the session that first
+//     calls the function);
+//   - rows are found by comparing columns of one key class (keyClass) with
+//     Postgres's own operators; a value the writer controls (a path into a
+//     JSON column) is converted to the key's type only when it is valid
+//     for it (lookupValue), so that no lookup can fail the writer's
+//     statement.
 
 // captureTable is a table as the catalogue describes it.
 type captureTable struct {
@@ -31,6 +39,10 @@ type captureTable struct {
 	ident   pgx.Identifier
 	columns []string
 	types   map[string]columnType
+	// notNull are the columns declared NOT NULL.
+	notNull map[string]bool
+	// uniqueKeys are the column sets of its unique indexes.
+	uniqueKeys [][]string
 	// rowSecurity is whether the table has row-level security enabled.
 	rowSecurity bool
 }
@@ -54,8 +66,42 @@ const firstNormalObjectID = 16384
 
 func (t columnType) builtIn() bool { return t.oid < firstNormalObjectID }
 
-// Type OIDs of timestamp and timestamptz.
+// keyClass is the class of a type that lookups may compare, or "": values of
+// one class compare with Postgres's own operators (varchar with text, int2,
+// int4 and int8 with one another).
+func (t columnType) keyClass() string {
+	switch t.oid {
+	case 25, 1043: // text, varchar
+		return "text"
+	case 21, 23, 20: // int2, int4, int8
+		return "integer"
+	case 2950:
+		return "uuid"
+	}
+	return ""
+}
+
+// keyTypes names the types of the key classes, for errors.
+const keyTypes = "text, varchar, smallint, integer, bigint or uuid"
+
+// lookupValue is the SQL of text, a value the writer controls, as a value of
+// class to compare with a key: NULL unless it is valid for the class, so
+// that a malformed value finds nothing rather than failing the writer's
+// statement. Only built-in conversions are used.
+func lookupValue(text, class string) string {
+	switch class {
+	case "integer":
+		return fmt.Sprintf(`CASE WHEN %[1]s ~ '^[+-]?[0-9]{1,19}$' THEN
+            CASE WHEN %[1]s::numeric BETWEEN -9223372036854775808 AND 9223372036854775807 THEN %[1]s::bigint END END`, text)
+	case "uuid":
+		return fmt.Sprintf(`CASE WHEN %[1]s ~ '^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$' THEN %[1]s::uuid END`, text)
+	}
+	return text
+}
+
+// Type OIDs of boolean, timestamp and timestamptz.
 const (
+	booleanOID     = 16
 	timestampOID   = 1114
 	timestamptzOID = 1184
 )
@@ -191,7 +237,7 @@ func fitData(data, context string) string {
 func function(ident, declare, body string) string {
 	return fmt.Sprintf(`
 CREATE OR REPLACE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql
-    SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS %s
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET standard_conforming_strings = on AS %s
 DECLARE
 %s
 BEGIN
@@ -228,7 +274,7 @@ func camelCase(column string) string {
 }
 
 // quoteLiteral quotes s as a string literal, as standard_conforming_strings
-// = on reads it (captureTx sets it).
+// = on reads it (captureTx sets it for the install, function for the body).
 func quoteLiteral(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
 }

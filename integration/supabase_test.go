@@ -205,6 +205,7 @@ func TestSupabasePreset(t *testing.T) {
 		require.Equal(t, "Mozilla/5.0", c["userAgent"])
 		require.Equal(t, "203.0.113.7", c["userIp"])
 		require.Equal(t, "ann@example.com", c["user"].(map[string]any)["email"])
+		require.NotNil(t, c["user"].(map[string]any)["last_sign_in_at"], "the user as it is at commit, signed in")
 	})
 
 	t.Run("Updates", func(t *testing.T) {
@@ -222,8 +223,18 @@ func TestSupabasePreset(t *testing.T) {
 		require.Equal(t, []string{"User.SuspensionStatus.Updated"}, eventTypes(banned))
 		require.Empty(t, tx(fmt.Sprintf(`UPDATE auth.users SET banned_until = now() + interval '2 days' WHERE id = '%s'`, user)), "still banned")
 		require.Equal(t, []string{"User.SuspensionStatus.Updated"}, eventTypes(tx(fmt.Sprintf(`UPDATE auth.users SET banned_until = NULL WHERE id = '%s'`, user))))
-		deleted := tx(fmt.Sprintf(`UPDATE auth.users SET deleted_at = now(), email = NULL WHERE id = '%s'`, user))
-		require.Equal(t, []string{"User.Deleted"}, eventTypes(deleted), "Supabase Auth's soft delete")
+		// Supabase Auth's soft delete, as it runs it: the user, then its
+		// identities, in one transaction; and the other way round.
+		deleted := tx(fmt.Sprintf(`UPDATE auth.users SET deleted_at = now(), email = NULL, raw_user_meta_data = '{}' WHERE id = '%s'`, user),
+			fmt.Sprintf(`UPDATE auth.identities SET provider_id = 'deleted-' || provider_id, identity_data = '{}' WHERE user_id = '%s'`, user))
+		require.Equal(t, []string{"User.Deleted"}, eventTypes(deleted), "one event per user per transaction")
+		require.NotNil(t, deleted[0].object()["deleted_at"])
+		const other = "3c4d5e6f-0000-4000-8000-00000000000b"
+		require.Equal(t, []string{"User.Created"}, eventTypes(tx(fmt.Sprintf(`INSERT INTO auth.users (id, email) VALUES ('%s', 'bo@example.com')`, other),
+			fmt.Sprintf(`INSERT INTO auth.identities (provider_id, user_id, identity_data, provider) VALUES ('%[1]s', '%[1]s', '{"email": "bo@example.com"}', 'email')`, other))))
+		deleted = tx(fmt.Sprintf(`UPDATE auth.identities SET provider_id = 'deleted-' || provider_id, identity_data = '{}' WHERE user_id = '%s'`, other),
+			fmt.Sprintf(`UPDATE auth.users SET deleted_at = now(), email = NULL WHERE id = '%s'`, other))
+		require.Equal(t, []string{"User.Deleted"}, eventTypes(deleted), "identities first")
 	})
 
 	t.Run("HardDeleteAndBulk", func(t *testing.T) {

@@ -27,12 +27,23 @@ SELECT n.nspname::text AS schema_name, c.relname::text AS table_name,
        a.attname::text AS column_name,
        format_type(a.atttypid, NULL)::text AS column_type,
        a.atttypid::bigint AS column_type_oid,
+       a.attnotnull AS not_null,
        c.relrowsecurity AS row_security
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
 WHERE c.oid = to_regclass(@table_name::text) AND c.relkind IN ('r', 'p')
 ORDER BY a.attnum;
+
+-- CaptureUniqueKeys lists the column sets of a table's unique indexes that
+-- hold at every statement: valid, not deferred, not partial, on columns only.
+-- name: CaptureUniqueKeys :many
+SELECT array_agg(a.attname::text ORDER BY a.attname)::text[] AS columns
+FROM pg_catalog.pg_index i
+JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+WHERE i.indrelid = to_regclass(@table_name::text) AND i.indisunique AND i.indisvalid AND i.indimmediate
+  AND i.indpred IS NULL AND i.indexprs IS NULL
+GROUP BY i.indexrelid;
 
 -- CaptureRoleGet says whether the role exists and whether it bypasses
 -- row-level security.

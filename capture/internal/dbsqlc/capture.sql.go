@@ -194,6 +194,7 @@ SELECT n.nspname::text AS schema_name, c.relname::text AS table_name,
        a.attname::text AS column_name,
        format_type(a.atttypid, NULL)::text AS column_type,
        a.atttypid::bigint AS column_type_oid,
+       a.attnotnull AS not_null,
        c.relrowsecurity AS row_security
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -209,6 +210,7 @@ type CaptureTableColumnsRow struct {
 	ColumnName    string
 	ColumnType    string
 	ColumnTypeOid int64
+	NotNull       bool
 	RowSecurity   bool
 }
 
@@ -231,11 +233,43 @@ func (q *Queries) CaptureTableColumns(ctx context.Context, tableName string) ([]
 			&i.ColumnName,
 			&i.ColumnType,
 			&i.ColumnTypeOid,
+			&i.NotNull,
 			&i.RowSecurity,
 		); err != nil {
 			return nil, err
 		}
 		items = append(items, &i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const captureUniqueKeys = `-- name: CaptureUniqueKeys :many
+SELECT array_agg(a.attname::text ORDER BY a.attname)::text[] AS columns
+FROM pg_catalog.pg_index i
+JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+WHERE i.indrelid = to_regclass($1::text) AND i.indisunique AND i.indisvalid AND i.indimmediate
+  AND i.indpred IS NULL AND i.indexprs IS NULL
+GROUP BY i.indexrelid
+`
+
+// CaptureUniqueKeys lists the column sets of a table's unique indexes that
+// hold at every statement: valid, not deferred, not partial, on columns only.
+func (q *Queries) CaptureUniqueKeys(ctx context.Context, tableName string) ([][]string, error) {
+	rows, err := q.db.Query(ctx, captureUniqueKeys, tableName)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items [][]string
+	for rows.Next() {
+		var columns []string
+		if err := rows.Scan(&columns); err != nil {
+			return nil, err
+		}
+		items = append(items, columns)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err

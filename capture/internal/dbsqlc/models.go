@@ -6,6 +6,8 @@ package dbsqlc
 
 import (
 	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 type Capture struct {
@@ -16,6 +18,13 @@ type Capture struct {
 	FunctionName string
 	CreatedAt    time.Time
 	Preset       *string
+}
+
+type CapturePublished struct {
+	Xid     pgtype.Uint64
+	Capture string
+	Entity  string
+	State   string
 }
 
 type Delivery struct {
