@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -127,11 +128,17 @@ func TestCompose(t *testing.T) {
 	if pgImage == "" {
 		pgImage = "postgres:17"
 	}
-	compose := func(args ...string) (string, error) {
+	// Only up needs the admin token: ps, logs and down in a new shell work
+	// without it.
+	composeWith := func(env []string, args ...string) (string, error) {
 		cmd := exec.Command("docker-compose", append([]string{"-p", project, "-f", filepath.Join("..", "compose.yaml")}, args...)...)
-		cmd.Env = append(os.Environ(), "POSTGRES_IMAGE="+pgImage, "HOOKRELAY_ADMIN_TOKEN="+adminToken, "HOOKRELAY_PORT="+port)
+		cmd.Env = append(slices.DeleteFunc(os.Environ(), func(v string) bool { return strings.HasPrefix(v, "HOOKRELAY_ADMIN_TOKEN=") }),
+			append(env, "POSTGRES_IMAGE="+pgImage, "HOOKRELAY_PORT="+port)...)
 		out, err := cmd.CombinedOutput()
 		return string(out), err
+	}
+	compose := func(args ...string) (string, error) {
+		return composeWith([]string{"HOOKRELAY_ADMIN_TOKEN=" + adminToken}, args...)
 	}
 	t.Cleanup(func() { _, _ = compose("down", "-v", "--remove-orphans") })
 	out, err := compose("up", "-d")
@@ -141,6 +148,9 @@ func TestCompose(t *testing.T) {
 		status, err := exec.Command("docker", "inspect", "-f", "{{.State.Health.Status}}", project+"_hookrelay_1").Output()
 		return err == nil && strings.TrimSpace(string(status)) == "healthy"
 	}, 2*time.Minute, time.Second, "serve becomes healthy")
+	ps, err := composeWith(nil, "ps")
+	require.NoError(t, err, ps)
+	require.Contains(t, ps, project+"_hookrelay_1")
 	migrated, err := exec.Command("docker", "inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", project+"_migrate_1").Output()
 	require.NoError(t, err)
 	require.Equal(t, "exited 0", strings.TrimSpace(string(migrated)))

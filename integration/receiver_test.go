@@ -41,8 +41,10 @@ type receiver struct {
 	arrived  chan struct{}
 
 	// connections counts the connections accepted, handshakes the TLS
-	// handshakes of a receiver started with newTLSReceiver.
+	// handshakes of a receiver started with newTLSReceiver; open counts
+	// the connections open and the most open at once.
 	connections, handshakes atomic.Int64
+	open                    inFlightPeak
 }
 
 func newReceiver(t *testing.T, respond func(w http.ResponseWriter, r *http.Request, n int)) *receiver {
@@ -95,8 +97,12 @@ func newUnstartedReceiver(t *testing.T, respond func(w http.ResponseWriter, r *h
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	rec.Config.ConnState = func(_ net.Conn, state http.ConnState) {
-		if state == http.StateNew {
+		switch state {
+		case http.StateNew:
 			rec.connections.Add(1)
+			rec.open.enter()
+		case http.StateClosed, http.StateHijacked:
+			rec.open.leave()
 		}
 	}
 	t.Cleanup(rec.Close)

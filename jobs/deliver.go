@@ -153,8 +153,8 @@ type RunReport struct {
 	// Pending is how many of the job's deliveries remain pending.
 	Pending int `json:"pending"`
 	// NextAttemptAt is when the earliest of them is due, which the job
-	// waits for.
-	NextAttemptAt time.Time `json:"nextAttemptAt"`
+	// waits for; left out when none is pending.
+	NextAttemptAt time.Time `json:"nextAttemptAt,omitzero"`
 	// LastFailure is a failure of the run: delivery, attempt and reason.
 	LastFailure string `json:"lastFailure,omitempty"`
 	// Leases are the job's deliveries whose requests a process has in

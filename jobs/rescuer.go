@@ -21,10 +21,10 @@ import (
 //     at one at least confirmAfter earlier, by any process (the registry
 //     keeps when a process was first found gone): they are dead, so their
 //     running jobs are made available and their jobs waiting on requests
-//     they had in flight are woken, and they are forgotten. A process that
-//     merely lost its lock's connection has stopped its work by then. A
-//     killed process's work thus resumes within confirmAfter, two looks and
-//     a fetch;
+//     they had in flight are woken, at every look until they are forgotten,
+//     deadGrace after they were found gone. A process that merely lost its
+//     lock's connection has stopped its work by then. A killed process's
+//     work thus resumes within confirmAfter, two looks and a fetch;
 //   - for jobs still running RescueAfter after they started, whoever runs
 //     them: the backstop for a process that is alive but cut off, whose lock
 //     Postgres has not released (a job of a live process has ended by then:
@@ -43,6 +43,12 @@ const (
 	// it counts as dead: one whose lock's connection the server closed
 	// knows it at once and stops its work well within it.
 	confirmAfter = 500 * time.Millisecond
+	// deadGrace is how long a dead process's jobs are still looked for: a
+	// statement that its backend was running when it died (a fetch that
+	// marks jobs running, the snooze of a job whose requests it had in
+	// flight) commits once it ends, which on a busy machine can be seconds
+	// after the lock was released.
+	deadGrace = 30 * time.Second
 )
 
 // rescueBatchMax bounds the jobs one look rescues; the next look takes more.
@@ -134,7 +140,7 @@ func (r *Relay) rescueOnce(ctx context.Context, lastScan *time.Time) (int, error
 		if err := r.wakeLeased(ctx, dead); err != nil {
 			return len(params.ID), err
 		}
-		if err := r.store.ForgetProcesses(ctx, slices.Collect(maps.Keys(dead))); err != nil {
+		if err := r.store.ForgetDeadProcesses(ctx, slices.Collect(maps.Keys(dead)), deadGrace); err != nil {
 			return len(params.ID), err
 		}
 	}

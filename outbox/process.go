@@ -110,8 +110,14 @@ func (s *Store) ProcessGone(ctx context.Context, clientID string) (bool, error) 
 	return free, wrap(err, "look at the lock of process %s", clientID)
 }
 
-// ForgetProcesses removes processes from the registry: stopped, or gone and
-// their work given back.
+// ForgetDeadProcesses removes from the registry those of the dead processes
+// clientIDs first found gone at least after ago.
+func (s *Store) ForgetDeadProcesses(ctx context.Context, clientIDs []string, after time.Duration) error {
+	err := s.queries(s.pool).ProcessForgetDead(ctx, &dbsqlc.ProcessForgetDeadParams{ClientIds: clientIDs, ForgetAfterS: after.Seconds()})
+	return wrap(err, "forget %d dead processes", len(clientIDs))
+}
+
+// ForgetProcesses removes processes from the registry: stopped ones.
 func (s *Store) ForgetProcesses(ctx context.Context, clientIDs []string) error {
 	return wrap(s.queries(s.pool).ProcessDelete(ctx, clientIDs), "forget %d processes", len(clientIDs))
 }

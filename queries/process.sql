@@ -32,5 +32,11 @@ ORDER BY l.id;
 -- name: ProcessLockFree :one
 SELECT pg_try_advisory_xact_lock_shared(@lock_key::bigint);
 
+-- ProcessForgetDead removes the processes of @client_ids first found gone
+-- @forget_after_s or more ago.
+-- name: ProcessForgetDead :exec
+DELETE FROM /* TEMPLATE: schema */processes
+WHERE client_id = ANY(@client_ids::text[]) AND gone_since < now() - make_interval(secs => @forget_after_s::float8);
+
 -- name: ProcessDelete :exec
 DELETE FROM /* TEMPLATE: schema */processes WHERE client_id = ANY(@client_ids::text[]);

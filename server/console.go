@@ -65,6 +65,7 @@ func newConsole(relay *jobs.Relay, adminToken []byte, fail func(http.ResponseWri
 	}
 	funcs := template.FuncMap{
 		"time":      formatTime,
+		"future":    func(t *time.Time) bool { return t != nil && time.Now().Before(*t) },
 		"rate":      successRate,
 		"join":      strings.Join,
 		"pretty":    prettyJSON,

@@ -70,7 +70,7 @@ func newFlagSet(name string) (*flag.FlagSet, *options) {
 	fs.IntVar(&o.hookConns, "hook-concurrency", o.envInt("HOOKRELAY_HOOK_CONCURRENCY", jobs.HookConcurrencyDefault), "most requests in flight to one hook, per process (HOOKRELAY_HOOK_CONCURRENCY)")
 	fs.IntVar(&o.hostConns, "host-concurrency", o.envInt("HOOKRELAY_HOST_CONCURRENCY", jobs.HostConcurrencyDefault), "most requests in flight, and kept-alive connections, to one receiver host, per process (HOOKRELAY_HOST_CONCURRENCY)")
 	fs.StringVar(&o.disableAfter, "disable-after", envOr("HOOKRELAY_DISABLE_AFTER", jobs.DisableAfterDefault.String()), "disable a hook failing continuously this long (HOOKRELAY_DISABLE_AFTER)")
-	fs.StringVar(&o.rescueAfter, "rescue-after", envOr("HOOKRELAY_RESCUE_AFTER", jobs.RescueAfterDefault.String()), "how long before a job of a dead process runs again (HOOKRELAY_RESCUE_AFTER)")
+	fs.StringVar(&o.rescueAfter, "rescue-after", envOr("HOOKRELAY_RESCUE_AFTER", jobs.RescueAfterDefault.String()), "backstop: how long a job may run before any process takes it back, for a process alive but cut off from Postgres; a dead process's jobs come back within seconds (HOOKRELAY_RESCUE_AFTER)")
 	return fs, o
 }
 

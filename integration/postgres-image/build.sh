@@ -15,6 +15,7 @@ if docker image inspect "$image" >/dev/null 2>&1; then
 fi
 
 if ! command -v debootstrap >/dev/null 2>&1; then
+  echo "installing debootstrap (apt-get install debootstrap), which builds the image from Debian packages"
   apt-get update -qq && apt-get install -y -qq debootstrap >/dev/null
 fi
 

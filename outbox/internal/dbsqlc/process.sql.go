@@ -18,6 +18,23 @@ func (q *Queries) ProcessDelete(ctx context.Context, clientIds []string) error {
 	return err
 }
 
+const processForgetDead = `-- name: ProcessForgetDead :exec
+DELETE FROM /* TEMPLATE: schema */processes
+WHERE client_id = ANY($1::text[]) AND gone_since < now() - make_interval(secs => $2::float8)
+`
+
+type ProcessForgetDeadParams struct {
+	ClientIds    []string
+	ForgetAfterS float64
+}
+
+// ProcessForgetDead removes the processes of @client_ids first found gone
+// @forget_after_s or more ago.
+func (q *Queries) ProcessForgetDead(ctx context.Context, arg *ProcessForgetDeadParams) error {
+	_, err := q.db.Exec(ctx, processForgetDead, arg.ClientIds, arg.ForgetAfterS)
+	return err
+}
+
 const processLockFree = `-- name: ProcessLockFree :one
 SELECT pg_try_advisory_xact_lock_shared($1::bigint)
 `
