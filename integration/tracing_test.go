@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
+	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -117,4 +120,34 @@ func keysOf(m map[string]any) []string {
 		keys = append(keys, k)
 	}
 	return keys
+}
+
+// TestTraceExportErrorsAreLogged: serve's trace exporter, pointed at a port
+// where nothing listens, says so in serve's JSON log, not as plain text
+// beside it.
+func TestTraceExportErrorsAreLogged(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	bundle := setupStore(t)
+	bundle.createHook(t, newReceiver(t, nil).URL, "*")
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	closed := listener.Addr().String()
+	require.NoError(t, listener.Close())
+	proc := startServe(t, bundle.pool.Config().ConnString(), "OTEL_EXPORTER_OTLP_ENDPOINT=http://"+closed, "OTEL_BSP_SCHEDULE_DELAY=100")
+	// An event published in a trace, whose fan-out is a span to export.
+	require.NoError(t, pgx.BeginFunc(ctx, bundle.pool, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `SELECT set_config('hookrelay.traceparent', '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', true),
+			hookrelay.publish('User.Created', '{}')`)
+		return err
+	}))
+	var text string
+	require.Eventually(t, func() bool {
+		out, _ := os.ReadFile(proc.logPath)
+		text = string(out)
+		return strings.Contains(text, `"msg":"exporting traces failed"`)
+	}, time.Minute, 100*time.Millisecond)
+	for _, line := range strings.Split(strings.TrimSpace(text), "\n") {
+		require.True(t, json.Valid([]byte(line)), "a log line that is no JSON: %s", line)
+	}
 }

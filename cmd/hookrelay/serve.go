@@ -29,7 +29,7 @@ func runServe(ctx context.Context, args []string, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
-	provider, shutdownTracing, err := tracerProvider(ctx)
+	provider, shutdownTracing, err := tracerProvider(ctx, logger)
 	if err != nil {
 		return err
 	}

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -18,8 +20,9 @@ import (
 // OTEL_EXPORTER_OTLP_TRACES_ENDPOINT); the exporter reads the rest of the
 // OTEL_EXPORTER_OTLP_* variables, the SDK OTEL_SERVICE_NAME,
 // OTEL_RESOURCE_ATTRIBUTES and OTEL_TRACES_SAMPLER. Without them, or with
-// none, it is nil: no spans. shutdown flushes the spans.
-func tracerProvider(ctx context.Context) (provider trace.TracerProvider, shutdown func(context.Context) error, err error) {
+// none, it is nil: no spans. shutdown flushes the spans. The exporter's
+// errors go to logger, among serve's other lines.
+func tracerProvider(ctx context.Context, logger *slog.Logger) (provider trace.TracerProvider, shutdown func(context.Context) error, err error) {
 	exporter := os.Getenv("OTEL_TRACES_EXPORTER")
 	if exporter == "" && (os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != "") {
 		exporter = "otlp"
@@ -39,6 +42,9 @@ func tracerProvider(ctx context.Context) (provider trace.TracerProvider, shutdow
 	if err != nil {
 		return nil, nil, err
 	}
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+		logger.WarnContext(ctx, "exporting traces failed", "error", err)
+	}))
 	sdk := sdktrace.NewTracerProvider(sdktrace.WithBatcher(client), sdktrace.WithResource(res))
 	return sdk, sdk.Shutdown, nil
 }
