@@ -247,14 +247,20 @@ func (c *Capturer) note(e *entity, state string) string {
 	published := c.publishedIdent()
 	return fmt.Sprintf(`INSERT INTO %[1]s AS s (xid, capture, entity, state) VALUES (pg_current_xact_id(), %[2]s, id, %[3]s)
         ON CONFLICT (xid, capture, entity) DO UPDATE SET state = EXCLUDED.state;
-    DELETE FROM %[1]s WHERE ctid = ANY (ARRAY(
-        SELECT s.ctid FROM %[1]s s WHERE s.xid < pg_snapshot_xmin(pg_current_snapshot()) LIMIT %[4]d FOR UPDATE SKIP LOCKED));`,
-		published, quoteLiteral(c.functionName(e.table.name)), state, notesCleanedMax)
+    IF pg_current_xact_id()::text::bigint %% %[4]d = 0 THEN
+        DELETE FROM %[1]s WHERE ctid = ANY (ARRAY(
+            SELECT s.ctid FROM %[1]s s WHERE s.xid < pg_snapshot_xmin(pg_current_snapshot()) LIMIT %[5]d FOR UPDATE SKIP LOCKED));
+    END IF;`,
+		published, quoteLiteral(c.functionName(e.table.name)), state, notesCleanEvery, notesCleanedMax)
 }
 
-// notesCleanedMax bounds the notes of ended transactions that one note
-// deletes: more than a transaction writes, so that they never pile up.
-const notesCleanedMax = 16
+// One transaction in notesCleanEvery deletes at most notesCleanedMax notes
+// of ended transactions: more than that many transactions write, so that
+// notes never pile up, and most transactions delete none.
+const (
+	notesCleanEvery = 8
+	notesCleanedMax = 128
+)
 
 func (c *Capturer) publishedIdent() string {
 	return pgx.Identifier{c.schema, "capture_published"}.Sanitize()
