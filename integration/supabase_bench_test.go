@@ -2,9 +2,7 @@ package integration
 
 import (
 	"context"
-	"fmt"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
@@ -33,20 +31,14 @@ func BenchmarkSupabaseTransactions(b *testing.B) {
 	} {
 		b.Run(tt.name, func(b *testing.B) {
 			ctx := context.Background()
-			bundle := setupStore(b)
-			role := fmt.Sprintf("supabase_auth_admin_%d", time.Now().UnixNano()%1e12)
-			_, err := bundle.pool.Exec(ctx, fmt.Sprintf("CREATE ROLE %s NOLOGIN;", role)+fmt.Sprintf(supabaseFixture, role))
-			require.NoError(b, err)
-			b.Cleanup(func() {
-				_, _ = bundle.pool.Exec(context.Background(), fmt.Sprintf("DROP SCHEMA IF EXISTS auth CASCADE; DROP OWNED BY %[1]s; DROP ROLE IF EXISTS %[1]s", role))
-			})
+			bundle, _ := setupSupabase(b)
 			if tt.install {
 				preset, _, err := capture.BuiltIn("supabase")
 				require.NoError(b, err)
 				_, err = capture.New(bundle.store).InstallPreset(ctx, preset, nil)
 				require.NoError(b, err)
 			}
-			_, err = bundle.pool.Exec(ctx, `INSERT INTO auth.users (id, email) VALUES ('`+user+`', 'ann@example.com');
+			_, err := bundle.pool.Exec(ctx, `INSERT INTO auth.users (id, email) VALUES ('`+user+`', 'ann@example.com');
 				INSERT INTO auth.identities (provider_id, user_id, identity_data, provider) VALUES ('`+user+`', '`+user+`', '{}', 'email')`)
 			require.NoError(b, err)
 			b.ResetTimer()

@@ -105,16 +105,25 @@ RESET ROLE;
 // TestSupabasePreset installs the preset on Supabase Auth's schema with the
 // CLI, as a superuser, and drives it as Supabase Auth does: as
 // supabase_auth_admin, which owns auth and holds no grant of hookrelay's.
+// setupSupabase creates supabaseFixture in a database of its own, and
+// returns it with its supabase_auth_admin role, whose password is
+// auth-password.
+func setupSupabase(tb testing.TB) (*storeBundle, string) {
+	tb.Helper()
+	bundle := setupStore(tb)
+	role := fmt.Sprintf("supabase_auth_admin_%d", time.Now().UnixNano()%1e12)
+	_, err := bundle.pool.Exec(context.Background(), fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD 'auth-password' NOINHERIT CREATEROLE;", role)+fmt.Sprintf(supabaseFixture, role))
+	require.NoError(tb, err)
+	tb.Cleanup(func() {
+		_, _ = bundle.pool.Exec(context.Background(), fmt.Sprintf("DROP SCHEMA IF EXISTS auth CASCADE; DROP OWNED BY %[1]s; DROP ROLE IF EXISTS %[1]s", role))
+	})
+	return bundle, role
+}
+
 func TestSupabasePreset(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	bundle := setupStore(t)
-	role := fmt.Sprintf("supabase_auth_admin_%d", time.Now().UnixNano()%1e12)
-	_, err := bundle.pool.Exec(ctx, fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD 'auth-password' NOINHERIT CREATEROLE;", role)+fmt.Sprintf(supabaseFixture, role))
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_, _ = bundle.pool.Exec(context.Background(), fmt.Sprintf("DROP SCHEMA IF EXISTS auth CASCADE; DROP OWNED BY %[1]s; DROP ROLE IF EXISTS %[1]s", role))
-	})
+	bundle, role := setupSupabase(t)
 
 	res := runCLI(t, bundle.pool.Config().ConnString(), "capture", "install", "--preset", "supabase")
 	require.Equal(t, 0, res.code, res.stderr)
