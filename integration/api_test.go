@@ -209,6 +209,11 @@ func TestCrossSiteRequestsAreRefused(t *testing.T) {
 		r.Header.Set("Authorization", "Bearer "+adminToken)
 	})
 	require.Equal(t, http.StatusUnsupportedMediaType, status)
+	// So does River's UI, with the token and no Origin.
+	status = send("POST", "/riverui/api/jobs/cancel", "text/plain", `{"job_ids":["1"]}`, func(r *http.Request) {
+		r.SetBasicAuth("admin", adminToken)
+	})
+	require.Equal(t, http.StatusUnsupportedMediaType, status)
 	hooks, err := bundle.store.ListHooks(context.Background())
 	require.NoError(t, err)
 	require.Empty(t, hooks, "no request created a hook")

@@ -11,29 +11,30 @@ import (
 // lead into the server's own host or network, not to a receiver on the
 // internet.
 var blockedPrefixes = []netip.Prefix{ //nolint:gochecknoglobals
-	netip.MustParsePrefix("0.0.0.0/8"),       // "this network", unspecified
-	netip.MustParsePrefix("10.0.0.0/8"),      // private
-	netip.MustParsePrefix("100.64.0.0/10"),   // carrier-grade NAT
-	netip.MustParsePrefix("127.0.0.0/8"),     // loopback
-	netip.MustParsePrefix("169.254.0.0/16"),  // link-local, cloud metadata
-	netip.MustParsePrefix("172.16.0.0/12"),   // private
-	netip.MustParsePrefix("192.0.0.0/24"),    // IETF protocol assignments
-	netip.MustParsePrefix("192.168.0.0/16"),  // private
-	netip.MustParsePrefix("198.18.0.0/15"),   // benchmarking
-	netip.MustParsePrefix("224.0.0.0/4"),     // multicast
-	netip.MustParsePrefix("240.0.0.0/4"),     // reserved, broadcast
-	netip.MustParsePrefix("::/96"),           // unspecified, loopback, IPv4-compatible (deprecated)
-	netip.MustParsePrefix("::ffff:0:0/96"),   // IPv4-mapped, should a dialer not unmap it
-	netip.MustParsePrefix("::ffff:0:0:0/96"), // IPv4-translated (SIIT)
-	netip.MustParsePrefix("64:ff9b::/96"),    // NAT64 onto IPv4
-	netip.MustParsePrefix("64:ff9b:1::/48"),  // local NAT64
-	netip.MustParsePrefix("fc00::/7"),        // unique local
-	netip.MustParsePrefix("fe80::/10"),       // link-local
-	netip.MustParsePrefix("fec0::/10"),       // site-local (deprecated)
-	netip.MustParsePrefix("ff00::/8"),        // multicast
-	netip.MustParsePrefix("2001::/32"),       // Teredo, may embed a private IPv4
-	netip.MustParsePrefix("2001:db8::/32"),   // documentation
-	netip.MustParsePrefix("2002::/16"),       // 6to4, may embed a private IPv4
+	netip.MustParsePrefix("0.0.0.0/8"),        // "this network", unspecified
+	netip.MustParsePrefix("10.0.0.0/8"),       // private
+	netip.MustParsePrefix("100.64.0.0/10"),    // carrier-grade NAT
+	netip.MustParsePrefix("127.0.0.0/8"),      // loopback
+	netip.MustParsePrefix("169.254.0.0/16"),   // link-local, cloud metadata
+	netip.MustParsePrefix("168.63.129.16/32"), // Azure's WireServer, reachable from every Azure VM
+	netip.MustParsePrefix("172.16.0.0/12"),    // private
+	netip.MustParsePrefix("192.0.0.0/24"),     // IETF protocol assignments
+	netip.MustParsePrefix("192.168.0.0/16"),   // private
+	netip.MustParsePrefix("198.18.0.0/15"),    // benchmarking
+	netip.MustParsePrefix("224.0.0.0/4"),      // multicast
+	netip.MustParsePrefix("240.0.0.0/4"),      // reserved, broadcast
+	netip.MustParsePrefix("::/96"),            // unspecified, loopback, IPv4-compatible (deprecated)
+	netip.MustParsePrefix("::ffff:0:0/96"),    // IPv4-mapped, should a dialer not unmap it
+	netip.MustParsePrefix("::ffff:0:0:0/96"),  // IPv4-translated (SIIT)
+	netip.MustParsePrefix("64:ff9b::/96"),     // NAT64 onto IPv4
+	netip.MustParsePrefix("64:ff9b:1::/48"),   // local NAT64
+	netip.MustParsePrefix("fc00::/7"),         // unique local
+	netip.MustParsePrefix("fe80::/10"),        // link-local
+	netip.MustParsePrefix("fec0::/10"),        // site-local (deprecated)
+	netip.MustParsePrefix("ff00::/8"),         // multicast
+	netip.MustParsePrefix("2001::/32"),        // Teredo, may embed a private IPv4
+	netip.MustParsePrefix("2001:db8::/32"),    // documentation
+	netip.MustParsePrefix("2002::/16"),        // 6to4, may embed a private IPv4
 }
 
 // BlockedAddressError is the error of an attempt refused by the SSRF guard.

@@ -17,6 +17,9 @@ func TestAddrGuard(t *testing.T) {
 		"::ffff:127.0.0.1", "::ffff:10.0.0.1", "64:ff9b::a00:1", "ff02::1",
 		"::7f00:1", "::808:808", "::ffff:0:7f00:1", "fec0::1", // IPv4-compatible, SIIT, site-local
 		"2001:0:4136:e378:8000:63bf:3fff:fdd2", "2001::f5ff:fffe", // Teredo, whose client address may be private
+		// Clouds' fixed metadata and host addresses: Azure's WireServer,
+		// AWS's IMDS over IPv6, Alibaba's and Oracle's metadata.
+		"168.63.129.16", "fd00:ec2::254", "100.100.100.200", "192.0.0.192",
 	} {
 		var blockedErr *BlockedAddressError
 		require.ErrorAs(t, guard.check(netip.MustParseAddr(blocked)), &blockedErr, blocked)

@@ -39,13 +39,7 @@ func (s *Server) routeAPI() {
 		"GET /api/events/{id}":             s.showEvent,
 	}
 	for pattern, handle := range routes {
-		s.mux.Handle(pattern, s.authorizeAPI(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			// JSON only: a form or text/plain body is what a cross-site page
-			// can send without asking.
-			if r.ContentLength != 0 && !isJSON(r.Header.Get("Content-Type")) {
-				writeJSON(w, http.StatusUnsupportedMediaType, map[string]string{"error": "send the request body as Content-Type: application/json"})
-				return
-			}
+		s.mux.Handle(pattern, s.authorizeAPI(jsonBodiesOnly(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			r.Body = http.MaxBytesReader(w, r.Body, requestBodyMaxBytes)
 			status, body, err := handle(r)
 			if err != nil {
@@ -53,7 +47,7 @@ func (s *Server) routeAPI() {
 				return
 			}
 			writeJSON(w, status, redactKeys(r, body))
-		})))
+		}))))
 	}
 	s.mux.Handle("/api/", s.authorizeAPI(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such API route"})
@@ -274,6 +268,18 @@ func redactKeys(r *http.Request, body any) any {
 		return redacted
 	}
 	return body
+}
+
+// jsonBodiesOnly refuses a request whose body is not JSON: a form or
+// text/plain body is what a cross-site page can send without asking.
+func jsonBodiesOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength != 0 && !isJSON(r.Header.Get("Content-Type")) {
+			writeJSON(w, http.StatusUnsupportedMediaType, map[string]string{"error": "send the request body as Content-Type: application/json"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func isJSON(contentType string) bool {

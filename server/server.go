@@ -85,7 +85,8 @@ func New(config *Config) (*Server, error) {
 		metricsHandler = s.authorizeAPI(metricsHandler)
 	}
 	s.mux.Handle("GET /metrics", metricsHandler)
-	s.mux.Handle("/riverui/", s.authorizeBrowser(riverUI))
+	// River's UI sends JSON; its API takes nothing else, as hookrelay's.
+	s.mux.Handle("/riverui/", s.authorizeBrowser(jsonBodiesOnly(riverUI)))
 	s.routeProfiles()
 	s.routeAPI()
 	console, err := newConsole(config.Relay, s.token, s.consoleError)
