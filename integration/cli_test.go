@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -57,13 +58,20 @@ func runCLI(t *testing.T, databaseURL string, args ...string) cliResult {
 	return runCLIWith(t, []string{"DATABASE_URL=" + databaseURL}, "", args...)
 }
 
+// cliTimeout bounds a command of the CLI: the bench's runs for minutes on a
+// busy machine.
+const cliTimeout = 5 * time.Minute
+
 // runCLIWith runs the hookrelay binary with env added to the test's
-// environment and stdin as its input.
+// environment and stdin as its input. A command still running at cliTimeout
+// is killed with the processes it started (the bench's serve and
+// receiver).
 func runCLIWith(t *testing.T, env []string, stdin string, args ...string) cliResult {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, hookrelayBinary(t), args...)
+	killGroupOnCancel(cmd)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var stdout, stderr bytes.Buffer
@@ -76,6 +84,14 @@ func runCLIWith(t *testing.T, env []string, stdin string, args ...string) cliRes
 		require.NoError(t, err)
 	}
 	return cliResult{stdout: stdout.String(), stderr: stderr.String(), code: code}
+}
+
+// killGroupOnCancel makes cmd, when its context ends, kill the processes it
+// started too, and not wait for ever on output they still hold.
+func killGroupOnCancel(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 10 * time.Second
 }
 
 func TestCLI(t *testing.T) {

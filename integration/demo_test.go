@@ -21,6 +21,7 @@ func TestDemo(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, hookrelayBinary(t), "demo", "--events", "40", "--rate", "50", "--addr", "127.0.0.1:0")
+	killGroupOnCancel(cmd)
 	var env []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "DATABASE_URL=") {
