@@ -83,13 +83,9 @@ func (r *Relay) rescue(ctx context.Context) {
 func (r *Relay) rescueOnce(ctx context.Context, lastScan *time.Time) (int, error) {
 	client := r.Client()
 	self := client.ID()
-	found, err := r.store.DeadProcesses(ctx, self, confirmAfter)
+	dead, err := r.store.DeadProcesses(ctx, self, confirmAfter)
 	if err != nil {
 		return 0, err
-	}
-	dead := map[string]bool{}
-	for _, id := range found {
-		dead[id] = true
 	}
 
 	now := time.Now()
@@ -109,8 +105,12 @@ func (r *Relay) rescueOnce(ctx context.Context, lastScan *time.Time) (int, error
 		}
 		runner := lastRunner(job)
 		var reason string
+		goneSince, isDead := dead[runner]
 		switch {
-		case dead[runner]:
+		// Only jobs it started before it was found gone: a process that
+		// takes its lock again under the same client ID (it had lost its
+		// connection) is alive, and so are the jobs it starts.
+		case isDead && job.AttemptedAt != nil && job.AttemptedAt.Before(goneSince):
 			reason = fmt.Sprintf("rescued by hookrelay: its process (River client %s) is gone", runner)
 		case runner == self && job.AttemptedAt != nil && job.AttemptedAt.Before(r.startedAt):
 			reason = fmt.Sprintf("rescued by hookrelay: running under this process's client ID %s since before it started", self)
@@ -150,7 +150,7 @@ func (r *Relay) rescueOnce(ctx context.Context, lastScan *time.Time) (int, error
 // wakeLeased makes available the deliver jobs that wait on requests the dead
 // processes had in flight, so that their deliveries go again now (see
 // deliverWorker.Work) rather than when the leases end.
-func (r *Relay) wakeLeased(ctx context.Context, dead map[string]bool) error {
+func (r *Relay) wakeLeased(ctx context.Context, dead map[string]time.Time) error {
 	client := r.Client()
 	params := river.NewJobListParams().Kinds(DeliverArgs{}.Kind()).States(rivertype.JobStateScheduled).
 		Where("metadata->'output'->'leases' @> ANY(@leases::jsonb[])", river.NamedArgs{"leases": leaseMatchers(dead)}).First(rescueBatchMax)
@@ -168,7 +168,7 @@ func (r *Relay) wakeLeased(ctx context.Context, dead map[string]bool) error {
 
 // leaseMatchers are jsonb values that a job's leases contain when one of
 // them is a dead process's.
-func leaseMatchers(dead map[string]bool) []string {
+func leaseMatchers(dead map[string]time.Time) []string {
 	var matchers []string
 	for id := range dead {
 		encoded, _ := json.Marshal([]map[string]string{{"by": id}})

@@ -96,11 +96,19 @@ func (l *ProcessLock) Close(ctx context.Context) {
 
 // DeadProcesses looks at the lock of every registered process but self and
 // returns those whose lock could be taken at this look and at one at least
-// confirmAfter earlier, by any process: they are dead. It notes the others
-// found gone, for a later look to confirm.
-func (s *Store) DeadProcesses(ctx context.Context, self string, confirmAfter time.Duration) ([]string, error) {
-	dead, err := s.queries(s.pool).ProcessLookGone(ctx, &dbsqlc.ProcessLookGoneParams{Self: self, ConfirmAfterS: confirmAfter.Seconds()})
-	return dead, wrap(err, "look for dead processes")
+// confirmAfter earlier, by any process: they are dead, since the time it
+// maps each to, when a look first found it gone. It notes the others found
+// gone, for a later look to confirm.
+func (s *Store) DeadProcesses(ctx context.Context, self string, confirmAfter time.Duration) (map[string]time.Time, error) {
+	rows, err := s.queries(s.pool).ProcessLookGone(ctx, &dbsqlc.ProcessLookGoneParams{Self: self, ConfirmAfterS: confirmAfter.Seconds()})
+	if err != nil {
+		return nil, wrap(err, "look for dead processes")
+	}
+	dead := make(map[string]time.Time, len(rows))
+	for _, row := range rows {
+		dead[row.ID] = row.GoneSince
+	}
+	return dead, nil
 }
 
 // ProcessGone reports whether the lock of the process with River client ID

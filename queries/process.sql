@@ -11,8 +11,8 @@ ON CONFLICT (client_id) DO UPDATE SET lock_key = EXCLUDED.lock_key, started_at =
 -- process was first found so (and forgets it for one found holding its lock
 -- again), writing only what changed, and returns the processes found gone
 -- at a look @confirm_after_s or more earlier, and now still: they are
--- dead. Taking a lock shared, for the statement's transaction, leaves it as
--- it was.
+-- dead, since they were first found gone. Taking a lock shared, for the
+-- statement's transaction, leaves it as it was.
 -- name: ProcessLookGone :many
 WITH looked AS (
     SELECT r.client_id AS id, r.gone_since AS since, pg_try_advisory_xact_lock_shared(r.lock_key) AS gone
@@ -24,7 +24,7 @@ WITH looked AS (
     FROM looked l
     WHERE p.client_id = l.id AND (l.since IS NULL) = l.gone
 )
-SELECT l.id FROM looked l
+SELECT l.id, l.since::timestamptz AS gone_since FROM looked l
 WHERE l.gone AND l.since < now() - make_interval(secs => @confirm_after_s::float8)
 ORDER BY l.id;
 

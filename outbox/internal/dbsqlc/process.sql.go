@@ -7,6 +7,7 @@ package dbsqlc
 
 import (
 	"context"
+	"time"
 )
 
 const processDelete = `-- name: ProcessDelete :exec
@@ -70,7 +71,7 @@ WITH looked AS (
     FROM looked l
     WHERE p.client_id = l.id AND (l.since IS NULL) = l.gone
 )
-SELECT l.id FROM looked l
+SELECT l.id, l.since::timestamptz AS gone_since FROM looked l
 WHERE l.gone AND l.since < now() - make_interval(secs => $1::float8)
 ORDER BY l.id
 `
@@ -80,26 +81,31 @@ type ProcessLookGoneParams struct {
 	Self          string
 }
 
+type ProcessLookGoneRow struct {
+	ID        string
+	GoneSince time.Time
+}
+
 // ProcessLookGone looks at the lock of every registered process but @self:
 // one that can be taken means its connection closed. It notes when each
 // process was first found so (and forgets it for one found holding its lock
 // again), writing only what changed, and returns the processes found gone
 // at a look @confirm_after_s or more earlier, and now still: they are
-// dead. Taking a lock shared, for the statement's transaction, leaves it as
+// dead, since they were first found gone. Taking a lock shared, for the statement's transaction, leaves it as
 // it was.
-func (q *Queries) ProcessLookGone(ctx context.Context, arg *ProcessLookGoneParams) ([]string, error) {
+func (q *Queries) ProcessLookGone(ctx context.Context, arg *ProcessLookGoneParams) ([]*ProcessLookGoneRow, error) {
 	rows, err := q.db.Query(ctx, processLookGone, arg.ConfirmAfterS, arg.Self)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var items []string
+	var items []*ProcessLookGoneRow
 	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
+		var i ProcessLookGoneRow
+		if err := rows.Scan(&i.ID, &i.GoneSince); err != nil {
 			return nil, err
 		}
-		items = append(items, id)
+		items = append(items, &i)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
