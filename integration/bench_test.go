@@ -10,9 +10,10 @@ import (
 )
 
 // TestBench runs a tiny `hookrelay bench --json` to prove every phase works;
-// it asserts no speed.
+// it asserts no speed. It runs alone, before the package's parallel tests:
+// beside them all on two busy cores, a phase's wait for its deliveries
+// (two minutes for the flaky neighbour's) was seen to run out.
 func TestBench(t *testing.T) {
-	t.Parallel()
 	url := pg.NewEmptyDatabase(t)
 	res := runCLI(t, url, "bench", "--events", "300", "--hooks", "2", "--writers", "4", "--rate", "200", "--duration", "1s", "--json")
 	require.Equal(t, 0, res.code, res.stderr)
