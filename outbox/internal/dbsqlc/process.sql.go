@@ -91,8 +91,8 @@ type ProcessLookGoneRow struct {
 // process was first found so (and forgets it for one found holding its lock
 // again), writing only what changed, and returns the processes found gone
 // at a look @confirm_after_s or more earlier, and now still: they are
-// dead, since they were first found gone. Taking a lock shared, for the statement's transaction, leaves it as
-// it was.
+// dead, since they were first found gone. Taking a lock shared, for the
+// statement's transaction, leaves it as it was.
 func (q *Queries) ProcessLookGone(ctx context.Context, arg *ProcessLookGoneParams) ([]*ProcessLookGoneRow, error) {
 	rows, err := q.db.Query(ctx, processLookGone, arg.ConfirmAfterS, arg.Self)
 	if err != nil {
