@@ -393,7 +393,13 @@ func (w *deliverWorker) judge(send *outbox.Send, out *outcome, test bool, waits 
 			wait = jitter(scheduleWait(w.schedule, place))
 			waits[place] = wait
 		}
-		record.NextAttemptAt = out.result.At.Add(out.result.Duration + honourRetryAfter(wait, out.retryAfter))
+		wait = honourRetryAfter(wait, out.retryAfter)
+		if out.retryAfter > 0 {
+			// A run sends what is due within dueSlack: never before the
+			// receiver asked.
+			wait += dueSlack
+		}
+		record.NextAttemptAt = out.result.At.Add(out.result.Duration + wait)
 	}
 	return record, ""
 }
