@@ -14,18 +14,20 @@ import (
 
 // Defaults of Config.
 const (
-	TimeoutDefault           = 10 * time.Second
-	PollIntervalDefault      = 10 * time.Millisecond
-	FanOutBatchSizeDefault   = 1000
-	MaxWorkersDefault        = 100
-	FetchCooldownDefault     = 5 * time.Millisecond
-	FetchPollIntervalDefault = time.Second
-	RescueAfterDefault       = 35 * time.Second
-	RetentionDefault         = 168 * time.Hour
-	RetentionIntervalDefault = 10 * time.Minute
-	DisableAfterDefault      = 5 * 24 * time.Hour
-	HookConcurrencyDefault   = 64
-	HostConcurrencyDefault   = 128
+	TimeoutDefault            = 10 * time.Second
+	PollIntervalDefault       = 10 * time.Millisecond
+	FanOutBatchSizeDefault    = 1000
+	MaxWorkersDefault         = 100
+	FetchCooldownDefault      = 5 * time.Millisecond
+	FetchPollIntervalDefault  = time.Second
+	RescueAfterDefault        = 35 * time.Second
+	RetentionDefault          = 168 * time.Hour
+	RetentionIntervalDefault  = 10 * time.Minute
+	DisableAfterDefault       = 5 * 24 * time.Hour
+	HookConcurrencyDefault    = 64
+	HostConcurrencyDefault    = 128
+	TenantConcurrencyDefault  = 512
+	ProcessConcurrencyDefault = 1024
 )
 
 // RetryScheduleDefault spreads 8 attempts over about 28 hours, like Svix.
@@ -98,10 +100,24 @@ type Config struct {
 
 	// HostConcurrency is how many requests one process has in flight to one
 	// receiver host (scheme, host and port) at most, over as many kept-alive
-	// connections. Keep it above HookConcurrency, so that a hook whose
-	// receiver hangs leaves room to the other hooks of its host. Defaults
-	// to HostConcurrencyDefault.
+	// connections. Keep it at least twice HookConcurrency, so that a hook
+	// that answers can use all its slots beside stalled ones. Defaults to
+	// HostConcurrencyDefault.
 	HostConcurrency int
+
+	// TenantConcurrency is how many requests one process has in flight to
+	// the hooks of one tenant at most (hooks without a tenant count as one
+	// tenant). Defaults to TenantConcurrencyDefault.
+	TenantConcurrency int
+
+	// ProcessConcurrency is how many requests one process has in flight at
+	// most. Defaults to ProcessConcurrencyDefault.
+	//
+	// Stalled hooks take at most half of each of these bounds, so that
+	// answering hooks always have the other half (see gate.go); a bound may
+	// be exceeded by half while hooks that stalled with their requests in
+	// flight wait for them to end.
+	ProcessConcurrency int
 
 	// TracerProvider, when set, makes spans of the fan-out and of each
 	// delivery attempt of events published inside a trace, in that trace
@@ -133,6 +149,8 @@ func (c *Config) withDefaults() *Config {
 	config.DisableAfter = orDefault(config.DisableAfter, DisableAfterDefault)
 	config.HookConcurrency = orDefault(config.HookConcurrency, HookConcurrencyDefault)
 	config.HostConcurrency = orDefault(config.HostConcurrency, HostConcurrencyDefault)
+	config.TenantConcurrency = orDefault(config.TenantConcurrency, TenantConcurrencyDefault)
+	config.ProcessConcurrency = orDefault(config.ProcessConcurrency, ProcessConcurrencyDefault)
 	if config.Now == nil {
 		config.Now = time.Now
 	}
@@ -140,6 +158,11 @@ func (c *Config) withDefaults() *Config {
 		config.Logger = slog.Default()
 	}
 	return &config
+}
+
+// gateBounds are the bounds of the request slots.
+func (c *Config) gateBounds() gateBounds {
+	return gateBounds{hook: c.HookConcurrency, host: c.HostConcurrency, tenant: c.TenantConcurrency, process: c.ProcessConcurrency}
 }
 
 // tracer is the relay's tracer, nil when it does not trace.

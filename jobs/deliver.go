@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -87,7 +88,8 @@ type deliverWorker struct {
 	sender       *sender
 	schedule     []time.Duration
 	disableAfter time.Duration
-	hooks, hosts *slotGate // request slots (gate.go)
+	gate         *slotGate // request slots (gate.go)
+	client       func() *river.Client[pgx.Tx]
 	metrics      *metrics
 	logger       *slog.Logger
 	timeout      time.Duration // of one request
@@ -98,6 +100,10 @@ type deliverWorker struct {
 	// blockedLogged is when each hook's refusal by the SSRF guard was last
 	// logged.
 	blockedLogged sync.Map // hook ID → time.Time
+	// refused are the jobs that stepped aside for their stalled hook, by
+	// hook ID: they are woken when it answers again.
+	refusedMu sync.Mutex
+	refused   map[string]map[int64]struct{}
 }
 
 // blockedLogEvery is how often a hook whose receiver the SSRF guard refuses
@@ -241,9 +247,10 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 	slices.SortStableFunc(due, func(a, b *outbox.Send) int { return cmp.Compare(dueTime(a), dueTime(b)) })
 
 	run := w.sendAll(ctx, due, job.Args.Test)
+	w.noteRefused(job.Args.HookID, job.ID, run.refused)
 	if run.refused {
 		report = &RunReport{Refused: 1, Leases: report.Leases,
-			Reason: "the hook's receiver is not answering: requests in flight in this process hold every slot of the hook or of its host, so this job waits its turn"}
+			Reason: "the hook's receiver is not answering: its requests in flight in this process hold every slot a stalled hook may take, so this job waits until it answers or a slot frees"}
 		if previous != nil {
 			report.Refused += previous.Refused
 		}
@@ -570,7 +577,8 @@ func (w *deliverWorker) sendAll(ctx context.Context, sends []*outbox.Send, test 
 	windowEnd := time.NewTimer(sendWindow)
 	defer windowEnd.Stop()
 	slots := make(chan struct{}, sendConcurrency)
-	host := receiverHost(sends[0].Hook.URL) // a job's deliveries are its hook's
+	hook := sends[0].Hook // a job's deliveries are its hook's
+	key := slotKey{hook: hook.ID, host: receiverHost(hook.URL), tenant: hook.TenantID}
 	var mu sync.Mutex
 	calls := make([]*call, 0, len(sends))
 	for _, send := range sends {
@@ -582,13 +590,8 @@ func (w *deliverWorker) sendAll(ctx context.Context, sends []*outbox.Send, test 
 		if ctx.Err() != nil || !time.Now().Before(deadline) {
 			break
 		}
-		acquired, stalled := w.hooks.acquire(ctx, send.Hook.ID, deadline)
-		if acquired {
-			if acquired, stalled = w.hosts.acquire(ctx, host, deadline); !acquired {
-				w.hooks.release(send.Hook.ID, false)
-			}
-		}
-		if !acquired {
+		slot, stalled := w.gate.acquire(ctx, key, deadline)
+		if slot == noSlot {
 			run.refused = stalled && len(calls) == 0
 			break
 		}
@@ -597,10 +600,8 @@ func (w *deliverWorker) sendAll(ctx context.Context, sends []*outbox.Send, test 
 		w.inFlight.Add(1)
 		go func() {
 			defer w.inFlight.Done()
-			out := w.sender.send(requests, send, send.Attempts+1)
-			answered := out.result.StatusCode != 0
-			w.hosts.release(host, answered)
-			w.hooks.release(send.Hook.ID, answered)
+			out := w.sender.send(requests, send, send.Attempts+1, slot)
+			recovered := w.gate.release(key, out.result.StatusCode != 0)
 			<-slots
 			mu.Lock()
 			c.out = out
@@ -609,6 +610,9 @@ func (w *deliverWorker) sendAll(ctx context.Context, sends []*outbox.Send, test 
 			close(c.done)
 			if detached && !out.aborted {
 				w.recordDetached(send, out, test)
+			}
+			if recovered {
+				w.wakeRefused(key.hook)
 			}
 		}()
 	}
@@ -635,6 +639,45 @@ func (w *deliverWorker) sendAll(ctx context.Context, sends []*outbox.Send, test 
 		}
 	}
 	return run
+}
+
+// noteRefused notes whether job stepped aside for its stalled hook.
+func (w *deliverWorker) noteRefused(hookID string, jobID int64, refused bool) {
+	w.refusedMu.Lock()
+	defer w.refusedMu.Unlock()
+	jobs := w.refused[hookID]
+	switch {
+	case refused && jobs == nil:
+		w.refused[hookID] = map[int64]struct{}{jobID: {}}
+	case refused:
+		jobs[jobID] = struct{}{}
+	case jobs != nil:
+		delete(jobs, jobID)
+		if len(jobs) == 0 {
+			delete(w.refused, hookID)
+		}
+	}
+}
+
+// wakeRefused makes the jobs that stepped aside for a hook that answers
+// again available at once, rather than after their refusal wait.
+func (w *deliverWorker) wakeRefused(hookID string) {
+	w.refusedMu.Lock()
+	jobs := w.refused[hookID]
+	delete(w.refused, hookID)
+	w.refusedMu.Unlock()
+	if len(jobs) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(w.owner.base, recordTimeout)
+	defer cancel()
+	for id := range jobs {
+		// A running job is left as it is; one that finished meanwhile runs
+		// once more and finds nothing to do.
+		if _, err := w.client().JobRetry(ctx, id); err != nil && !errors.Is(err, river.ErrNotFound) {
+			w.logger.WarnContext(ctx, "waking a deliver job whose hook answers again failed: it wakes at its time", "job_id", id, "error", err)
+		}
+	}
 }
 
 // countFinished counts the deliveries that the records moved to a final

@@ -27,7 +27,7 @@ const responseHeaderMaxBytes = 64 << 10
 
 // sender makes the HTTP requests of deliveries.
 type sender struct {
-	client  *http.Client
+	clients [overflowSlot + 1]*http.Client // by the slot of a request
 	timeout time.Duration
 	now     func() time.Time
 	tracer  trace.Tracer // nil: the relay does not trace
@@ -36,31 +36,34 @@ type sender struct {
 func newSender(config *Config) *sender {
 	guard := &addrGuard{allow: config.AllowCIDRs}
 	dialer := &net.Dialer{Timeout: config.Timeout, KeepAlive: 30 * time.Second, Control: guard.control}
-	transport := &http.Transport{
-		Proxy:             nil, // a proxy would dial for us, past the guard
-		DialContext:       dialer.DialContext,
-		ForceAttemptHTTP2: true,
-		// A host's requests in flight are bounded by its slots (gate.go);
-		// so are its connections, and every one stays in the pool when
-		// idle: none is closed for want of room and dialled again, and a
-		// request that finds none idle waits for one coming back rather
-		// than dial past the bound.
-		MaxIdleConns:          max(1000, config.HostConcurrency),
-		MaxIdleConnsPerHost:   config.HostConcurrency,
-		MaxConnsPerHost:       config.HostConcurrency,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   config.Timeout,
-		ResponseHeaderTimeout: config.Timeout,
-		// A receiver's headers are read whole; Go's default allows 10 MiB.
-		MaxResponseHeaderBytes: responseHeaderMaxBytes,
-	}
-	return &sender{
-		client: &http.Client{
-			Transport: transport,
+	// A host's requests in flight are bounded by its slots (gate.go), and
+	// so are its connections: every one stays in the pool when idle, none
+	// is closed for want of room and dialled again, and a request that
+	// finds none idle waits for one coming back rather than dial past the
+	// bound. The overflow slots, which answering hooks get while stalled
+	// hooks hold the host's connections, have connections of their own.
+	newClient := func(conns int) *http.Client {
+		return &http.Client{
+			Transport: &http.Transport{
+				Proxy:                 nil, // a proxy would dial for us, past the guard
+				DialContext:           dialer.DialContext,
+				ForceAttemptHTTP2:     true,
+				MaxIdleConns:          max(1000, config.ProcessConcurrency),
+				MaxIdleConnsPerHost:   conns,
+				MaxConnsPerHost:       conns,
+				IdleConnTimeout:       90 * time.Second,
+				TLSHandshakeTimeout:   config.Timeout,
+				ResponseHeaderTimeout: config.Timeout,
+				// A receiver's headers are read whole; Go's default allows 10 MiB.
+				MaxResponseHeaderBytes: responseHeaderMaxBytes,
+			},
 			// Redirects are not followed: a receiver answers for itself, and a
 			// redirect could lead past the guard's intent to another host.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
+		}
+	}
+	return &sender{
+		clients: [...]*http.Client{hostSlot: newClient(config.HostConcurrency), overflowSlot: newClient(config.HostConcurrency / 2)},
 		timeout: config.Timeout,
 		now:     config.Now,
 		tracer:  config.tracer(),
@@ -83,9 +86,10 @@ func (o *outcome) succeeded() bool {
 	return o.result.StatusCode >= 200 && o.result.StatusCode < 300 && o.result.Error == ""
 }
 
-// send POSTs send's body to its hook, signed, and reports what happened. It
-// never returns an error: every failure is an outcome to record.
-func (s *sender) send(ctx context.Context, send *outbox.Send, attempt int) *outcome {
+// send POSTs send's body to its hook, signed, over the connections of its
+// slot, and reports what happened. It never returns an error: every failure
+// is an outcome to record.
+func (s *sender) send(ctx context.Context, send *outbox.Send, attempt int, slot grant) *outcome {
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
@@ -107,7 +111,7 @@ func (s *sender) send(ctx context.Context, send *outbox.Send, attempt int) *outc
 	if traceParent != "" {
 		req.Header.Set("traceparent", traceParent)
 	}
-	resp, err := s.client.Do(req)
+	resp, err := s.clients[slot].Do(req)
 	if err != nil {
 		var blocked *BlockedAddressError
 		result.Error = describeRequestError(err, s.timeout)

@@ -40,6 +40,8 @@ type options struct {
 	maxPayload    int
 	hookConns     int
 	hostConns     int
+	tenantConns   int
+	processConns  int
 	// envErr reports an environment variable that is not a valid number.
 	envErr error
 }
@@ -69,6 +71,8 @@ func newFlagSet(name string) (*flag.FlagSet, *options) {
 	fs.IntVar(&o.dbMaxConns, "db-max-conns", o.envInt("HOOKRELAY_DB_MAX_CONNS", dbMaxConnsDefault), "most database connections (HOOKRELAY_DB_MAX_CONNS)")
 	fs.IntVar(&o.hookConns, "hook-concurrency", o.envInt("HOOKRELAY_HOOK_CONCURRENCY", jobs.HookConcurrencyDefault), "most requests in flight to one hook, per process (HOOKRELAY_HOOK_CONCURRENCY)")
 	fs.IntVar(&o.hostConns, "host-concurrency", o.envInt("HOOKRELAY_HOST_CONCURRENCY", jobs.HostConcurrencyDefault), "most requests in flight, and kept-alive connections, to one receiver host, per process (HOOKRELAY_HOST_CONCURRENCY)")
+	fs.IntVar(&o.tenantConns, "tenant-concurrency", o.envInt("HOOKRELAY_TENANT_CONCURRENCY", jobs.TenantConcurrencyDefault), "most requests in flight to the hooks of one tenant, per process (HOOKRELAY_TENANT_CONCURRENCY)")
+	fs.IntVar(&o.processConns, "process-concurrency", o.envInt("HOOKRELAY_PROCESS_CONCURRENCY", jobs.ProcessConcurrencyDefault), "most requests in flight, per process (HOOKRELAY_PROCESS_CONCURRENCY)")
 	fs.StringVar(&o.disableAfter, "disable-after", envOr("HOOKRELAY_DISABLE_AFTER", jobs.DisableAfterDefault.String()), "disable a hook failing continuously this long (HOOKRELAY_DISABLE_AFTER)")
 	fs.StringVar(&o.rescueAfter, "rescue-after", envOr("HOOKRELAY_RESCUE_AFTER", jobs.RescueAfterDefault.String()), "backstop: how long a job may run before any process takes it back, for a process alive but cut off from Postgres; a dead process's jobs come back within seconds (HOOKRELAY_RESCUE_AFTER)")
 	return fs, o
@@ -296,8 +300,9 @@ func (o *options) jobsConfig(store *outbox.Store, logger *slog.Logger) (*jobs.Co
 	if err != nil {
 		return nil, usagef("%v (HOOKRELAY_RETRY_SCHEDULE)", err)
 	}
-	if o.hookConns <= 0 || o.hostConns <= 0 {
-		return nil, usagef("invalid --hook-concurrency %d or --host-concurrency %d: give positive numbers", o.hookConns, o.hostConns)
+	if o.hookConns <= 0 || o.hostConns <= 0 || o.tenantConns <= 0 || o.processConns <= 0 {
+		return nil, usagef("invalid --hook-concurrency %d, --host-concurrency %d, --tenant-concurrency %d or --process-concurrency %d: give positive numbers",
+			o.hookConns, o.hostConns, o.tenantConns, o.processConns)
 	}
 	durations := map[string]time.Duration{}
 	for _, d := range []struct{ name, env, value string }{
@@ -317,16 +322,18 @@ func (o *options) jobsConfig(store *outbox.Store, logger *slog.Logger) (*jobs.Co
 		return nil, usagef("%v (HOOKRELAY_ALLOW_CIDRS)", err)
 	}
 	return &jobs.Config{
-		Store:           store,
-		RetrySchedule:   schedule,
-		Timeout:         durations["timeout"],
-		AllowCIDRs:      allow,
-		Retention:       durations["retention"],
-		RescueAfter:     durations["rescue-after"],
-		DisableAfter:    durations["disable-after"],
-		HookConcurrency: o.hookConns,
-		HostConcurrency: o.hostConns,
-		Logger:          logger,
+		Store:              store,
+		RetrySchedule:      schedule,
+		Timeout:            durations["timeout"],
+		AllowCIDRs:         allow,
+		Retention:          durations["retention"],
+		RescueAfter:        durations["rescue-after"],
+		DisableAfter:       durations["disable-after"],
+		HookConcurrency:    o.hookConns,
+		HostConcurrency:    o.hostConns,
+		TenantConcurrency:  o.tenantConns,
+		ProcessConcurrency: o.processConns,
+		Logger:             logger,
 	}, nil
 }
 
