@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"slices"
 	"strings"
@@ -344,8 +347,8 @@ func tail(s string, n int) string {
 }
 
 // TestProcessThatLosesItsLockStops: two serve processes send to a receiver
-// that holds each request for 3 s; the backend of one's process lock is
-// terminated, as an administrator or a failover might. That process stops
+// that holds each request for 3 s; one is cut off from Postgres for a while,
+// and its process lock's backend ends. That process stops
 // its jobs and cancels its requests at once, so no delivery is ever in
 // flight twice at the same time; it takes its lock again and goes on, and
 // every delivery arrives.
@@ -373,8 +376,10 @@ func TestProcessThatLosesItsLockStops(t *testing.T) {
 		}
 	})
 	hook := bundle.createHook(t, rec.URL, "*")
+	// One process reaches Postgres through a proxy, which the test cuts.
 	url := bundle.pool.Config().ConnString()
-	procs := []*childProcess{startServe(t, url), startServe(t, url)}
+	proxy := newCutProxy(t, bundle.pool.Config().ConnConfig.Host, bundle.pool.Config().ConnConfig.Port)
+	procs := []*childProcess{startServe(t, proxy.url(t, url)), startServe(t, url)}
 
 	const events = 200
 	for range events {
@@ -382,35 +387,22 @@ func TestProcessThatLosesItsLockStops(t *testing.T) {
 		require.NoError(t, err)
 	}
 	require.Eventually(t, func() bool { return len(rec.inFlight()) >= 40 }, time.Minute, 5*time.Millisecond)
-	// The backend of one process's lock is terminated, and the lock is kept
-	// from it for a while (held shared, as the survivor's look takes it), as
-	// if the process were cut off from Postgres but not from the receiver:
-	// the survivor finds it gone and takes its work.
-	conn, err := pgx.Connect(ctx, url)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = conn.Close(context.Background()) })
-	var key int64
-	var terminated bool
-	require.NoError(t, conn.QueryRow(ctx, `SELECT p.lock_key, pg_terminate_backend(l.pid) FROM hookrelay.processes p
-		JOIN pg_locks l ON l.locktype = 'advisory' AND l.objsubid = 1 AND l.granted AND l.mode = 'ExclusiveLock'
-			AND ((l.classid::bigint << 32) | l.objid::bigint) = p.lock_key
-		LIMIT 1`).Scan(&key, &terminated))
-	require.True(t, terminated)
-	terminatedAt, held := time.Now(), rec.inFlight()
-	_, err = conn.Exec(ctx, "SELECT pg_advisory_lock_shared($1)", key)
-	require.NoError(t, err)
+	// The first process is cut off from Postgres for a while, but not from
+	// the receiver: its lock's backend ends, and the survivor finds it gone
+	// and takes its work.
+	cutAt, held := time.Now(), rec.inFlight()
+	proxy.cut(true)
 	// Until the survivor, finding the process without its lock dead,
 	// sends some of what that process had in flight.
 	rec.waitFor(t, time.Minute, func(reqs []received) bool {
 		for _, r := range reqs {
-			if r.At.After(terminatedAt) && slices.Contains(held, r.Header.Get("webhook-id")) {
+			if r.At.After(cutAt) && slices.Contains(held, r.Header.Get("webhook-id")) {
 				return true
 			}
 		}
 		return false
 	})
-	_, err = conn.Exec(ctx, "SELECT pg_advisory_unlock_shared($1)", key)
-	require.NoError(t, err)
+	proxy.cut(false)
 
 	bundle.waitDeliveryWithin(t, hook.ID, outbox.DeliverySucceeded, events, 2*time.Minute)
 	mu.Lock()
@@ -423,4 +415,78 @@ func TestProcessThatLosesItsLockStops(t *testing.T) {
 	}
 	require.Contains(t, logs, "lost the process lock")
 	require.Contains(t, logs, "took the process lock again")
+}
+
+// cutProxy forwards connections to Postgres until cut: then it closes those
+// open and refuses new ones, until mended.
+type cutProxy struct {
+	ln net.Listener
+
+	mu    sync.Mutex
+	isCut bool
+	conns map[net.Conn]struct{}
+}
+
+func newCutProxy(t *testing.T, host string, port uint16) *cutProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	p := &cutProxy{ln: ln, conns: map[net.Conn]struct{}{}}
+	target := net.JoinHostPort(host, fmt.Sprint(port))
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go p.forward(c, target)
+		}
+	}()
+	t.Cleanup(func() { _ = ln.Close(); p.cut(true) })
+	return p
+}
+
+func (p *cutProxy) forward(c net.Conn, target string) {
+	defer c.Close()
+	up, err := net.DialTimeout("tcp", target, 5*time.Second)
+	if err != nil {
+		return
+	}
+	defer up.Close()
+	p.mu.Lock()
+	if p.isCut {
+		p.mu.Unlock()
+		return
+	}
+	p.conns[c], p.conns[up] = struct{}{}, struct{}{}
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		delete(p.conns, c)
+		delete(p.conns, up)
+		p.mu.Unlock()
+	}()
+	go func() { _, _ = io.Copy(up, c); _ = up.Close() }()
+	_, _ = io.Copy(c, up)
+}
+
+// url is databaseURL through the proxy.
+func (p *cutProxy) url(t *testing.T, databaseURL string) string {
+	t.Helper()
+	u, err := neturl.Parse(databaseURL)
+	require.NoError(t, err)
+	u.Host = p.ln.Addr().String()
+	return u.String()
+}
+
+// cut closes every connection and refuses new ones, or mends the proxy.
+func (p *cutProxy) cut(cut bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.isCut = cut
+	if cut {
+		for c := range p.conns {
+			_ = c.Close()
+		}
+	}
 }

@@ -2,10 +2,10 @@ package integration
 
 import (
 	"context"
-	"fmt"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"

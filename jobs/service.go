@@ -190,6 +190,14 @@ func (r *Relay) Registry() *prometheus.Registry { return r.metrics.registry }
 // Store returns the relay's store.
 func (r *Relay) Store() *outbox.Store { return r.store }
 
+// Working reports whether the relay works its jobs: it started and holds its
+// process lock (one that lost it takes it again within seconds, see
+// liveness.go).
+func (r *Relay) Working() bool {
+	_, held := r.owner.context()
+	return r.Client() != nil && held
+}
+
 // Start starts polling the outbox for client and rescuing the jobs of dead
 // processes; it returns at once. client must have the relay's workers and
 // queues (AddWorkers, AddQueues); it may be started before or after.

@@ -2,8 +2,9 @@ package outbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"hash/fnv"
+	"math/rand/v2"
 	"net"
 	"time"
 
@@ -14,8 +15,10 @@ import (
 
 // ProcessLock says that a process lives: a session-level advisory lock on a
 // connection of its own, which Postgres releases the moment the connection
-// closes (the process died, or lost the connection). See
-// schema/011_processes.up.sql.
+// closes (the process died, or lost the connection). Its key is drawn at
+// random at each take and registered with the connection's backend pid: the
+// process lives while that backend holds that key, whatever other roles do
+// with the key (see schema/011_processes.up.sql and 015_borrowed_locks).
 type ProcessLock struct {
 	conn *pgx.Conn
 }
@@ -36,17 +39,9 @@ const (
 	serverKeepaliveProbes = 3
 )
 
-// ProcessLockKey is the lock key of the process whose River client has ID
-// clientID, among the processes of the store's schema.
-func (s *Store) ProcessLockKey(clientID string) int64 {
-	h := fnv.New64a()
-	_, _ = h.Write([]byte("hookrelay process\x00" + s.schema + "\x00" + clientID))
-	return int64(h.Sum64()) //nolint:gosec // a hash, any bits will do
-}
-
-// TakeProcessLock opens a connection of its own, takes the lock of the
+// TakeProcessLock opens a connection of its own, takes a lock for the
 // process whose River client has ID clientID, and registers the process.
-// It fails if the lock is held: another process has that client ID.
+// It fails if another process with that client ID holds its lock.
 func (s *Store) TakeProcessLock(ctx context.Context, clientID string) (*ProcessLock, error) {
 	config := s.pool.Config().ConnConfig.Copy()
 	config.RuntimeParams["application_name"] = "hookrelay process lock"
@@ -59,13 +54,16 @@ func (s *Store) TakeProcessLock(ctx context.Context, clientID string) (*ProcessL
 	if err != nil {
 		return nil, fmt.Errorf("connect the process lock: %w", err)
 	}
-	key := s.ProcessLockKey(clientID)
-	taken, err := s.queries(conn).ProcessLockTake(ctx, key)
-	if err == nil && !taken {
-		err = fmt.Errorf("another process holds the lock of River client %q: give each process a client ID of its own", clientID) //nolint:err113
+	key := rand.Int64() //nolint:gosec // unguessable enough: a role that reads it in pg_locks gains nothing
+	lock, err := s.queries(conn).ProcessLockTake(ctx, key)
+	if err == nil && !lock.Taken {
+		err = errors.New("a session holds the key just drawn") //nolint:err113 // a 1 in 2⁶³ chance, or a bug
 	}
 	if err == nil {
-		err = s.queries(s.pool).ProcessRegister(ctx, &dbsqlc.ProcessRegisterParams{ClientID: clientID, LockKey: key})
+		_, err = s.queries(s.pool).ProcessRegister(ctx, &dbsqlc.ProcessRegisterParams{ClientID: clientID, LockKey: key, LockPid: &lock.Pid})
+		if errors.Is(err, pgx.ErrNoRows) {
+			err = fmt.Errorf("another process holds the lock of River client %q: give each process a client ID of its own", clientID) //nolint:err113
+		}
 	}
 	if err != nil {
 		_ = conn.Close(context.WithoutCancel(ctx))
@@ -95,7 +93,7 @@ func (l *ProcessLock) Close(ctx context.Context) {
 }
 
 // DeadProcesses looks at the lock of every registered process but self and
-// returns those whose lock could be taken at this look and at one at least
+// returns those whose backend did not hold it at this look and at one at least
 // confirmAfter earlier, by any process: they are dead, since the time it
 // maps each to, when a look first found it gone. It notes the others found
 // gone, for a later look to confirm.
@@ -111,11 +109,11 @@ func (s *Store) DeadProcesses(ctx context.Context, self string, confirmAfter tim
 	return dead, nil
 }
 
-// ProcessGone reports whether the lock of the process with River client ID
-// clientID can be taken: it is gone, or was never there.
+// ProcessGone reports whether the process with River client ID clientID is
+// gone: its backend does not hold its lock, or it was never there.
 func (s *Store) ProcessGone(ctx context.Context, clientID string) (bool, error) {
-	free, err := s.queries(s.pool).ProcessLockFree(ctx, s.ProcessLockKey(clientID))
-	return free, wrap(err, "look at the lock of process %s", clientID)
+	gone, err := s.queries(s.pool).ProcessGone(ctx, clientID)
+	return gone, wrap(err, "look at the lock of process %s", clientID)
 }
 
 // ForgetDeadProcesses removes from the registry those of the dead processes

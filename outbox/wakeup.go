@@ -13,9 +13,9 @@ import (
 
 // OutboxListener is a connection of its own on which an idle poller sleeps
 // until an event is published. While it holds the outbox doorbell (an
-// advisory lock), every publish sends it a notification; a poller that dies
-// drops the doorbell with its connection. See
-// schema/003_publish.up.sql.
+// advisory lock) and is registered as a sleeper, every publish sends it a
+// notification; a poller that dies drops the doorbell with its connection.
+// See schema/003_publish.up.sql and 015_borrowed_locks.up.sql.
 type OutboxListener struct {
 	conn    *pgx.Conn
 	queries *dbsqlc.Queries
@@ -40,10 +40,15 @@ func (s *Store) ListenOutbox(ctx context.Context) (*OutboxListener, error) {
 // notification will wake this listener for every event published from now
 // on: true when it holds the doorbell or another sleeping poller does (every
 // listener hears every notification); false while a publishing transaction
-// is in flight, in which case the poller should stay awake.
+// is in flight, or a session that is no sleeper holds the doorbell, in which
+// case the poller should stay awake.
 func (l *OutboxListener) Doorbell(ctx context.Context) (bool, error) {
 	if l.holding {
 		return true, nil
+	}
+	// Registered first: a publish that finds the doorbell taken notifies.
+	if err := l.queries.OutboxSleeperRegister(ctx); err != nil {
+		return false, fmt.Errorf("register as a sleeping poller: %w", err)
 	}
 	taken, err := l.queries.OutboxDoorbellTake(ctx)
 	if err != nil {
@@ -52,6 +57,9 @@ func (l *OutboxListener) Doorbell(ctx context.Context) (bool, error) {
 	if taken {
 		l.holding = true
 		return true, nil
+	}
+	if err := l.queries.OutboxSleeperUnregister(ctx); err != nil {
+		return false, fmt.Errorf("unregister as a sleeping poller: %w", err)
 	}
 	sleeper, err := l.queries.OutboxDoorbellHeldBySleeper(ctx)
 	return sleeper, wrap(err, "look for the outbox doorbell's holder")
@@ -63,7 +71,10 @@ func (l *OutboxListener) ReleaseDoorbell(ctx context.Context) error {
 		return nil
 	}
 	l.holding = false
-	return wrap(l.queries.OutboxDoorbellRelease(ctx), "release the outbox doorbell")
+	if err := l.queries.OutboxDoorbellRelease(ctx); err != nil {
+		return fmt.Errorf("release the outbox doorbell: %w", err)
+	}
+	return wrap(l.queries.OutboxSleeperUnregister(ctx), "unregister as a sleeping poller")
 }
 
 // Wait returns nil once an event was published since the last Wait, or

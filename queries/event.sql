@@ -5,6 +5,7 @@ INSERT INTO /* TEMPLATE: schema */events (id, type, data, context, tenant_id, tr
 VALUES (@id, @type, @data, @context, @tenant_id, @trace_parent)
 RETURNING id, CASE
     WHEN pg_try_advisory_xact_lock_shared(hashtext('/* TEMPLATE: schema */outbox')) THEN false
+    WHEN NOT EXISTS (SELECT 1 FROM /* TEMPLATE: schema */outbox_sleepers) THEN false
     ELSE pg_notify('/* TEMPLATE: schema */outbox', '') IS NULL
 END::boolean AS rang;
 

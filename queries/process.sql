@@ -1,21 +1,25 @@
--- ProcessLockTake takes a process's lock for the session, unless it is held.
+-- ProcessLockTake takes a process's lock for the session, unless it is held,
+-- and returns the session's backend pid.
 -- name: ProcessLockTake :one
-SELECT pg_try_advisory_lock(@lock_key::bigint);
+SELECT pg_try_advisory_lock(@lock_key::bigint) AS taken, pg_backend_pid()::integer AS pid;
 
--- name: ProcessRegister :exec
-INSERT INTO /* TEMPLATE: schema */processes (client_id, lock_key) VALUES (@client_id, @lock_key)
-ON CONFLICT (client_id) DO UPDATE SET lock_key = EXCLUDED.lock_key, started_at = now(), gone_since = NULL;
+-- ProcessRegister registers a process by its lock, unless another process
+-- with its client ID holds its own.
+-- name: ProcessRegister :one
+INSERT INTO /* TEMPLATE: schema */processes AS p (client_id, lock_key, lock_pid) VALUES (@client_id, @lock_key, @lock_pid)
+ON CONFLICT (client_id) DO UPDATE SET lock_key = EXCLUDED.lock_key, lock_pid = EXCLUDED.lock_pid, started_at = now(), gone_since = NULL
+WHERE NOT /* TEMPLATE: schema */process_lock_held(p.lock_key, p.lock_pid)
+RETURNING true::boolean AS registered;
 
 -- ProcessLookGone looks at the lock of every registered process but @self:
--- one that can be taken means its connection closed. It notes when each
+-- one that its backend does not hold means its connection closed. It notes when each
 -- process was first found so (and forgets it for one found holding its lock
 -- again), writing only what changed, and returns the processes found gone
 -- at a look @confirm_after_s or more earlier, and now still: they are
--- dead, since they were first found gone. Taking a lock shared, for the
--- statement's transaction, leaves it as it was.
+-- dead, since they were first found gone.
 -- name: ProcessLookGone :many
 WITH looked AS (
-    SELECT r.client_id AS id, r.gone_since AS since, pg_try_advisory_xact_lock_shared(r.lock_key) AS gone
+    SELECT r.client_id AS id, r.gone_since AS since, NOT /* TEMPLATE: schema */process_lock_held(r.lock_key, r.lock_pid) AS gone
     FROM /* TEMPLATE: schema */processes r
     WHERE r.client_id <> @self::text
 ), noted AS (
@@ -28,9 +32,13 @@ SELECT l.id, l.since::timestamptz AS gone_since FROM looked l
 WHERE l.gone AND l.since < now() - make_interval(secs => @confirm_after_s::float8)
 ORDER BY l.id;
 
--- ProcessLockFree tells whether a process's lock can be taken.
--- name: ProcessLockFree :one
-SELECT pg_try_advisory_xact_lock_shared(@lock_key::bigint);
+-- ProcessGone tells whether a process is gone: its backend does not hold its
+-- lock, or it is not registered.
+-- name: ProcessGone :one
+SELECT (NOT EXISTS (
+    SELECT 1 FROM /* TEMPLATE: schema */processes
+    WHERE client_id = @client_id AND /* TEMPLATE: schema */process_lock_held(lock_key, lock_pid)
+))::boolean AS gone;
 
 -- ProcessForgetDead removes the processes of @client_ids first found gone
 -- @forget_after_s or more ago.

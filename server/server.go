@@ -121,6 +121,10 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "database unreachable", http.StatusServiceUnavailable)
 		return
 	}
+	if s.relay.Client() != nil && !s.relay.Working() {
+		http.Error(w, "not working jobs: this process lost its process lock and is taking it again", http.StatusServiceUnavailable)
+		return
+	}
 	_, _ = w.Write([]byte("ok\n"))
 }
 

@@ -97,9 +97,14 @@ type HookrelayMigration struct {
 	AppliedAt time.Time
 }
 
+type OutboxSleeper struct {
+	Pid int32
+}
+
 type Process struct {
 	ClientID  string
 	LockKey   int64
 	StartedAt time.Time
 	GoneSince *time.Time
+	LockPid   *int32
 }

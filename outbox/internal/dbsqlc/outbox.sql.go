@@ -10,24 +10,26 @@ import (
 )
 
 const outboxDoorbellHeldBySleeper = `-- name: OutboxDoorbellHeldBySleeper :one
-SELECT EXISTS (
-    SELECT 1 FROM pg_catalog.pg_locks
+WITH holders AS (
+    SELECT pid FROM pg_catalog.pg_locks
     WHERE locktype = 'advisory' AND objsubid = 1 AND mode = 'ExclusiveLock' AND granted
       AND database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
-      AND pid <> pg_backend_pid()
       AND classid::bigint = (hashtext('/* TEMPLATE: schema */outbox')::bigint >> 32) & 4294967295
       AND objid::bigint = hashtext('/* TEMPLATE: schema */outbox')::bigint & 4294967295
+), stale AS (
+    DELETE FROM /* TEMPLATE: schema */outbox_sleepers s WHERE s.pid NOT IN (SELECT pid FROM holders)
 )
+SELECT EXISTS (SELECT 1 FROM /* TEMPLATE: schema */outbox_sleepers s JOIN holders h ON h.pid = s.pid)::boolean AS sleeper
 `
 
-// OutboxDoorbellHeldBySleeper tells whether another session, a sleeping
-// poller, holds the doorbell (a one-bigint advisory lock shows its key's
-// halves as classid and objid).
+// OutboxDoorbellHeldBySleeper tells whether a registered sleeper holds the
+// doorbell (a one-bigint advisory lock shows its key's halves as classid
+// and objid), and drops the registrations of backends that do not.
 func (q *Queries) OutboxDoorbellHeldBySleeper(ctx context.Context) (bool, error) {
 	row := q.db.QueryRow(ctx, outboxDoorbellHeldBySleeper)
-	var exists bool
-	err := row.Scan(&exists)
-	return exists, err
+	var sleeper bool
+	err := row.Scan(&sleeper)
+	return sleeper, err
 }
 
 const outboxDoorbellRelease = `-- name: OutboxDoorbellRelease :exec
@@ -60,5 +62,25 @@ LISTEN "/* TEMPLATE: schema */outbox"
 // The outbox doorbell: see schema/003_publish.up.sql.
 func (q *Queries) OutboxListen(ctx context.Context) error {
 	_, err := q.db.Exec(ctx, outboxListen)
+	return err
+}
+
+const outboxSleeperRegister = `-- name: OutboxSleeperRegister :exec
+INSERT INTO /* TEMPLATE: schema */outbox_sleepers (pid) VALUES (pg_backend_pid()) ON CONFLICT DO NOTHING
+`
+
+// OutboxSleeperRegister registers the session as a sleeping poller, before
+// it takes the doorbell (see schema/015_borrowed_locks.up.sql).
+func (q *Queries) OutboxSleeperRegister(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, outboxSleeperRegister)
+	return err
+}
+
+const outboxSleeperUnregister = `-- name: OutboxSleeperUnregister :exec
+DELETE FROM /* TEMPLATE: schema */outbox_sleepers WHERE pid = pg_backend_pid()
+`
+
+func (q *Queries) OutboxSleeperUnregister(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, outboxSleeperUnregister)
 	return err
 }

@@ -36,33 +36,43 @@ func (q *Queries) ProcessForgetDead(ctx context.Context, arg *ProcessForgetDeadP
 	return err
 }
 
-const processLockFree = `-- name: ProcessLockFree :one
-SELECT pg_try_advisory_xact_lock_shared($1::bigint)
+const processGone = `-- name: ProcessGone :one
+SELECT (NOT EXISTS (
+    SELECT 1 FROM /* TEMPLATE: schema */processes
+    WHERE client_id = $1 AND /* TEMPLATE: schema */process_lock_held(lock_key, lock_pid)
+))::boolean AS gone
 `
 
-// ProcessLockFree tells whether a process's lock can be taken.
-func (q *Queries) ProcessLockFree(ctx context.Context, lockKey int64) (bool, error) {
-	row := q.db.QueryRow(ctx, processLockFree, lockKey)
-	var pg_try_advisory_xact_lock_shared bool
-	err := row.Scan(&pg_try_advisory_xact_lock_shared)
-	return pg_try_advisory_xact_lock_shared, err
+// ProcessGone tells whether a process is gone: its backend does not hold its
+// lock, or it is not registered.
+func (q *Queries) ProcessGone(ctx context.Context, clientID string) (bool, error) {
+	row := q.db.QueryRow(ctx, processGone, clientID)
+	var gone bool
+	err := row.Scan(&gone)
+	return gone, err
 }
 
 const processLockTake = `-- name: ProcessLockTake :one
-SELECT pg_try_advisory_lock($1::bigint)
+SELECT pg_try_advisory_lock($1::bigint) AS taken, pg_backend_pid()::integer AS pid
 `
 
-// ProcessLockTake takes a process's lock for the session, unless it is held.
-func (q *Queries) ProcessLockTake(ctx context.Context, lockKey int64) (bool, error) {
+type ProcessLockTakeRow struct {
+	Taken bool
+	Pid   int32
+}
+
+// ProcessLockTake takes a process's lock for the session, unless it is held,
+// and returns the session's backend pid.
+func (q *Queries) ProcessLockTake(ctx context.Context, lockKey int64) (*ProcessLockTakeRow, error) {
 	row := q.db.QueryRow(ctx, processLockTake, lockKey)
-	var pg_try_advisory_lock bool
-	err := row.Scan(&pg_try_advisory_lock)
-	return pg_try_advisory_lock, err
+	var i ProcessLockTakeRow
+	err := row.Scan(&i.Taken, &i.Pid)
+	return &i, err
 }
 
 const processLookGone = `-- name: ProcessLookGone :many
 WITH looked AS (
-    SELECT r.client_id AS id, r.gone_since AS since, pg_try_advisory_xact_lock_shared(r.lock_key) AS gone
+    SELECT r.client_id AS id, r.gone_since AS since, NOT /* TEMPLATE: schema */process_lock_held(r.lock_key, r.lock_pid) AS gone
     FROM /* TEMPLATE: schema */processes r
     WHERE r.client_id <> $2::text
 ), noted AS (
@@ -87,12 +97,11 @@ type ProcessLookGoneRow struct {
 }
 
 // ProcessLookGone looks at the lock of every registered process but @self:
-// one that can be taken means its connection closed. It notes when each
+// one that its backend does not hold means its connection closed. It notes when each
 // process was first found so (and forgets it for one found holding its lock
 // again), writing only what changed, and returns the processes found gone
 // at a look @confirm_after_s or more earlier, and now still: they are
-// dead, since they were first found gone. Taking a lock shared, for the
-// statement's transaction, leaves it as it was.
+// dead, since they were first found gone.
 func (q *Queries) ProcessLookGone(ctx context.Context, arg *ProcessLookGoneParams) ([]*ProcessLookGoneRow, error) {
 	rows, err := q.db.Query(ctx, processLookGone, arg.ConfirmAfterS, arg.Self)
 	if err != nil {
@@ -113,17 +122,24 @@ func (q *Queries) ProcessLookGone(ctx context.Context, arg *ProcessLookGoneParam
 	return items, nil
 }
 
-const processRegister = `-- name: ProcessRegister :exec
-INSERT INTO /* TEMPLATE: schema */processes (client_id, lock_key) VALUES ($1, $2)
-ON CONFLICT (client_id) DO UPDATE SET lock_key = EXCLUDED.lock_key, started_at = now(), gone_since = NULL
+const processRegister = `-- name: ProcessRegister :one
+INSERT INTO /* TEMPLATE: schema */processes AS p (client_id, lock_key, lock_pid) VALUES ($1, $2, $3)
+ON CONFLICT (client_id) DO UPDATE SET lock_key = EXCLUDED.lock_key, lock_pid = EXCLUDED.lock_pid, started_at = now(), gone_since = NULL
+WHERE NOT /* TEMPLATE: schema */process_lock_held(p.lock_key, p.lock_pid)
+RETURNING true::boolean AS registered
 `
 
 type ProcessRegisterParams struct {
 	ClientID string
 	LockKey  int64
+	LockPid  *int32
 }
 
-func (q *Queries) ProcessRegister(ctx context.Context, arg *ProcessRegisterParams) error {
-	_, err := q.db.Exec(ctx, processRegister, arg.ClientID, arg.LockKey)
-	return err
+// ProcessRegister registers a process by its lock, unless another process
+// with its client ID holds its own.
+func (q *Queries) ProcessRegister(ctx context.Context, arg *ProcessRegisterParams) (bool, error) {
+	row := q.db.QueryRow(ctx, processRegister, arg.ClientID, arg.LockKey, arg.LockPid)
+	var registered bool
+	err := row.Scan(&registered)
+	return registered, err
 }
