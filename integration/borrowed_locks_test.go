@@ -3,7 +3,10 @@ package integration
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	neturl "net/url"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -160,4 +163,60 @@ func TestDoorbellCannotBeBorrowed(t *testing.T) {
 	require.NoError(t, err)
 	bundle.waitDeliveryWithin(t, hook.ID, outbox.DeliverySucceeded, 5, 5*time.Second)
 	t.Logf("delivered %s after publishing, the doorbell held by a publisher", time.Since(published))
+}
+
+// TestServeAsItsOwnRole: migrate, as the installer, creates serve's role and
+// grants it what serve needs; serve, as that role, delivers, and the role
+// can neither change hookrelay's schema nor reach the rest of the database.
+// The password is stored as the SCRAM verifier migrate made, with which the
+// role logs in.
+func TestServeAsItsOwnRole(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	bundle := setupStore(t)
+	installer := bundle.pool.Config().ConnString()
+	role := fmt.Sprintf("serve_%d", time.Now().UnixNano()%1e12)
+	t.Cleanup(func() {
+		_, _ = bundle.pool.Exec(context.Background(), fmt.Sprintf("DROP OWNED BY %[1]s; DROP ROLE IF EXISTS %[1]s", role))
+	})
+	_, err := bundle.pool.Exec(ctx, "CREATE TABLE public.auth_secrets (secret text); INSERT INTO public.auth_secrets VALUES ('s3cret')")
+	require.NoError(t, err)
+
+	res := runCLIWith(t, []string{"DATABASE_URL=" + installer}, "", "migrate", "--serve-role", role)
+	require.Equal(t, 1, res.code, res.stderr)
+	require.Contains(t, res.stderr, "give the password it should log in with (HOOKRELAY_SERVE_PASSWORD)")
+	const password = "serve-pass'word"
+	res = runCLIWith(t, []string{"DATABASE_URL=" + installer, "HOOKRELAY_SERVE_PASSWORD=" + password}, "", "migrate", "--serve-role", role)
+	require.Zero(t, res.code, res.stderr)
+	require.Contains(t, res.stdout, "role "+role+" may serve")
+	var stored string
+	require.NoError(t, bundle.pool.QueryRow(ctx, "SELECT rolpassword FROM pg_authid WHERE rolname = $1", role).Scan(&stored))
+	require.True(t, strings.HasPrefix(stored, "SCRAM-SHA-256$4096:"), stored)
+	// Again, as after an upgrade: the role is kept, its password too.
+	res = runCLIWith(t, []string{"DATABASE_URL=" + installer}, "", "migrate", "--serve-role", role)
+	require.Zero(t, res.code, res.stderr)
+
+	config := bundle.pool.Config().ConnConfig.Copy()
+	config.User, config.Password = role, password
+	serveURL := fmt.Sprintf("postgres://%s:%s@%s:%d/%s?sslmode=disable", role, neturl.QueryEscape(password), config.Host, config.Port, config.Database)
+	conn, err := pgx.ConnectConfig(ctx, config)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	for _, statement := range []string{
+		"CREATE TABLE hookrelay.mine (x int)",
+		"ALTER TABLE hookrelay.events ADD COLUMN x int",
+		"DROP TABLE hookrelay.hooks",
+		"SELECT * FROM public.auth_secrets",
+		"CREATE ROLE someone",
+	} {
+		_, err := conn.Exec(ctx, statement)
+		require.Error(t, err, statement)
+	}
+
+	rec := newReceiver(t, nil)
+	hook := bundle.createHook(t, rec.URL, "*")
+	startServe(t, serveURL)
+	_, err = bundle.store.Publish(ctx, &outbox.Event{Type: "User.Created"})
+	require.NoError(t, err)
+	bundle.waitDelivery(t, hook.ID, outbox.DeliverySucceeded, 1)
 }

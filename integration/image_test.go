@@ -111,8 +111,8 @@ func TestImage(t *testing.T) {
 }
 
 // TestCompose runs compose.yaml with the tests' Postgres image: Postgres
-// becomes healthy, migrate runs once, serve becomes healthy and answers on
-// its published port.
+// becomes healthy, migrate runs once and makes serve's role, serve becomes
+// healthy as that role, no superuser, and answers on its published port.
 func TestCompose(t *testing.T) {
 	requireImage(t)
 	if _, err := exec.LookPath("docker-compose"); err != nil {
@@ -132,13 +132,17 @@ func TestCompose(t *testing.T) {
 	// without it.
 	composeWith := func(env []string, args ...string) (string, error) {
 		cmd := exec.Command("docker-compose", append([]string{"-p", project, "-f", filepath.Join("..", "compose.yaml")}, args...)...)
-		cmd.Env = append(slices.DeleteFunc(os.Environ(), func(v string) bool { return strings.HasPrefix(v, "HOOKRELAY_ADMIN_TOKEN=") }),
+		cmd.Env = append(slices.DeleteFunc(os.Environ(), func(v string) bool {
+			return strings.HasPrefix(v, "HOOKRELAY_ADMIN_TOKEN=") || strings.HasPrefix(v, "POSTGRES_PASSWORD=") ||
+				strings.HasPrefix(v, "HOOKRELAY_SERVE_PASSWORD=")
+		}),
 			append(env, "POSTGRES_IMAGE="+pgImage, "HOOKRELAY_PORT="+port)...)
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
 	compose := func(args ...string) (string, error) {
-		return composeWith([]string{"HOOKRELAY_ADMIN_TOKEN=" + adminToken}, args...)
+		return composeWith([]string{"HOOKRELAY_ADMIN_TOKEN=" + adminToken, "POSTGRES_PASSWORD=pg-" + project,
+			"HOOKRELAY_SERVE_PASSWORD=serve-" + project}, args...)
 	}
 	t.Cleanup(func() { _, _ = compose("down", "-v", "--remove-orphans") })
 	out, err := compose("up", "-d")
@@ -154,6 +158,12 @@ func TestCompose(t *testing.T) {
 	migrated, err := exec.Command("docker", "inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", project+"_migrate_1").Output()
 	require.NoError(t, err)
 	require.Equal(t, "exited 0", strings.TrimSpace(string(migrated)))
+
+	// serve runs as its own role, no superuser.
+	role, err := exec.Command("docker", "exec", project+"_postgres_1", "psql", "-U", "postgres", "-d", "hookrelay", "-tAc",
+		"SELECT DISTINCT a.usename, r.rolsuper FROM pg_stat_activity a JOIN pg_roles r ON r.rolname = a.usename WHERE a.application_name = 'hookrelay process lock'").CombinedOutput()
+	require.NoError(t, err, string(role))
+	require.Equal(t, "hookrelay_serve|f", strings.TrimSpace(string(role)))
 
 	req, err := http.NewRequest(http.MethodGet, "http://"+port+"/api/hooks", nil)
 	require.NoError(t, err)

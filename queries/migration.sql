@@ -13,3 +13,10 @@ SELECT pg_advisory_xact_lock(hashtext('hookrelay_migrate'));
 
 -- name: MigrationLatestVersion :one
 SELECT coalesce(max(version), 0)::integer FROM /* TEMPLATE: schema */hookrelay_migration;
+
+-- name: MigrationRoleExists :one
+SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = @role_name::text)::boolean;
+
+-- MigrationServerVersion is the server's version number, such as 170002.
+-- name: MigrationServerVersion :one
+SELECT current_setting('server_version_num')::integer;

@@ -83,6 +83,7 @@ func readJSONArg(name, value string) (json.RawMessage, error) {
 
 func runMigrate(ctx context.Context, args []string, stdout io.Writer) error {
 	fs, o := newFlagSet("migrate")
+	serveRole := fs.String("serve-role", os.Getenv("HOOKRELAY_SERVE_ROLE"), "after migrating, grant this role what serve needs, creating it to log in with HOOKRELAY_SERVE_PASSWORD if it does not exist (HOOKRELAY_SERVE_ROLE)")
 	if err := parseNone(fs, args); err != nil {
 		return err
 	}
@@ -93,6 +94,14 @@ func runMigrate(ctx context.Context, args []string, stdout io.Writer) error {
 	defer store.Pool().Close()
 	if err := store.Migrate(ctx); err != nil {
 		return err
+	}
+	if *serveRole != "" {
+		if err := store.GrantServe(ctx, *serveRole, os.Getenv("HOOKRELAY_SERVE_PASSWORD")); err != nil {
+			return err
+		}
+		if _, err := fmt.Fprintf(stdout, "role %s may serve\n", *serveRole); err != nil {
+			return err
+		}
 	}
 	if !store.OwnsRiverSchema() {
 		_, err = fmt.Fprintf(stdout, "River's migrations skipped: River's tables are in schema %s, which the application migrates\n", store.RiverSchema())

@@ -68,6 +68,29 @@ func (q *Queries) MigrationLock(ctx context.Context) error {
 	return err
 }
 
+const migrationRoleExists = `-- name: MigrationRoleExists :one
+SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1::text)::boolean
+`
+
+func (q *Queries) MigrationRoleExists(ctx context.Context, roleName string) (bool, error) {
+	row := q.db.QueryRow(ctx, migrationRoleExists, roleName)
+	var column_1 bool
+	err := row.Scan(&column_1)
+	return column_1, err
+}
+
+const migrationServerVersion = `-- name: MigrationServerVersion :one
+SELECT current_setting('server_version_num')::integer
+`
+
+// MigrationServerVersion is the server's version number, such as 170002.
+func (q *Queries) MigrationServerVersion(ctx context.Context) (int32, error) {
+	row := q.db.QueryRow(ctx, migrationServerVersion)
+	var column_1 int32
+	err := row.Scan(&column_1)
+	return column_1, err
+}
+
 const migrationTableExists = `-- name: MigrationTableExists :one
 SELECT (to_regclass($1::text) IS NOT NULL)::boolean
 `
