@@ -306,3 +306,57 @@ func TestStalledTenantHoldsBoundedRequests(t *testing.T) {
 	require.LessOrEqual(t, mostFDs, idleFDs+jobs.TenantConcurrencyDefault+25+heldSlack, "a connection per request in flight")
 	require.Less(t, took[len(took)-1], 2*time.Second, "another tenant's answering hook is served meanwhile")
 }
+
+// TestProcessBoundsRequestsInFlight: 48 hooks of three tenants, two per
+// receiver port, whose receivers answer each request after a second, with a
+// backlog each, want more than a process's requests in flight; serve, with
+// its defaults, holds ProcessConcurrency at most, and keeps it full.
+func TestProcessBoundsRequestsInFlight(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const tenants, hooksPerTenant, events = 3, 16, 400
+	var held inFlightPeak
+	var receivers []*receiver
+	for range tenants * hooksPerTenant / 2 {
+		receivers = append(receivers, newReceiver(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+			held.enter()
+			defer held.leave()
+			select {
+			case <-r.Context().Done():
+			case <-time.After(time.Second):
+				w.WriteHeader(http.StatusNoContent)
+			}
+		}))
+	}
+	bundle := setupStore(t)
+	for tenant := range tenants {
+		for i := range hooksPerTenant {
+			url := fmt.Sprintf("%s/%d/%d", receivers[(tenant*hooksPerTenant+i)/2].URL, tenant, i)
+			_, err := bundle.store.CreateHook(ctx, &outbox.HookParams{URL: url, Events: []string{"*"}, TenantID: fmt.Sprint("tenant-", tenant)})
+			require.NoError(t, err)
+		}
+		_, err := bundle.pool.Exec(ctx, "SELECT hookrelay.publish('User.Created', '{}', tenant_id => $1) FROM generate_series(1, $2)",
+			fmt.Sprint("tenant-", tenant), events)
+		require.NoError(t, err)
+	}
+	startServe(t, bundle.pool.Config().ConnString())
+
+	// Sampled every 100 ms from 3 s on, while the backlog drains.
+	var samples []int
+	start := time.Now()
+	for time.Since(start) < 8*time.Second {
+		if time.Since(start) > 3*time.Second {
+			samples = append(samples, int(held.now.Load()))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	slices.Sort(samples)
+	t.Logf("requests held at once: at most %d; from 3 s on, median %d, max %d", held.most.Load(), samples[len(samples)/2], samples[len(samples)-1])
+	require.LessOrEqual(t, held.most.Load(), int64(jobs.ProcessConcurrencyDefault+heldSlack), "the process's bound")
+	require.Greater(t, samples[len(samples)/2], jobs.ProcessConcurrencyDefault*7/8, "the hooks kept the process full")
+	require.Eventually(t, func() bool {
+		var n int
+		require.NoError(t, bundle.pool.QueryRow(ctx, "SELECT count(*) FROM hookrelay.deliveries WHERE status = 'succeeded'").Scan(&n))
+		return n == events*hooksPerTenant*tenants
+	}, 2*time.Minute, 100*time.Millisecond)
+}

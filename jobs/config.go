@@ -114,7 +114,7 @@ type Config struct {
 	// most. Defaults to ProcessConcurrencyDefault.
 	//
 	// Stalled hooks take at most half of each of these bounds, so that
-	// answering hooks always have the other half (see gate.go); a bound may
+	// answering hooks always have the other half (see gate.go); a host's may
 	// be exceeded by half while hooks that stalled with their requests in
 	// flight wait for them to end.
 	ProcessConcurrency int

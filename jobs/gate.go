@@ -27,13 +27,13 @@ import (
 // once, snoozed without using an attempt, so that a dead receiver holds its
 // slots' connections but no worker. Answering hooks have the rest. Slots
 // that hooks took before they stalled may put stalled hooks over their half
-// until those requests end (within a request timeout): in the pools that
-// tenants share, a host's and the process's, answering hooks are then
-// admitted while what they hold is below the bound less what stalled hooks
-// hold, counting that as half the bound at most, so that one tenant's hooks
-// never stall another's. Such a pool has at most 1.5 times its bound in
-// flight, the host's excess over connections of their own (overflowSlot); a
-// tenant's pool holds to its bound. A hook that answers again is an
+// until those requests end (within a request timeout): at a host, answering
+// hooks are then admitted while what they hold is below the bound less what
+// stalled hooks hold, counting that as half the bound at most, so that one
+// tenant's hooks never stall another's at a shared receiver host. A host has
+// at most 1.5 times its bound in flight, the excess over connections of
+// their own (overflowSlot); a tenant and the process hold to their bounds,
+// which bound what a process holds open. A hook that answers again is an
 // answering hook at once, and the jobs that stepped aside for it are woken
 // (see deliverWorker.wakeRefused).
 //
@@ -78,10 +78,10 @@ type slotGate struct {
 // pool counts the slots of a host, a tenant or the process.
 type pool struct {
 	bound int
-	// shared: the pool is shared by tenants, whose answering hooks may go
-	// past the bound by half while stalled hooks hold more than half; a
-	// tenant's own pool holds to its bound.
-	shared        bool
+	// overflow: answering hooks may go past the bound by half while stalled
+	// hooks hold more than half (a host's pool); other pools hold to their
+	// bound.
+	overflow      bool
 	held, stalled int // stalled: held by stalled hooks
 	hooks         int // remembered
 }
@@ -92,7 +92,7 @@ func (p *pool) admits(stalled bool) bool {
 	switch {
 	case stalled:
 		return p.stalled < p.bound/2 && p.held < p.bound
-	case p.shared:
+	case p.overflow:
 		return p.held-p.stalled < p.bound-min(p.stalled, p.bound/2)
 	}
 	return p.held < p.bound
@@ -134,7 +134,7 @@ func newSlotGate(bounds gateBounds, now func() time.Time) *slotGate {
 		hooks:   make(map[slotKey]*hookSlots),
 		hosts:   make(map[string]*pool),
 		tenants: make(map[string]*pool),
-		process: pool{bound: bounds.process, shared: true},
+		process: pool{bound: bounds.process},
 	}
 }
 
@@ -230,7 +230,7 @@ func (g *slotGate) hook(key slotKey, now time.Time) *hookSlots {
 	}
 	host := g.hosts[key.host]
 	if host == nil {
-		host = &pool{bound: g.bounds.host, shared: true}
+		host = &pool{bound: g.bounds.host, overflow: true}
 		g.hosts[key.host] = host
 	}
 	tenant := g.tenants[key.tenant]
