@@ -170,6 +170,9 @@ func (g *slotGate) acquire(ctx context.Context, key slotKey, deadline time.Time)
 	g.mu.Lock()
 	if i := slices.Index(g.waiters, w); i >= 0 {
 		g.waiters = slices.Delete(g.waiters, i, i+1)
+		if g.idle(h) && !h.stalled {
+			g.forget(h)
+		}
 		g.mu.Unlock()
 		return noSlot, false
 	}
@@ -212,15 +215,18 @@ func (g *slotGate) release(key slotKey, answered bool) (recovered bool) {
 		w.turn <- g.take(w.hook, now)
 		return true
 	})
-	if h.held == 0 {
-		if h.index >= 0 {
-			heap.Remove(&g.watched, h.index)
-		}
-		if !h.stalled && !slices.ContainsFunc(g.waiters, func(w *waiter) bool { return w.hook == h }) {
-			g.forget(h)
-		}
+	if h.held == 0 && h.index >= 0 {
+		heap.Remove(&g.watched, h.index)
+	}
+	if g.idle(h) && !h.stalled {
+		g.forget(h)
 	}
 	return recovered
+}
+
+// idle reports whether h holds no slot and waits for none.
+func (g *slotGate) idle(h *hookSlots) bool {
+	return h.held == 0 && !slices.ContainsFunc(g.waiters, func(w *waiter) bool { return w.hook == h })
 }
 
 // hook returns key's slots, made if need be.
@@ -304,13 +310,13 @@ func (g *slotGate) expire(now time.Time) {
 	}
 	g.swept = now
 	for _, h := range g.hooks {
-		if h.held == 0 && now.Sub(h.progress) > forgetAfter {
+		if g.idle(h) && now.Sub(h.progress) > forgetAfter {
 			g.forget(h)
 		}
 	}
 }
 
-// forget drops h, which holds no slot, and its pools when no other hook
+// forget drops h, which is idle, and its pools when no other hook
 // remembered is theirs.
 func (g *slotGate) forget(h *hookSlots) {
 	delete(g.hooks, h.key)

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/rivertype"
@@ -15,12 +16,13 @@ import (
 
 // The rescuer gives hookrelay's jobs stranded by a dead process back to the
 // queue, at once, to whichever process fetches them first, a survivor or the
-// dead one restarted. Every process looks every rescueInterval, and reads
+// dead one restarted: each is cancelled and replaced by a new job with its
+// args and metadata (see Relay.replace). Every process looks every rescueInterval, and reads
 // the running jobs when it found a process dead, or every backstopInterval:
 //   - for processes whose lock can be taken (see liveness.go) at a look and
 //     at one at least confirmAfter earlier, by any process (the registry
 //     keeps when a process was first found gone): they are dead, so their
-//     running jobs are made available and their jobs waiting on requests
+//     running jobs are replaced and their jobs waiting on requests
 //     they had in flight are woken, at every look until they are forgotten,
 //     deadGrace after they were found gone. A process that merely lost its
 //     lock's connection has stopped its work by then. A killed process's
@@ -77,8 +79,8 @@ func (r *Relay) rescue(ctx context.Context) {
 	}
 }
 
-// rescueOnce makes available again the jobs of hookrelay's kinds that dead
-// processes left running, wakes those waiting on their requests, and
+// rescueOnce replaces the jobs of hookrelay's kinds that dead processes left
+// running, wakes those waiting on their requests, and
 // returns how many jobs it rescued.
 func (r *Relay) rescueOnce(ctx context.Context, lastScan *time.Time) (int, error) {
 	client := r.Client()
@@ -99,6 +101,7 @@ func (r *Relay) rescueOnce(ctx context.Context, lastScan *time.Time) (int, error
 		return 0, fmt.Errorf("list running jobs: %w", err)
 	}
 	params := &riverdriver.JobRescueManyParams{Schema: client.Schema(), StuckHorizon: now}
+	reasons := map[int64]string{}
 	for _, job := range running {
 		if !slices.Contains(rescuedKinds, job.Kind) {
 			continue
@@ -111,29 +114,31 @@ func (r *Relay) rescueOnce(ctx context.Context, lastScan *time.Time) (int, error
 		// takes its lock again under the same client ID (it had lost its
 		// connection) is alive, and so are the jobs it starts.
 		case isDead && job.AttemptedAt != nil && job.AttemptedAt.Before(goneSince):
-			reason = fmt.Sprintf("rescued by hookrelay: its process (River client %s) is gone", runner)
+			reason = fmt.Sprintf("its process (River client %s) is gone", runner)
 		case runner == self && job.AttemptedAt != nil && job.AttemptedAt.Before(r.startedAt):
-			reason = fmt.Sprintf("rescued by hookrelay: running under this process's client ID %s since before it started", self)
+			reason = fmt.Sprintf("running under this process's client ID %s since before it started", self)
 		case job.AttemptedAt != nil && job.AttemptedAt.Before(now.Add(-r.config.RescueAfter)):
-			reason = fmt.Sprintf("rescued by hookrelay: still running %s after it started, so its process died or was cut off", r.config.RescueAfter)
+			reason = fmt.Sprintf("still running %s after it started, so its process died or was cut off", r.config.RescueAfter)
 		default:
 			continue
 		}
+		// Unique to this look, so that it tells which jobs this look
+		// replaced.
+		reason = fmt.Sprintf("replaced by hookrelay's rescuer (River client %s at %s): %s", self, now.UTC().Format(time.RFC3339Nano), reason)
 		encoded, err := json.Marshal(rivertype.AttemptError{At: now.UTC(), Attempt: job.Attempt, Error: reason})
 		if err != nil {
 			return 0, err
 		}
+		reasons[job.ID] = reason
 		params.ID = append(params.ID, job.ID)
 		params.Error = append(params.Error, encoded)
-		params.FinalizedAt = append(params.FinalizedAt, nil)
+		params.FinalizedAt = append(params.FinalizedAt, &now)
 		params.ScheduledAt = append(params.ScheduledAt, now.UTC())
-		params.State = append(params.State, string(rivertype.JobStateAvailable))
+		params.State = append(params.State, string(rivertype.JobStateCancelled))
 	}
-	// Only jobs still running, and started before this look, change: two
-	// processes rescuing at once rescue each job once.
 	if len(params.ID) > 0 {
-		if _, err := exec.JobRescueMany(ctx, params); err != nil {
-			return 0, fmt.Errorf("rescue %d stranded jobs: %w", len(params.ID), err)
+		if err := r.replace(ctx, params, reasons); err != nil {
+			return 0, err
 		}
 	}
 	if len(dead) > 0 {
@@ -145,6 +150,66 @@ func (r *Relay) rescueOnce(ctx context.Context, lastScan *time.Time) (int, error
 		}
 	}
 	return len(params.ID), nil
+}
+
+// replace cancels the rescued jobs that are still running and started before
+// this look (two processes rescuing at once rescue each job once), and
+// inserts in their place, in the same transaction, new jobs with their args
+// and metadata (the last run's report: its leases). A rescued job is not
+// made available again itself: its process, if only cut off from Postgres,
+// may still record the end of its run once it reaches Postgres again, and
+// River would apply that to the job, run again meanwhile by another process.
+// Its replacement is another job, which nothing of the old run can touch.
+func (r *Relay) replace(ctx context.Context, params *riverdriver.JobRescueManyParams, reasons map[int64]string) error {
+	client := r.Client()
+	return pgx.BeginFunc(ctx, r.store.Pool(), func(tx pgx.Tx) error {
+		exec := client.Driver().UnwrapExecutor(tx)
+		if _, err := exec.JobRescueMany(ctx, params); err != nil {
+			return fmt.Errorf("rescue %d stranded jobs: %w", len(params.ID), err)
+		}
+		jobs, err := exec.JobGetByIDMany(ctx, &riverdriver.JobGetByIDManyParams{ID: params.ID, Schema: client.Schema()})
+		if err != nil {
+			return fmt.Errorf("read rescued jobs: %w", err)
+		}
+		var replacements []river.InsertManyParams
+		for _, job := range jobs {
+			if job.State != rivertype.JobStateCancelled || len(job.Errors) == 0 || job.Errors[len(job.Errors)-1].Error != reasons[job.ID] {
+				continue // another look rescued it, or it ended meanwhile
+			}
+			args, err := rescuedArgs(job)
+			if err != nil {
+				return err
+			}
+			replacements = append(replacements, river.InsertManyParams{Args: args, InsertOpts: &river.InsertOpts{
+				Queue: job.Queue, Priority: job.Priority, MaxAttempts: job.MaxAttempts, Metadata: job.Metadata}})
+		}
+		if len(replacements) == 0 {
+			return nil
+		}
+		_, err = client.InsertManyTx(ctx, tx, replacements)
+		return wrap(err, "insert the jobs replacing %d rescued ones", len(replacements))
+	})
+}
+
+// rescuedArgs decodes a rescued job's args.
+func rescuedArgs(job *rivertype.JobRow) (river.JobArgs, error) {
+	var args river.JobArgs
+	switch job.Kind {
+	case DeliverArgs{}.Kind():
+		args = &DeliverArgs{}
+	case FanOutArgs{}.Kind():
+		args = &FanOutArgs{}
+	case RetentionArgs{}.Kind():
+		args = &RetentionArgs{}
+	case ReconcileArgs{}.Kind():
+		args = &ReconcileArgs{}
+	default:
+		return nil, fmt.Errorf("rescue job %d: unknown kind %s", job.ID, job.Kind) //nolint:err113
+	}
+	if err := json.Unmarshal(job.EncodedArgs, args); err != nil {
+		return nil, fmt.Errorf("decode the args of job %d: %w", job.ID, err)
+	}
+	return args, nil
 }
 
 // wakeLeased makes available the deliver jobs that wait on requests the dead
