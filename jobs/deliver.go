@@ -138,6 +138,18 @@ const (
 	detachAfter = time.Second
 )
 
+// Rate limits (see outbox.ReserveRate): paceSlack lengthens the sending
+// window of a run paced by a rate limit, so that its last reserved request,
+// due just within the window from the reservation, is sent; a paced request
+// that cannot leave within paceLate of its time is left to the next
+// reservation; a job whose deliveries wait for the rate comes back
+// rateWakeAhead before the rate allows more.
+const (
+	paceSlack     = 100 * time.Millisecond
+	paceLate      = 5 * time.Millisecond
+	rateWakeAhead = sendWindow / 2
+)
+
 // RunReport is what a run of a deliver job that leaves deliveries pending
 // records as the job's output (in its metadata, shown by River's UI): what
 // it sent, and why the rest waits.
@@ -156,6 +168,10 @@ type RunReport struct {
 	// NotSent is how many due deliveries the run did not send (its sending
 	// window ended, or the hook's slots were taken): they go again at once.
 	NotSent int `json:"notSent"`
+	// Throttled is how many due deliveries wait for the hook's rate limit,
+	// Rate: they go at NextAttemptAt, when the rate allows more.
+	Throttled int    `json:"throttled,omitempty"`
+	Rate      string `json:"rate,omitempty"`
 	// Pending is how many of the job's deliveries remain pending.
 	Pending int `json:"pending"`
 	// NextAttemptAt is when the earliest of them is due, which the job
@@ -245,8 +261,31 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 	// The longest waiting first: never attempted (or handed back), then by
 	// due time.
 	slices.SortStableFunc(due, func(a, b *outbox.Send) int { return cmp.Compare(dueTime(a), dueTime(b)) })
+	// A hook with a rate limit gets the requests its rate allows within the
+	// run's sending window, at their times; the others wait, using no
+	// attempt, until the rate allows more.
+	var pace *outbox.Reservation
+	if hook := due[0].Hook; hook.RateLimit != "" && !job.Args.Test {
+		if pace, err = w.store.ReserveRate(ctx, hook.ID, len(due), sendWindow); err != nil {
+			return w.storeFailed(ctx, job, err)
+		}
+		if pace != nil {
+			report.Rate, report.Throttled = hook.RateLimit, len(due)-pace.Reserved
+			due = due[:pace.Reserved]
+			if report.Throttled > 0 {
+				// Back a little before the rate allows more, so that the
+				// next reservation follows this one without a gap.
+				if next := pace.At.Add(max(pace.Next-rateWakeAhead, 0)); report.NextAttemptAt.IsZero() || next.Before(report.NextAttemptAt) {
+					report.NextAttemptAt = next
+				}
+			}
+			if len(due) == 0 {
+				return w.snooze(ctx, report, time.Until(report.NextAttemptAt))
+			}
+		}
+	}
 
-	run := w.sendAll(ctx, due, job.Args.Test)
+	run := w.sendAll(ctx, due, job.Args.Test, pace)
 	w.noteRefused(job.Args.HookID, job.ID, run.refused)
 	if run.refused {
 		report = &RunReport{Refused: 1, Leases: report.Leases,
@@ -570,18 +609,28 @@ type call struct {
 // to record their own outcomes: no receiver holds the worker for long,
 // however large the batch, and one that lets a request hang delays no other
 // delivery.
-func (w *deliverWorker) sendAll(ctx context.Context, sends []*outbox.Send, test bool) *sentRun {
+func (w *deliverWorker) sendAll(ctx context.Context, sends []*outbox.Send, test bool, pace *outbox.Reservation) *sentRun {
 	run := &sentRun{outcomes: make([]*outcome, len(sends))}
 	requests, _ := w.owner.context()
-	deadline := time.Now().Add(sendWindow)
-	windowEnd := time.NewTimer(sendWindow)
+	window := sendWindow
+	if pace != nil {
+		window += paceSlack
+	}
+	deadline := time.Now().Add(window)
+	windowEnd := time.NewTimer(window)
 	defer windowEnd.Stop()
 	slots := make(chan struct{}, sendConcurrency)
 	hook := sends[0].Hook // a job's deliveries are its hook's
 	key := slotKey{hook: hook.ID, host: receiverHost(hook.URL), tenant: hook.TenantID}
 	var mu sync.Mutex
 	calls := make([]*call, 0, len(sends))
-	for _, send := range sends {
+	for i, send := range sends {
+		// A paced request leaves at its time, and not later than paceLate
+		// after it, lest it crowd the next one: it waits for the next
+		// reservation then.
+		if pace != nil && !sleep(ctx, time.Until(pace.Due(i))) {
+			break
+		}
 		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():
@@ -600,7 +649,12 @@ func (w *deliverWorker) sendAll(ctx context.Context, sends []*outbox.Send, test 
 		w.inFlight.Add(1)
 		go func() {
 			defer w.inFlight.Done()
-			out := w.sender.send(requests, send, send.Attempts+1, slot)
+			var out *outcome
+			if pace != nil && time.Since(pace.Due(i)) > paceLate {
+				out = &outcome{result: &outbox.AttemptResult{}, aborted: true} // not sent: see paceLate
+			} else {
+				out = w.sender.send(requests, send, send.Attempts+1, slot)
+			}
 			recovered := w.gate.release(key, out.result.StatusCode != 0)
 			<-slots
 			mu.Lock()
@@ -700,6 +754,9 @@ func (w *deliverWorker) storeFailed(ctx context.Context, job *river.Job[DeliverA
 // sleep waits for d, or less if ctx ends first, and reports whether it
 // waited d.
 func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
 	timer := time.NewTimer(d)
 	defer timer.Stop()
 	select {

@@ -37,7 +37,12 @@ type Hook struct {
 	Events  []string          `json:"events"`
 	Headers map[string]string `json:"headers"`
 	// TenantID, when set, limits the hook to that tenant's events.
-	TenantID       string `json:"tenantId,omitempty"`
+	TenantID string `json:"tenantId,omitempty"`
+	// RateLimit, when set, bounds the requests to the hook, N/s or N/m,
+	// across every process; RateBurst allows as many more at once after a
+	// quiet spell.
+	RateLimit      string `json:"rateLimit,omitempty"`
+	RateBurst      int    `json:"rateBurst,omitempty"`
 	Enabled        bool   `json:"enabled"`
 	DisabledReason string `json:"disabledReason,omitempty"`
 	// SigningKey signs every delivery; it is a secret.
@@ -112,6 +117,11 @@ type HookParams struct {
 	Headers map[string]string
 	// TenantID, when set, limits the hook to that tenant's events.
 	TenantID string
+	// RateLimit, N/s or N/m, bounds the requests to the hook across every
+	// process; empty is no limit. RateBurst allows as many more at once
+	// after a quiet spell.
+	RateLimit string
+	RateBurst int
 	// Disabled creates the hook disabled.
 	Disabled bool
 }
@@ -123,6 +133,9 @@ type HookUpdate struct {
 	Events   []string
 	Headers  map[string]string
 	TenantID *string
+	// RateLimit "" removes the limit.
+	RateLimit *string
+	RateBurst *int
 }
 
 // ParseHeaders turns 'Name: value' lines into a map of custom headers,
@@ -169,6 +182,10 @@ func (s *Store) CreateHook(ctx context.Context, params *HookParams) (*Hook, erro
 	if err != nil {
 		return nil, err
 	}
+	rateCount, ratePeriodS, rateBurst, err := rateColumns(p.RateLimit, p.RateBurst)
+	if err != nil {
+		return nil, err
+	}
 	q := s.queries(s.pool)
 	count, err := q.HookCount(ctx)
 	if err != nil {
@@ -178,13 +195,16 @@ func (s *Store) CreateHook(ctx context.Context, params *HookParams) (*Hook, erro
 		return nil, invalid("hook", "there are %d hooks already, the most hookrelay serves; delete unused ones", count)
 	}
 	row, err := q.HookInsert(ctx, &dbsqlc.HookInsertParams{
-		Name:       p.Name,
-		Url:        p.URL,
-		Events:     events,
-		Headers:    headers,
-		TenantID:   nullable(p.TenantID),
-		Enabled:    !p.Disabled,
-		SigningKey: NewSigningKey(),
+		Name:        p.Name,
+		Url:         p.URL,
+		Events:      events,
+		Headers:     headers,
+		TenantID:    nullable(p.TenantID),
+		Enabled:     !p.Disabled,
+		SigningKey:  NewSigningKey(),
+		RateCount:   rateCount,
+		RatePeriodS: ratePeriodS,
+		RateBurst:   rateBurst,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("insert hook: %w", err)
@@ -228,6 +248,11 @@ func (s *Store) UpdateHook(ctx context.Context, id string, update *HookUpdate) (
 	setIfNotNil(&hook.Name, update.Name)
 	setIfNotNil(&hook.URL, update.URL)
 	setIfNotNil(&hook.TenantID, update.TenantID)
+	setIfNotNil(&hook.RateLimit, update.RateLimit)
+	setIfNotNil(&hook.RateBurst, update.RateBurst)
+	if hook.RateLimit == "" && update.RateLimit != nil && update.RateBurst == nil {
+		hook.RateBurst = 0 // removing the limit removes its burst
+	}
 	if update.Events != nil {
 		hook.Events = update.Events
 	}
@@ -241,13 +266,20 @@ func (s *Store) UpdateHook(ctx context.Context, id string, update *HookUpdate) (
 	if err != nil {
 		return nil, err
 	}
+	rateCount, ratePeriodS, rateBurst, err := rateColumns(hook.RateLimit, hook.RateBurst)
+	if err != nil {
+		return nil, err
+	}
 	row, err := s.queries(s.pool).HookUpdate(ctx, &dbsqlc.HookUpdateParams{
-		ID:       id,
-		Name:     hook.Name,
-		Url:      hook.URL,
-		Events:   events,
-		Headers:  headers,
-		TenantID: nullable(hook.TenantID),
+		ID:          id,
+		Name:        hook.Name,
+		Url:         hook.URL,
+		Events:      events,
+		Headers:     headers,
+		TenantID:    nullable(hook.TenantID),
+		RateCount:   rateCount,
+		RatePeriodS: ratePeriodS,
+		RateBurst:   rateBurst,
 	})
 	if err != nil {
 		return nil, lookupErr(err, ErrHookNotFound, id, "update hook %s", id)
@@ -482,6 +514,8 @@ func hookFromRow(row *dbsqlc.Hook) (*Hook, error) {
 		Events:               row.Events,
 		Headers:              headers,
 		TenantID:             deref(row.TenantID),
+		RateLimit:            formatRate(row.RateCount, row.RatePeriodS),
+		RateBurst:            int(row.RateBurst),
 		Enabled:              row.Enabled,
 		DisabledReason:       deref(row.DisabledReason),
 		SigningKey:           row.SigningKey,

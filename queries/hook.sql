@@ -1,6 +1,6 @@
 -- name: HookInsert :one
-INSERT INTO /* TEMPLATE: schema */hooks (name, url, events, headers, tenant_id, enabled, signing_key)
-VALUES (@name, @url, @events, @headers, @tenant_id, @enabled, @signing_key)
+INSERT INTO /* TEMPLATE: schema */hooks (name, url, events, headers, tenant_id, enabled, signing_key, rate_count, rate_period_s, rate_burst)
+VALUES (@name, @url, @events, @headers, @tenant_id, @enabled, @signing_key, sqlc.narg('rate_count'), sqlc.narg('rate_period_s'), @rate_burst)
 RETURNING *;
 
 -- name: HookGetByID :one
@@ -17,7 +17,8 @@ SELECT id, events, tenant_id FROM /* TEMPLATE: schema */hooks WHERE enabled ORDE
 
 -- name: HookUpdate :one
 UPDATE /* TEMPLATE: schema */hooks
-SET name = @name, url = @url, events = @events, headers = @headers, tenant_id = @tenant_id, updated_at = now()
+SET name = @name, url = @url, events = @events, headers = @headers, tenant_id = @tenant_id,
+    rate_count = sqlc.narg('rate_count'), rate_period_s = sqlc.narg('rate_period_s'), rate_burst = @rate_burst, updated_at = now()
 WHERE id = @id
 RETURNING *;
 
@@ -70,3 +71,35 @@ SELECT h.id::text AS hook_id,
 FROM unnest(@hook_ids::uuid[]) AS h(id)
 LEFT JOIN attempts a ON a.hook_id = h.id
 LEFT JOIN succeeded s ON s.hook_id = h.id;
+
+-- name: RateInit :exec
+INSERT INTO /* TEMPLATE: schema */hook_rates (hook_id) VALUES (@hook_id) ON CONFLICT DO NOTHING;
+
+-- RateReserve reserves for a limited hook up to @n requests whose times fall
+-- within @horizon_s seconds from now, by the generic cell rate algorithm
+-- over its emission interval t and tolerance (the burst times t): request i
+-- of those reserved is due at lead_s + i * t seconds from now (now at the
+-- soonest), and the next reservation gets its first at next_s. t is the
+-- period over the count, 1 % longer: requests leave a little late, never
+-- early, and the margin keeps a late one from meeting the next one's
+-- second. No row: the hook is not limited, or has no state yet.
+-- name: RateReserve :one
+WITH cur AS (
+    SELECT r.hook_id, greatest(r.tat, now()) AS a, @n::integer AS n, @horizon_s::float8 AS horizon,
+           1.01 * h.rate_period_s / h.rate_count AS t, 1.01 * h.rate_burst * h.rate_period_s / h.rate_count AS tolerance
+    FROM /* TEMPLATE: schema */hook_rates r
+    JOIN /* TEMPLATE: schema */hooks h ON h.id = r.hook_id
+    WHERE r.hook_id = @hook_id AND h.rate_count IS NOT NULL
+    FOR UPDATE OF r
+), res AS (
+    SELECT c.hook_id, c.a, c.t, c.tolerance,
+           least(c.n, greatest(0, ceil((date_part('epoch', now() - c.a) + c.horizon + c.tolerance) / c.t)))::integer AS k
+    FROM cur c
+)
+UPDATE /* TEMPLATE: schema */hook_rates r
+SET tat = res.a + make_interval(secs => res.k * res.t)
+FROM res
+WHERE r.hook_id = res.hook_id
+RETURNING res.k::integer AS reserved, res.t::float8 AS interval_s,
+          (date_part('epoch', res.a - now()) - res.tolerance)::float8 AS lead_s,
+          (date_part('epoch', r.tat - now()) - res.tolerance)::float8 AS next_s;

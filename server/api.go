@@ -63,6 +63,9 @@ type hookRequest struct {
 	Headers  map[string]string `json:"headers"`
 	TenantID *string           `json:"tenantId"`
 	Enabled  *bool             `json:"enabled"`
+	// RateLimit is N/s or N/m; "" removes it.
+	RateLimit *string `json:"rateLimit"`
+	RateBurst *int    `json:"rateBurst"`
 }
 
 func (s *Server) listHooks(r *http.Request) (int, any, error) {
@@ -76,12 +79,14 @@ func (s *Server) createHook(r *http.Request) (int, any, error) {
 		return 0, nil, err
 	}
 	hook, err := s.relay.Store().CreateHook(r.Context(), &outbox.HookParams{
-		Name:     deref(req.Name),
-		URL:      deref(req.URL),
-		Events:   req.Events,
-		Headers:  req.Headers,
-		TenantID: deref(req.TenantID),
-		Disabled: req.Enabled != nil && !*req.Enabled,
+		Name:      deref(req.Name),
+		URL:       deref(req.URL),
+		Events:    req.Events,
+		Headers:   req.Headers,
+		TenantID:  deref(req.TenantID),
+		RateLimit: deref(req.RateLimit),
+		RateBurst: deref(req.RateBurst),
+		Disabled:  req.Enabled != nil && !*req.Enabled,
 	})
 	return http.StatusCreated, hook, err
 }
@@ -98,11 +103,13 @@ func (s *Server) updateHook(r *http.Request) (int, any, error) {
 	}
 	ctx := r.Context()
 	hook, err := s.relay.Store().UpdateHook(ctx, r.PathValue("id"), &outbox.HookUpdate{
-		Name:     req.Name,
-		URL:      req.URL,
-		Events:   req.Events,
-		Headers:  req.Headers,
-		TenantID: req.TenantID,
+		Name:      req.Name,
+		URL:       req.URL,
+		Events:    req.Events,
+		Headers:   req.Headers,
+		TenantID:  req.TenantID,
+		RateLimit: req.RateLimit,
+		RateBurst: req.RateBurst,
 	})
 	if err == nil && req.Enabled != nil {
 		if *req.Enabled {

@@ -216,7 +216,19 @@ type hooksPage struct {
 
 // hookForm is the create and edit form's fields, as typed.
 type hookForm struct {
-	Name, URL, Events, Headers, TenantID string
+	Name, URL, Events, Headers, TenantID, RateLimit, RateBurst string
+}
+
+// burst is the form's burst, as a number: 0 when empty.
+func (f *hookForm) burst() (int, error) {
+	if f.RateBurst == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(f.RateBurst)
+	if err != nil {
+		return 0, &outbox.ValidationError{Field: "burst", Reason: fmt.Sprintf("%q: give a whole number", f.RateBurst)}
+	}
+	return n, nil
 }
 
 func (c *console) hooks(w http.ResponseWriter, r *http.Request) {
@@ -262,10 +274,15 @@ func (c *console) hooksWith(w http.ResponseWriter, r *http.Request, data *hooksP
 func (c *console) createHook(w http.ResponseWriter, r *http.Request) {
 	form := readHookForm(r)
 	headers, err := outbox.ParseHeaders(lines(form.Headers))
+	var burst int
+	if err == nil {
+		burst, err = form.burst()
+	}
 	var hook *outbox.Hook
 	if err == nil {
 		hook, err = c.store.CreateHook(r.Context(), &outbox.HookParams{
 			Name: form.Name, URL: form.URL, Events: eventList(form.Events), Headers: headers, TenantID: form.TenantID,
+			RateLimit: form.RateLimit, RateBurst: burst,
 		})
 	}
 	if invalid := validationMessage(err); invalid != "" {
@@ -281,11 +298,13 @@ func (c *console) createHook(w http.ResponseWriter, r *http.Request) {
 
 func readHookForm(r *http.Request) hookForm {
 	return hookForm{
-		Name:     strings.TrimSpace(r.PostFormValue("name")),
-		URL:      strings.TrimSpace(r.PostFormValue("url")),
-		Events:   r.PostFormValue("events"),
-		Headers:  r.PostFormValue("headers"),
-		TenantID: strings.TrimSpace(r.PostFormValue("tenant")),
+		Name:      strings.TrimSpace(r.PostFormValue("name")),
+		URL:       strings.TrimSpace(r.PostFormValue("url")),
+		Events:    r.PostFormValue("events"),
+		Headers:   r.PostFormValue("headers"),
+		TenantID:  strings.TrimSpace(r.PostFormValue("tenant")),
+		RateLimit: strings.TrimSpace(r.PostFormValue("rate")),
+		RateBurst: strings.TrimSpace(r.PostFormValue("burst")),
 	}
 }
 
@@ -369,6 +388,7 @@ func (c *console) hookWith(w http.ResponseWriter, r *http.Request, data *hookPag
 		data.Form = hookForm{
 			Name: hook.Name, URL: hook.URL, Events: strings.Join(hook.Events, "\n"),
 			Headers: headerLines(hook.Redacted().Headers), TenantID: hook.TenantID,
+			RateLimit: hook.RateLimit, RateBurst: strconv.Itoa(hook.RateBurst),
 		}
 	}
 	if data.Since == "" {
@@ -405,9 +425,14 @@ func (c *console) updateHook(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = keepRedactedHeaders(r.Context(), c.store, r.PathValue("id"), headers)
 	}
+	var burst int
+	if err == nil {
+		burst, err = form.burst()
+	}
 	if err == nil {
 		_, err = c.store.UpdateHook(r.Context(), r.PathValue("id"), &outbox.HookUpdate{
 			Name: &form.Name, URL: &form.URL, Events: eventList(form.Events), Headers: headers, TenantID: &form.TenantID,
+			RateLimit: &form.RateLimit, RateBurst: &burst,
 		})
 	}
 	c.after(w, r, err, "updated", &hookPage{Form: form})

@@ -27,8 +27,9 @@ func runHooks(ctx context.Context, args []string, stdout io.Writer) error {
 
 // hookFlags are the settings of hooks create and hooks update.
 type hookFlags struct {
-	url, name, tenant string
-	events, headers   stringList
+	url, name, tenant, rate string
+	burst                   int
+	events, headers         stringList
 }
 
 func addHookFlags(fs *flag.FlagSet) *hookFlags {
@@ -38,6 +39,8 @@ func addHookFlags(fs *flag.FlagSet) *hookFlags {
 	fs.StringVar(&f.tenant, "tenant", "", "receive only this tenant's events")
 	fs.Var(&f.events, "event", "event type, prefix wildcard (User.*) or *; repeatable")
 	fs.Var(&f.headers, "header", "custom header 'Name: value'; repeatable")
+	fs.StringVar(&f.rate, "rate", "", "most requests to the hook, across every process: N/s or N/m, such as 50/s; empty: unlimited")
+	fs.IntVar(&f.burst, "burst", 0, "with --rate: as many more requests at once after a quiet spell")
 	return f
 }
 
@@ -68,6 +71,7 @@ func hooksCreate(ctx context.Context, args []string, stdout io.Writer) error {
 	return o.printFromStore(ctx, stdout, func(store *outbox.Store) (any, error) {
 		return store.CreateHook(ctx, &outbox.HookParams{
 			Name: f.name, URL: f.url, Events: f.events, Headers: headers, TenantID: f.tenant, Disabled: *disabled,
+			RateLimit: f.rate, RateBurst: f.burst,
 		})
 	})
 }
@@ -144,6 +148,10 @@ func hooksUpdate(ctx context.Context, args []string, stdout io.Writer) error {
 				update.Events = f.events
 			case "header":
 				update.Headers, err = parseHeaders(f.headers)
+			case "rate":
+				update.RateLimit = &f.rate
+			case "burst":
+				update.RateBurst = &f.burst
 			}
 		})
 		if err != nil {

@@ -89,6 +89,14 @@ type Hook struct {
 	CreatedAt            time.Time
 	UpdatedAt            time.Time
 	KeyRotatedAt         *time.Time
+	RateCount            *int32
+	RatePeriodS          *int32
+	RateBurst            int32
+}
+
+type HookRate struct {
+	HookID string
+	Tat    time.Time
 }
 
 type HookrelayMigration struct {

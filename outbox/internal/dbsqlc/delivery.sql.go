@@ -117,7 +117,7 @@ func (q *Queries) DeliveryCountByStatus(ctx context.Context) ([]*DeliveryCountBy
 }
 
 const deliveryGetByID = `-- name: DeliveryGetByID :one
-SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, d.next_attempt_at, d.replayed_attempts, e.id, e.type, e.data, e.context, e.tenant_id, e.created_at, e.fanned_out_at, e.trace_parent, h.id, h.name, h.url, h.events, h.headers, h.tenant_id, h.enabled, h.disabled_reason, h.signing_key, h.previous_signing_key, h.previous_key_expires_at, h.failing_since, h.created_at, h.updated_at, h.key_rotated_at
+SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, d.next_attempt_at, d.replayed_attempts, e.id, e.type, e.data, e.context, e.tenant_id, e.created_at, e.fanned_out_at, e.trace_parent, h.id, h.name, h.url, h.events, h.headers, h.tenant_id, h.enabled, h.disabled_reason, h.signing_key, h.previous_signing_key, h.previous_key_expires_at, h.failing_since, h.created_at, h.updated_at, h.key_rotated_at, h.rate_count, h.rate_period_s, h.rate_burst
 FROM /* TEMPLATE: schema */deliveries d
 JOIN /* TEMPLATE: schema */events e ON e.id = d.event_id
 JOIN /* TEMPLATE: schema */hooks h ON h.id = d.hook_id
@@ -172,12 +172,15 @@ func (q *Queries) DeliveryGetByID(ctx context.Context, id string) (*DeliveryGetB
 		&i.Hook.CreatedAt,
 		&i.Hook.UpdatedAt,
 		&i.Hook.KeyRotatedAt,
+		&i.Hook.RateCount,
+		&i.Hook.RatePeriodS,
+		&i.Hook.RateBurst,
 	)
 	return &i, err
 }
 
 const deliveryGetForSendMany = `-- name: DeliveryGetForSendMany :many
-SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, d.next_attempt_at, d.replayed_attempts, e.id, e.type, e.data, e.context, e.tenant_id, e.created_at, e.fanned_out_at, e.trace_parent, h.id, h.name, h.url, h.events, h.headers, h.tenant_id, h.enabled, h.disabled_reason, h.signing_key, h.previous_signing_key, h.previous_key_expires_at, h.failing_since, h.created_at, h.updated_at, h.key_rotated_at
+SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, d.next_attempt_at, d.replayed_attempts, e.id, e.type, e.data, e.context, e.tenant_id, e.created_at, e.fanned_out_at, e.trace_parent, h.id, h.name, h.url, h.events, h.headers, h.tenant_id, h.enabled, h.disabled_reason, h.signing_key, h.previous_signing_key, h.previous_key_expires_at, h.failing_since, h.created_at, h.updated_at, h.key_rotated_at, h.rate_count, h.rate_period_s, h.rate_burst
 FROM /* TEMPLATE: schema */deliveries d
 JOIN /* TEMPLATE: schema */events e ON e.id = d.event_id
 JOIN /* TEMPLATE: schema */hooks h ON h.id = d.hook_id
@@ -240,6 +243,9 @@ func (q *Queries) DeliveryGetForSendMany(ctx context.Context, ids []string) ([]*
 			&i.Hook.CreatedAt,
 			&i.Hook.UpdatedAt,
 			&i.Hook.KeyRotatedAt,
+			&i.Hook.RateCount,
+			&i.Hook.RatePeriodS,
+			&i.Hook.RateBurst,
 		); err != nil {
 			return nil, err
 		}

@@ -34,7 +34,7 @@ func (q *Queries) HookDelete(ctx context.Context, id string) (int64, error) {
 }
 
 const hookGetByID = `-- name: HookGetByID :one
-SELECT id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at, key_rotated_at FROM /* TEMPLATE: schema */hooks WHERE id = $1
+SELECT id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at, key_rotated_at, rate_count, rate_period_s, rate_burst FROM /* TEMPLATE: schema */hooks WHERE id = $1
 `
 
 func (q *Queries) HookGetByID(ctx context.Context, id string) (*Hook, error) {
@@ -56,24 +56,30 @@ func (q *Queries) HookGetByID(ctx context.Context, id string) (*Hook, error) {
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.KeyRotatedAt,
+		&i.RateCount,
+		&i.RatePeriodS,
+		&i.RateBurst,
 	)
 	return &i, err
 }
 
 const hookInsert = `-- name: HookInsert :one
-INSERT INTO /* TEMPLATE: schema */hooks (name, url, events, headers, tenant_id, enabled, signing_key)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
-RETURNING id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at, key_rotated_at
+INSERT INTO /* TEMPLATE: schema */hooks (name, url, events, headers, tenant_id, enabled, signing_key, rate_count, rate_period_s, rate_burst)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+RETURNING id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at, key_rotated_at, rate_count, rate_period_s, rate_burst
 `
 
 type HookInsertParams struct {
-	Name       string
-	Url        string
-	Events     []string
-	Headers    []byte
-	TenantID   *string
-	Enabled    bool
-	SigningKey string
+	Name        string
+	Url         string
+	Events      []string
+	Headers     []byte
+	TenantID    *string
+	Enabled     bool
+	SigningKey  string
+	RateCount   *int32
+	RatePeriodS *int32
+	RateBurst   int32
 }
 
 func (q *Queries) HookInsert(ctx context.Context, arg *HookInsertParams) (*Hook, error) {
@@ -85,6 +91,9 @@ func (q *Queries) HookInsert(ctx context.Context, arg *HookInsertParams) (*Hook,
 		arg.TenantID,
 		arg.Enabled,
 		arg.SigningKey,
+		arg.RateCount,
+		arg.RatePeriodS,
+		arg.RateBurst,
 	)
 	var i Hook
 	err := row.Scan(
@@ -103,12 +112,15 @@ func (q *Queries) HookInsert(ctx context.Context, arg *HookInsertParams) (*Hook,
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.KeyRotatedAt,
+		&i.RateCount,
+		&i.RatePeriodS,
+		&i.RateBurst,
 	)
 	return &i, err
 }
 
 const hookList = `-- name: HookList :many
-SELECT id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at, key_rotated_at FROM /* TEMPLATE: schema */hooks ORDER BY id
+SELECT id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at, key_rotated_at, rate_count, rate_period_s, rate_burst FROM /* TEMPLATE: schema */hooks ORDER BY id
 `
 
 func (q *Queries) HookList(ctx context.Context) ([]*Hook, error) {
@@ -136,6 +148,9 @@ func (q *Queries) HookList(ctx context.Context) ([]*Hook, error) {
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.KeyRotatedAt,
+			&i.RateCount,
+			&i.RatePeriodS,
+			&i.RateBurst,
 		); err != nil {
 			return nil, err
 		}
@@ -185,7 +200,7 @@ SET previous_signing_key = CASE WHEN $1::timestamptz > now() THEN signing_key EN
     key_rotated_at = now(),
     updated_at = now()
 WHERE id = $3
-RETURNING id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at, key_rotated_at
+RETURNING id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at, key_rotated_at, rate_count, rate_period_s, rate_burst
 `
 
 type HookRotateKeyParams struct {
@@ -213,6 +228,9 @@ func (q *Queries) HookRotateKey(ctx context.Context, arg *HookRotateKeyParams) (
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.KeyRotatedAt,
+		&i.RateCount,
+		&i.RatePeriodS,
+		&i.RateBurst,
 	)
 	return &i, err
 }
@@ -221,7 +239,7 @@ const hookSetEnabled = `-- name: HookSetEnabled :one
 UPDATE /* TEMPLATE: schema */hooks
 SET enabled = $1, disabled_reason = $2, failing_since = NULL, updated_at = now()
 WHERE id = $3
-RETURNING id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at, key_rotated_at
+RETURNING id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at, key_rotated_at, rate_count, rate_period_s, rate_burst
 `
 
 type HookSetEnabledParams struct {
@@ -249,6 +267,9 @@ func (q *Queries) HookSetEnabled(ctx context.Context, arg *HookSetEnabledParams)
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.KeyRotatedAt,
+		&i.RateCount,
+		&i.RatePeriodS,
+		&i.RateBurst,
 	)
 	return &i, err
 }
@@ -313,18 +334,22 @@ func (q *Queries) HookStatsMany(ctx context.Context, hookIds []string) ([]*HookS
 
 const hookUpdate = `-- name: HookUpdate :one
 UPDATE /* TEMPLATE: schema */hooks
-SET name = $1, url = $2, events = $3, headers = $4, tenant_id = $5, updated_at = now()
-WHERE id = $6
-RETURNING id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at, key_rotated_at
+SET name = $1, url = $2, events = $3, headers = $4, tenant_id = $5,
+    rate_count = $6, rate_period_s = $7, rate_burst = $8, updated_at = now()
+WHERE id = $9
+RETURNING id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at, key_rotated_at, rate_count, rate_period_s, rate_burst
 `
 
 type HookUpdateParams struct {
-	Name     string
-	Url      string
-	Events   []string
-	Headers  []byte
-	TenantID *string
-	ID       string
+	Name        string
+	Url         string
+	Events      []string
+	Headers     []byte
+	TenantID    *string
+	RateCount   *int32
+	RatePeriodS *int32
+	RateBurst   int32
+	ID          string
 }
 
 func (q *Queries) HookUpdate(ctx context.Context, arg *HookUpdateParams) (*Hook, error) {
@@ -334,6 +359,9 @@ func (q *Queries) HookUpdate(ctx context.Context, arg *HookUpdateParams) (*Hook,
 		arg.Events,
 		arg.Headers,
 		arg.TenantID,
+		arg.RateCount,
+		arg.RatePeriodS,
+		arg.RateBurst,
 		arg.ID,
 	)
 	var i Hook
@@ -353,6 +381,73 @@ func (q *Queries) HookUpdate(ctx context.Context, arg *HookUpdateParams) (*Hook,
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.KeyRotatedAt,
+		&i.RateCount,
+		&i.RatePeriodS,
+		&i.RateBurst,
+	)
+	return &i, err
+}
+
+const rateInit = `-- name: RateInit :exec
+INSERT INTO /* TEMPLATE: schema */hook_rates (hook_id) VALUES ($1) ON CONFLICT DO NOTHING
+`
+
+func (q *Queries) RateInit(ctx context.Context, hookID string) error {
+	_, err := q.db.Exec(ctx, rateInit, hookID)
+	return err
+}
+
+const rateReserve = `-- name: RateReserve :one
+WITH cur AS (
+    SELECT r.hook_id, greatest(r.tat, now()) AS a, $1::integer AS n, $2::float8 AS horizon,
+           1.01 * h.rate_period_s / h.rate_count AS t, 1.01 * h.rate_burst * h.rate_period_s / h.rate_count AS tolerance
+    FROM /* TEMPLATE: schema */hook_rates r
+    JOIN /* TEMPLATE: schema */hooks h ON h.id = r.hook_id
+    WHERE r.hook_id = $3 AND h.rate_count IS NOT NULL
+    FOR UPDATE OF r
+), res AS (
+    SELECT c.hook_id, c.a, c.t, c.tolerance,
+           least(c.n, greatest(0, ceil((date_part('epoch', now() - c.a) + c.horizon + c.tolerance) / c.t)))::integer AS k
+    FROM cur c
+)
+UPDATE /* TEMPLATE: schema */hook_rates r
+SET tat = res.a + make_interval(secs => res.k * res.t)
+FROM res
+WHERE r.hook_id = res.hook_id
+RETURNING res.k::integer AS reserved, res.t::float8 AS interval_s,
+          (date_part('epoch', res.a - now()) - res.tolerance)::float8 AS lead_s,
+          (date_part('epoch', r.tat - now()) - res.tolerance)::float8 AS next_s
+`
+
+type RateReserveParams struct {
+	N        int32
+	HorizonS float64
+	HookID   string
+}
+
+type RateReserveRow struct {
+	Reserved  int32
+	IntervalS float64
+	LeadS     float64
+	NextS     float64
+}
+
+// RateReserve reserves for a limited hook up to @n requests whose times fall
+// within @horizon_s seconds from now, by the generic cell rate algorithm
+// over its emission interval t and tolerance (the burst times t): request i
+// of those reserved is due at lead_s + i * t seconds from now (now at the
+// soonest), and the next reservation gets its first at next_s. t is the
+// period over the count, 1 % longer: requests leave a little late, never
+// early, and the margin keeps a late one from meeting the next one's
+// second. No row: the hook is not limited, or has no state yet.
+func (q *Queries) RateReserve(ctx context.Context, arg *RateReserveParams) (*RateReserveRow, error) {
+	row := q.db.QueryRow(ctx, rateReserve, arg.N, arg.HorizonS, arg.HookID)
+	var i RateReserveRow
+	err := row.Scan(
+		&i.Reserved,
+		&i.IntervalS,
+		&i.LeadS,
+		&i.NextS,
 	)
 	return &i, err
 }

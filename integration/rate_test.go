@@ -1,0 +1,81 @@
+package integration
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/hookrelay/hookrelay/outbox"
+)
+
+// mostInWindow is the most of times (sorted) that fall in any window
+// [t, t+window).
+func mostInWindow(times []time.Time, window time.Duration) int {
+	most := 0
+	for i, j := 0, 0; i < len(times); i++ {
+		for j < len(times) && times[j].Sub(times[i]) < window {
+			j++
+		}
+		most = max(most, j-i)
+	}
+	return most
+}
+
+// TestRateLimitAcrossProcesses: a backlog of 1,000 deliveries to a hook
+// limited to 50/s, drained by three serve processes with their defaults:
+// no second holds more than 50 of its requests (51 with jitter), the
+// backlog drains at 50/s (±4 %),
+// every delivery is sent once with one attempt (waiting for the rate uses
+// none), and another hook of the same events gets all of them at once.
+func TestRateLimitAcrossProcesses(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var mu sync.Mutex
+	arrivals := map[string][]time.Time{}
+	rec := newReceiver(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+		mu.Lock()
+		arrivals[r.URL.Path] = append(arrivals[r.URL.Path], time.Now())
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	})
+	bundle := setupStore(t)
+	limited, err := bundle.store.CreateHook(ctx, &outbox.HookParams{URL: rec.URL + "/limited", Events: []string{"*"}, RateLimit: "50/s"})
+	require.NoError(t, err)
+	require.Equal(t, "50/s", limited.RateLimit)
+	bundle.createHook(t, rec.URL+"/free", "*")
+	const events = 1000
+	_, err = bundle.pool.Exec(ctx, "SELECT hookrelay.publish('User.Created', '{}') FROM generate_series(1, $1)", events)
+	require.NoError(t, err)
+	url := bundle.pool.Config().ConnString()
+	start := time.Now()
+	for range 3 {
+		startServe(t, url)
+	}
+	bundle.waitDeliveryWithin(t, limited.ID, outbox.DeliverySucceeded, events, 2*time.Minute)
+
+	mu.Lock()
+	defer mu.Unlock()
+	got, free := arrivals["/limited"], arrivals["/free"]
+	slices.SortFunc(got, time.Time.Compare)
+	slices.SortFunc(free, time.Time.Compare)
+	require.Len(t, got, events, "each delivery sent once")
+	require.Len(t, free, events)
+	rate := float64(len(got)-1) / got[len(got)-1].Sub(got[0]).Seconds()
+	most := mostInWindow(got, time.Second)
+	t.Logf("limited hook: %d requests in %s, %.2f/s, at most %d in a second; the other hook's last %s after serve started",
+		len(got), got[len(got)-1].Sub(got[0]).Round(time.Millisecond), rate, most, free[len(free)-1].Sub(start).Round(time.Millisecond))
+	// Requests leave at their times, 1 % apart more than the rate's, or not
+	// at all when more than 5 ms late; what jitter remains between processes
+	// and the receiver may still put one more in a second.
+	require.LessOrEqual(t, most, 50+1, "no second holds more than the rate")
+	require.InDelta(t, 50, rate, 2, "the backlog drains at the rate")
+	require.Less(t, free[len(free)-1].Sub(start), got[len(got)-1].Sub(start)/2, "the other hook is not held back")
+	var attempts int
+	require.NoError(t, bundle.pool.QueryRow(ctx, "SELECT max(attempts) FROM hookrelay.deliveries WHERE hook_id = $1", limited.ID).Scan(&attempts))
+	require.Equal(t, 1, attempts, "waiting for the rate uses no attempt")
+}
