@@ -388,8 +388,11 @@ func (s *Relay) TestHook(ctx context.Context, hookID, eventType string) (*outbox
 	deadline := time.Now().Add(jobTimeout(s.config.Timeout) + recordTimeout + 10*time.Second)
 	for {
 		delivery, err := s.store.GetDelivery(ctx, id)
-		if err != nil || delivery.Status != outbox.DeliveryPending {
-			return delivery, err
+		if err != nil {
+			return nil, err
+		}
+		if delivery.Status != outbox.DeliveryPending {
+			return delivery, s.judgeFilter(ctx, delivery)
 		}
 		if time.Now().After(deadline) {
 			return delivery, ErrTestNotSent
@@ -400,6 +403,18 @@ func (s *Relay) TestHook(ctx context.Context, hookID, eventType string) (*outbox
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// judgeFilter tells, on a test delivery to a hook with a filter, whether
+// its sample event passes it.
+func (s *Relay) judgeFilter(ctx context.Context, delivery *outbox.Delivery) error {
+	hook, err := s.store.GetHook(ctx, delivery.HookID)
+	if err != nil || hook.Filter == "" {
+		return err
+	}
+	passes, err := s.store.FilterPasses(ctx, hook.Filter, delivery.EventID)
+	delivery.PassesFilter = &passes
+	return err
 }
 
 // ErrDeliveryPending is returned when replaying a delivery still being

@@ -57,6 +57,9 @@ type Delivery struct {
 	// attempts, oldest first. GetDelivery fills both.
 	Body     json.RawMessage `json:"body,omitempty"`
 	Attempts []*Attempt      `json:"attempts,omitempty"`
+	// PassesFilter tells, for a test delivery to a hook with a filter,
+	// whether its sample event passes the filter (a test is sent anyway).
+	PassesFilter *bool `json:"passesFilter,omitempty"`
 }
 
 // Attempt is one HTTP request of a delivery.

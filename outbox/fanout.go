@@ -72,6 +72,7 @@ func (s *Store) FanOutTx(ctx context.Context, tx pgx.Tx, maxEvents int) (*FanOut
 	res := &FanOutResult{Events: len(events), Full: len(events) == maxEvents}
 	eventIDs := make([]string, len(events))
 	var deliveryEventIDs, deliveryHookIDs []string
+	var filtered []bool
 	for i, event := range events {
 		eventIDs[i] = event.ID
 		matched := 0
@@ -79,6 +80,7 @@ func (s *Store) FanOutTx(ctx context.Context, tx pgx.Tx, maxEvents int) (*FanOut
 			if matchHook(hook, event) {
 				deliveryEventIDs = append(deliveryEventIDs, event.ID)
 				deliveryHookIDs = append(deliveryHookIDs, hook.ID)
+				filtered = append(filtered, hook.Filtered)
 				matched++
 			}
 		}
@@ -91,6 +93,7 @@ func (s *Store) FanOutTx(ctx context.Context, tx pgx.Tx, maxEvents int) (*FanOut
 		rows, err := q.DeliveryInsertBatch(ctx, &dbsqlc.DeliveryInsertBatchParams{
 			EventIds: deliveryEventIDs,
 			HookIds:  deliveryHookIDs,
+			Filtered: filtered,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("insert %d deliveries: %w", len(deliveryEventIDs), err)

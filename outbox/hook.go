@@ -3,6 +3,7 @@ package outbox
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/hookrelay/hookrelay/outbox/internal/dbsqlc"
 )
@@ -23,6 +25,7 @@ const (
 	HookHeaderValueMaxLen = 4096
 	TenantIDMaxLength     = 256
 	HooksMax              = 10000
+	HookFilterMaxLength   = 1024
 )
 
 // RotateOverlapDefault is how long the previous signing key keeps signing
@@ -41,8 +44,11 @@ type Hook struct {
 	// RateLimit, when set, bounds the requests to the hook, N/s or N/m,
 	// across every process; RateBurst allows as many more at once after a
 	// quiet spell.
-	RateLimit      string `json:"rateLimit,omitempty"`
-	RateBurst      int    `json:"rateBurst,omitempty"`
+	RateLimit string `json:"rateLimit,omitempty"`
+	RateBurst int    `json:"rateBurst,omitempty"`
+	// Filter, when set, is a SQL/JSON path predicate that an event must pass
+	// (see HookParams.Filter).
+	Filter         string `json:"filter,omitempty"`
 	Enabled        bool   `json:"enabled"`
 	DisabledReason string `json:"disabledReason,omitempty"`
 	// SigningKey signs every delivery; it is a secret.
@@ -122,6 +128,12 @@ type HookParams struct {
 	// after a quiet spell.
 	RateLimit string
 	RateBurst int
+	// Filter, when set, is a SQL/JSON path predicate on
+	// {"event": type, "tenantId": …, "data": …, "context": …}, such as
+	// $.data.organizationId == "org_1": an event for which it is false,
+	// unknown or an error makes no delivery to the hook. At most
+	// HookFilterMaxLength characters.
+	Filter string
 	// Disabled creates the hook disabled.
 	Disabled bool
 }
@@ -133,9 +145,10 @@ type HookUpdate struct {
 	Events   []string
 	Headers  map[string]string
 	TenantID *string
-	// RateLimit "" removes the limit.
+	// RateLimit "" removes the limit, Filter "" the filter.
 	RateLimit *string
 	RateBurst *int
+	Filter    *string
 }
 
 // ParseHeaders turns 'Name: value' lines into a map of custom headers,
@@ -183,6 +196,9 @@ func (s *Store) CreateHook(ctx context.Context, params *HookParams) (*Hook, erro
 		return nil, err
 	}
 	rateCount, ratePeriodS, rateBurst, err := rateColumns(p.RateLimit, p.RateBurst)
+	if err == nil {
+		err = s.checkFilter(ctx, p.Filter)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -205,6 +221,7 @@ func (s *Store) CreateHook(ctx context.Context, params *HookParams) (*Hook, erro
 		RateCount:   rateCount,
 		RatePeriodS: ratePeriodS,
 		RateBurst:   rateBurst,
+		Filter:      nullable(p.Filter),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("insert hook: %w", err)
@@ -250,6 +267,7 @@ func (s *Store) UpdateHook(ctx context.Context, id string, update *HookUpdate) (
 	setIfNotNil(&hook.TenantID, update.TenantID)
 	setIfNotNil(&hook.RateLimit, update.RateLimit)
 	setIfNotNil(&hook.RateBurst, update.RateBurst)
+	setIfNotNil(&hook.Filter, update.Filter)
 	if hook.RateLimit == "" && update.RateLimit != nil && update.RateBurst == nil {
 		hook.RateBurst = 0 // removing the limit removes its burst
 	}
@@ -267,6 +285,9 @@ func (s *Store) UpdateHook(ctx context.Context, id string, update *HookUpdate) (
 		return nil, err
 	}
 	rateCount, ratePeriodS, rateBurst, err := rateColumns(hook.RateLimit, hook.RateBurst)
+	if err == nil && update.Filter != nil {
+		err = s.checkFilter(ctx, hook.Filter)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -280,6 +301,7 @@ func (s *Store) UpdateHook(ctx context.Context, id string, update *HookUpdate) (
 		RateCount:   rateCount,
 		RatePeriodS: ratePeriodS,
 		RateBurst:   rateBurst,
+		Filter:      nullable(hook.Filter),
 	})
 	if err != nil {
 		return nil, lookupErr(err, ErrHookNotFound, id, "update hook %s", id)
@@ -516,6 +538,7 @@ func hookFromRow(row *dbsqlc.Hook) (*Hook, error) {
 		TenantID:             deref(row.TenantID),
 		RateLimit:            formatRate(row.RateCount, row.RatePeriodS),
 		RateBurst:            int(row.RateBurst),
+		Filter:               deref(row.Filter),
 		Enabled:              row.Enabled,
 		DisabledReason:       deref(row.DisabledReason),
 		SigningKey:           row.SigningKey,
@@ -564,4 +587,35 @@ func (s *Store) HookStatsMany(ctx context.Context, ids []string) (map[string]*Ho
 		stats[row.HookID] = &HookStats{HookID: row.HookID, Requests: row.Requests, Successes: row.Successes}
 	}
 	return stats, nil
+}
+
+// filterSample is the event a filter is checked on when it is set: every
+// field the fan-out gives it, empty.
+const filterSample = `{"event": "User.Created", "tenantId": "t", "data": {}, "context": {}}`
+
+// checkFilter refuses a filter that the database cannot parse, that is no
+// predicate (it must yield one boolean, or unknown), or that is too long.
+func (s *Store) checkFilter(ctx context.Context, filter string) error {
+	if filter == "" {
+		return nil
+	}
+	if len(filter) > HookFilterMaxLength {
+		return invalid("filter", "%d characters, at most %d", len(filter), HookFilterMaxLength)
+	}
+	_, err := s.queries(s.pool).HookFilterCheck(ctx, &dbsqlc.HookFilterCheckParams{Sample: []byte(filterSample), Filter: filter})
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return invalid("filter", "%q: %s; write a SQL/JSON path predicate on the event, such as $.data.organizationId == \"org_1\" or $.event starts with \"User.\"", filter, pgErr.Message)
+	}
+	return wrap(err, "check filter")
+}
+
+// FilterPasses tells whether the event passes filter, as the fan-out
+// decides it: "" passes every event.
+func (s *Store) FilterPasses(ctx context.Context, filter, eventID string) (bool, error) {
+	if filter == "" {
+		return true, nil
+	}
+	passes, err := s.queries(s.pool).HookFilterMatch(ctx, &dbsqlc.HookFilterMatchParams{Filter: filter, EventID: eventID})
+	return passes, wrap(err, "match event %s with a filter", eventID)
 }

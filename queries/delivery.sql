@@ -1,6 +1,17 @@
+-- DeliveryInsertBatch creates the deliveries of (event, hook) pairs; a pair
+-- marked filtered only if the event passes the hook's filter (see
+-- schema/017_hook_filters.up.sql), which is looked up for those pairs only.
 -- name: DeliveryInsertBatch :many
 INSERT INTO /* TEMPLATE: schema */deliveries (event_id, hook_id)
-SELECT unnest(@event_ids::uuid[]), unnest(@hook_ids::uuid[])
+SELECT p.event_id, p.hook_id
+FROM (SELECT unnest(@event_ids::uuid[]) AS event_id, unnest(@hook_ids::uuid[]) AS hook_id, unnest(@filtered::boolean[]) AS filtered) p
+WHERE CASE WHEN p.filtered THEN coalesce((
+    SELECT jsonb_path_match(
+        jsonb_build_object('event', e.type, 'tenantId', e.tenant_id, 'data', e.data, 'context', e.context),
+        h.filter, '{}', true)
+    FROM /* TEMPLATE: schema */events e, /* TEMPLATE: schema */hooks h
+    WHERE e.id = p.event_id AND h.id = p.hook_id), false)
+    ELSE true END
 ON CONFLICT (event_id, hook_id) DO NOTHING
 RETURNING id, hook_id;
 

@@ -1,6 +1,6 @@
 -- name: HookInsert :one
-INSERT INTO /* TEMPLATE: schema */hooks (name, url, events, headers, tenant_id, enabled, signing_key, rate_count, rate_period_s, rate_burst)
-VALUES (@name, @url, @events, @headers, @tenant_id, @enabled, @signing_key, sqlc.narg('rate_count'), sqlc.narg('rate_period_s'), @rate_burst)
+INSERT INTO /* TEMPLATE: schema */hooks (name, url, events, headers, tenant_id, enabled, signing_key, rate_count, rate_period_s, rate_burst, filter)
+VALUES (@name, @url, @events, @headers, @tenant_id, @enabled, @signing_key, sqlc.narg('rate_count'), sqlc.narg('rate_period_s'), @rate_burst, sqlc.narg('filter')::jsonpath)
 RETURNING *;
 
 -- name: HookGetByID :one
@@ -13,12 +13,13 @@ SELECT * FROM /* TEMPLATE: schema */hooks ORDER BY id;
 SELECT count(*) FROM /* TEMPLATE: schema */hooks;
 
 -- name: HookListEnabled :many
-SELECT id, events, tenant_id FROM /* TEMPLATE: schema */hooks WHERE enabled ORDER BY id;
+SELECT id, events, tenant_id, (filter IS NOT NULL)::boolean AS filtered FROM /* TEMPLATE: schema */hooks WHERE enabled ORDER BY id;
 
 -- name: HookUpdate :one
 UPDATE /* TEMPLATE: schema */hooks
 SET name = @name, url = @url, events = @events, headers = @headers, tenant_id = @tenant_id,
-    rate_count = sqlc.narg('rate_count'), rate_period_s = sqlc.narg('rate_period_s'), rate_burst = @rate_burst, updated_at = now()
+    rate_count = sqlc.narg('rate_count'), rate_period_s = sqlc.narg('rate_period_s'), rate_burst = @rate_burst,
+    filter = sqlc.narg('filter')::jsonpath, updated_at = now()
 WHERE id = @id
 RETURNING *;
 
@@ -103,3 +104,16 @@ WHERE r.hook_id = res.hook_id
 RETURNING res.k::integer AS reserved, res.t::float8 AS interval_s,
           (date_part('epoch', res.a - now()) - res.tolerance)::float8 AS lead_s,
           (date_part('epoch', r.tat - now()) - res.tolerance)::float8 AS next_s;
+
+-- HookFilterCheck checks a filter: it must parse as a SQL/JSON path and be a
+-- predicate, which yields one boolean (or unknown) for the sample event.
+-- name: HookFilterCheck :one
+SELECT jsonb_path_match(@sample::jsonb, @filter::jsonpath, '{}', false)::boolean AS passes;
+
+-- HookFilterMatch tells whether an event passes a filter, as the fan-out
+-- decides it.
+-- name: HookFilterMatch :one
+SELECT coalesce(jsonb_path_match(
+    jsonb_build_object('event', e.type, 'tenantId', e.tenant_id, 'data', e.data, 'context', e.context),
+    @filter::jsonpath, '{}', true), false)::boolean AS passes
+FROM /* TEMPLATE: schema */events e WHERE e.id = @event_id;

@@ -66,6 +66,8 @@ type hookRequest struct {
 	// RateLimit is N/s or N/m; "" removes it.
 	RateLimit *string `json:"rateLimit"`
 	RateBurst *int    `json:"rateBurst"`
+	// Filter is a SQL/JSON path predicate; "" removes it.
+	Filter *string `json:"filter"`
 }
 
 func (s *Server) listHooks(r *http.Request) (int, any, error) {
@@ -86,6 +88,7 @@ func (s *Server) createHook(r *http.Request) (int, any, error) {
 		TenantID:  deref(req.TenantID),
 		RateLimit: deref(req.RateLimit),
 		RateBurst: deref(req.RateBurst),
+		Filter:    deref(req.Filter),
 		Disabled:  req.Enabled != nil && !*req.Enabled,
 	})
 	return http.StatusCreated, hook, err
@@ -110,6 +113,7 @@ func (s *Server) updateHook(r *http.Request) (int, any, error) {
 		TenantID:  req.TenantID,
 		RateLimit: req.RateLimit,
 		RateBurst: req.RateBurst,
+		Filter:    req.Filter,
 	})
 	if err == nil && req.Enabled != nil {
 		if *req.Enabled {

@@ -27,9 +27,9 @@ func runHooks(ctx context.Context, args []string, stdout io.Writer) error {
 
 // hookFlags are the settings of hooks create and hooks update.
 type hookFlags struct {
-	url, name, tenant, rate string
-	burst                   int
-	events, headers         stringList
+	url, name, tenant, rate, filter string
+	burst                           int
+	events, headers                 stringList
 }
 
 func addHookFlags(fs *flag.FlagSet) *hookFlags {
@@ -41,6 +41,7 @@ func addHookFlags(fs *flag.FlagSet) *hookFlags {
 	fs.Var(&f.headers, "header", "custom header 'Name: value'; repeatable")
 	fs.StringVar(&f.rate, "rate", "", "most requests to the hook, across every process: N/s or N/m, such as 50/s; empty: unlimited")
 	fs.IntVar(&f.burst, "burst", 0, "with --rate: as many more requests at once after a quiet spell")
+	fs.StringVar(&f.filter, "filter", "", `SQL/JSON path predicate an event must pass, on {"event", "tenantId", "data", "context"}, such as '$.data.organizationId == "org_1"'; empty: none`)
 	return f
 }
 
@@ -71,7 +72,7 @@ func hooksCreate(ctx context.Context, args []string, stdout io.Writer) error {
 	return o.printFromStore(ctx, stdout, func(store *outbox.Store) (any, error) {
 		return store.CreateHook(ctx, &outbox.HookParams{
 			Name: f.name, URL: f.url, Events: f.events, Headers: headers, TenantID: f.tenant, Disabled: *disabled,
-			RateLimit: f.rate, RateBurst: f.burst,
+			RateLimit: f.rate, RateBurst: f.burst, Filter: f.filter,
 		})
 	})
 }
@@ -152,6 +153,8 @@ func hooksUpdate(ctx context.Context, args []string, stdout io.Writer) error {
 				update.RateLimit = &f.rate
 			case "burst":
 				update.RateBurst = &f.burst
+			case "filter":
+				update.Filter = &f.filter
 			}
 		})
 		if err != nil {
@@ -212,6 +215,9 @@ func hooksTest(ctx context.Context, args []string, stdout io.Writer) error {
 			reason = fmt.Sprintf("the receiver answered %d", *sent.LastStatusCode)
 		}
 		return fmt.Errorf("the test delivery %s failed: %s", sent.ID, reason)
+	}
+	if err == nil && sent.PassesFilter != nil && !*sent.PassesFilter {
+		_, err = fmt.Fprintln(stdout, "the sample event does not pass the hook's filter: real events like it make no delivery")
 	}
 	return err
 }

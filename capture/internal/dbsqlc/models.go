@@ -92,6 +92,7 @@ type Hook struct {
 	RateCount            *int32
 	RatePeriodS          *int32
 	RateBurst            int32
+	Filter               *string
 }
 
 type HookRate struct {

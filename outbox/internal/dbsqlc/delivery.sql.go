@@ -117,7 +117,7 @@ func (q *Queries) DeliveryCountByStatus(ctx context.Context) ([]*DeliveryCountBy
 }
 
 const deliveryGetByID = `-- name: DeliveryGetByID :one
-SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, d.next_attempt_at, d.replayed_attempts, e.id, e.type, e.data, e.context, e.tenant_id, e.created_at, e.fanned_out_at, e.trace_parent, h.id, h.name, h.url, h.events, h.headers, h.tenant_id, h.enabled, h.disabled_reason, h.signing_key, h.previous_signing_key, h.previous_key_expires_at, h.failing_since, h.created_at, h.updated_at, h.key_rotated_at, h.rate_count, h.rate_period_s, h.rate_burst
+SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, d.next_attempt_at, d.replayed_attempts, e.id, e.type, e.data, e.context, e.tenant_id, e.created_at, e.fanned_out_at, e.trace_parent, h.id, h.name, h.url, h.events, h.headers, h.tenant_id, h.enabled, h.disabled_reason, h.signing_key, h.previous_signing_key, h.previous_key_expires_at, h.failing_since, h.created_at, h.updated_at, h.key_rotated_at, h.rate_count, h.rate_period_s, h.rate_burst, h.filter
 FROM /* TEMPLATE: schema */deliveries d
 JOIN /* TEMPLATE: schema */events e ON e.id = d.event_id
 JOIN /* TEMPLATE: schema */hooks h ON h.id = d.hook_id
@@ -175,12 +175,13 @@ func (q *Queries) DeliveryGetByID(ctx context.Context, id string) (*DeliveryGetB
 		&i.Hook.RateCount,
 		&i.Hook.RatePeriodS,
 		&i.Hook.RateBurst,
+		&i.Hook.Filter,
 	)
 	return &i, err
 }
 
 const deliveryGetForSendMany = `-- name: DeliveryGetForSendMany :many
-SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, d.next_attempt_at, d.replayed_attempts, e.id, e.type, e.data, e.context, e.tenant_id, e.created_at, e.fanned_out_at, e.trace_parent, h.id, h.name, h.url, h.events, h.headers, h.tenant_id, h.enabled, h.disabled_reason, h.signing_key, h.previous_signing_key, h.previous_key_expires_at, h.failing_since, h.created_at, h.updated_at, h.key_rotated_at, h.rate_count, h.rate_period_s, h.rate_burst
+SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, d.next_attempt_at, d.replayed_attempts, e.id, e.type, e.data, e.context, e.tenant_id, e.created_at, e.fanned_out_at, e.trace_parent, h.id, h.name, h.url, h.events, h.headers, h.tenant_id, h.enabled, h.disabled_reason, h.signing_key, h.previous_signing_key, h.previous_key_expires_at, h.failing_since, h.created_at, h.updated_at, h.key_rotated_at, h.rate_count, h.rate_period_s, h.rate_burst, h.filter
 FROM /* TEMPLATE: schema */deliveries d
 JOIN /* TEMPLATE: schema */events e ON e.id = d.event_id
 JOIN /* TEMPLATE: schema */hooks h ON h.id = d.hook_id
@@ -246,6 +247,7 @@ func (q *Queries) DeliveryGetForSendMany(ctx context.Context, ids []string) ([]*
 			&i.Hook.RateCount,
 			&i.Hook.RatePeriodS,
 			&i.Hook.RateBurst,
+			&i.Hook.Filter,
 		); err != nil {
 			return nil, err
 		}
@@ -259,7 +261,15 @@ func (q *Queries) DeliveryGetForSendMany(ctx context.Context, ids []string) ([]*
 
 const deliveryInsertBatch = `-- name: DeliveryInsertBatch :many
 INSERT INTO /* TEMPLATE: schema */deliveries (event_id, hook_id)
-SELECT unnest($1::uuid[]), unnest($2::uuid[])
+SELECT p.event_id, p.hook_id
+FROM (SELECT unnest($1::uuid[]) AS event_id, unnest($2::uuid[]) AS hook_id, unnest($3::boolean[]) AS filtered) p
+WHERE CASE WHEN p.filtered THEN coalesce((
+    SELECT jsonb_path_match(
+        jsonb_build_object('event', e.type, 'tenantId', e.tenant_id, 'data', e.data, 'context', e.context),
+        h.filter, '{}', true)
+    FROM /* TEMPLATE: schema */events e, /* TEMPLATE: schema */hooks h
+    WHERE e.id = p.event_id AND h.id = p.hook_id), false)
+    ELSE true END
 ON CONFLICT (event_id, hook_id) DO NOTHING
 RETURNING id, hook_id
 `
@@ -267,6 +277,7 @@ RETURNING id, hook_id
 type DeliveryInsertBatchParams struct {
 	EventIds []string
 	HookIds  []string
+	Filtered []bool
 }
 
 type DeliveryInsertBatchRow struct {
@@ -274,8 +285,11 @@ type DeliveryInsertBatchRow struct {
 	HookID string
 }
 
+// DeliveryInsertBatch creates the deliveries of (event, hook) pairs; a pair
+// marked filtered only if the event passes the hook's filter (see
+// schema/017_hook_filters.up.sql), which is looked up for those pairs only.
 func (q *Queries) DeliveryInsertBatch(ctx context.Context, arg *DeliveryInsertBatchParams) ([]*DeliveryInsertBatchRow, error) {
-	rows, err := q.db.Query(ctx, deliveryInsertBatch, arg.EventIds, arg.HookIds)
+	rows, err := q.db.Query(ctx, deliveryInsertBatch, arg.EventIds, arg.HookIds, arg.Filtered)
 	if err != nil {
 		return nil, err
 	}

@@ -33,8 +33,47 @@ func (q *Queries) HookDelete(ctx context.Context, id string) (int64, error) {
 	return result.RowsAffected(), nil
 }
 
+const hookFilterCheck = `-- name: HookFilterCheck :one
+SELECT jsonb_path_match($1::jsonb, $2::jsonpath, '{}', false)::boolean AS passes
+`
+
+type HookFilterCheckParams struct {
+	Sample []byte
+	Filter string
+}
+
+// HookFilterCheck checks a filter: it must parse as a SQL/JSON path and be a
+// predicate, which yields one boolean (or unknown) for the sample event.
+func (q *Queries) HookFilterCheck(ctx context.Context, arg *HookFilterCheckParams) (bool, error) {
+	row := q.db.QueryRow(ctx, hookFilterCheck, arg.Sample, arg.Filter)
+	var passes bool
+	err := row.Scan(&passes)
+	return passes, err
+}
+
+const hookFilterMatch = `-- name: HookFilterMatch :one
+SELECT coalesce(jsonb_path_match(
+    jsonb_build_object('event', e.type, 'tenantId', e.tenant_id, 'data', e.data, 'context', e.context),
+    $1::jsonpath, '{}', true), false)::boolean AS passes
+FROM /* TEMPLATE: schema */events e WHERE e.id = $2
+`
+
+type HookFilterMatchParams struct {
+	Filter  string
+	EventID string
+}
+
+// HookFilterMatch tells whether an event passes a filter, as the fan-out
+// decides it.
+func (q *Queries) HookFilterMatch(ctx context.Context, arg *HookFilterMatchParams) (bool, error) {
+	row := q.db.QueryRow(ctx, hookFilterMatch, arg.Filter, arg.EventID)
+	var passes bool
+	err := row.Scan(&passes)
+	return passes, err
+}
+
 const hookGetByID = `-- name: HookGetByID :one
-SELECT id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at, key_rotated_at, rate_count, rate_period_s, rate_burst FROM /* TEMPLATE: schema */hooks WHERE id = $1
+SELECT id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at, key_rotated_at, rate_count, rate_period_s, rate_burst, filter FROM /* TEMPLATE: schema */hooks WHERE id = $1
 `
 
 func (q *Queries) HookGetByID(ctx context.Context, id string) (*Hook, error) {
@@ -59,14 +98,15 @@ func (q *Queries) HookGetByID(ctx context.Context, id string) (*Hook, error) {
 		&i.RateCount,
 		&i.RatePeriodS,
 		&i.RateBurst,
+		&i.Filter,
 	)
 	return &i, err
 }
 
 const hookInsert = `-- name: HookInsert :one
-INSERT INTO /* TEMPLATE: schema */hooks (name, url, events, headers, tenant_id, enabled, signing_key, rate_count, rate_period_s, rate_burst)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-RETURNING id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at, key_rotated_at, rate_count, rate_period_s, rate_burst
+INSERT INTO /* TEMPLATE: schema */hooks (name, url, events, headers, tenant_id, enabled, signing_key, rate_count, rate_period_s, rate_burst, filter)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonpath)
+RETURNING id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at, key_rotated_at, rate_count, rate_period_s, rate_burst, filter
 `
 
 type HookInsertParams struct {
@@ -80,6 +120,7 @@ type HookInsertParams struct {
 	RateCount   *int32
 	RatePeriodS *int32
 	RateBurst   int32
+	Filter      *string
 }
 
 func (q *Queries) HookInsert(ctx context.Context, arg *HookInsertParams) (*Hook, error) {
@@ -94,6 +135,7 @@ func (q *Queries) HookInsert(ctx context.Context, arg *HookInsertParams) (*Hook,
 		arg.RateCount,
 		arg.RatePeriodS,
 		arg.RateBurst,
+		arg.Filter,
 	)
 	var i Hook
 	err := row.Scan(
@@ -115,12 +157,13 @@ func (q *Queries) HookInsert(ctx context.Context, arg *HookInsertParams) (*Hook,
 		&i.RateCount,
 		&i.RatePeriodS,
 		&i.RateBurst,
+		&i.Filter,
 	)
 	return &i, err
 }
 
 const hookList = `-- name: HookList :many
-SELECT id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at, key_rotated_at, rate_count, rate_period_s, rate_burst FROM /* TEMPLATE: schema */hooks ORDER BY id
+SELECT id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at, key_rotated_at, rate_count, rate_period_s, rate_burst, filter FROM /* TEMPLATE: schema */hooks ORDER BY id
 `
 
 func (q *Queries) HookList(ctx context.Context) ([]*Hook, error) {
@@ -151,6 +194,7 @@ func (q *Queries) HookList(ctx context.Context) ([]*Hook, error) {
 			&i.RateCount,
 			&i.RatePeriodS,
 			&i.RateBurst,
+			&i.Filter,
 		); err != nil {
 			return nil, err
 		}
@@ -163,13 +207,14 @@ func (q *Queries) HookList(ctx context.Context) ([]*Hook, error) {
 }
 
 const hookListEnabled = `-- name: HookListEnabled :many
-SELECT id, events, tenant_id FROM /* TEMPLATE: schema */hooks WHERE enabled ORDER BY id
+SELECT id, events, tenant_id, (filter IS NOT NULL)::boolean AS filtered FROM /* TEMPLATE: schema */hooks WHERE enabled ORDER BY id
 `
 
 type HookListEnabledRow struct {
 	ID       string
 	Events   []string
 	TenantID *string
+	Filtered bool
 }
 
 func (q *Queries) HookListEnabled(ctx context.Context) ([]*HookListEnabledRow, error) {
@@ -181,7 +226,12 @@ func (q *Queries) HookListEnabled(ctx context.Context) ([]*HookListEnabledRow, e
 	var items []*HookListEnabledRow
 	for rows.Next() {
 		var i HookListEnabledRow
-		if err := rows.Scan(&i.ID, &i.Events, &i.TenantID); err != nil {
+		if err := rows.Scan(
+			&i.ID,
+			&i.Events,
+			&i.TenantID,
+			&i.Filtered,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, &i)
@@ -200,7 +250,7 @@ SET previous_signing_key = CASE WHEN $1::timestamptz > now() THEN signing_key EN
     key_rotated_at = now(),
     updated_at = now()
 WHERE id = $3
-RETURNING id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at, key_rotated_at, rate_count, rate_period_s, rate_burst
+RETURNING id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at, key_rotated_at, rate_count, rate_period_s, rate_burst, filter
 `
 
 type HookRotateKeyParams struct {
@@ -231,6 +281,7 @@ func (q *Queries) HookRotateKey(ctx context.Context, arg *HookRotateKeyParams) (
 		&i.RateCount,
 		&i.RatePeriodS,
 		&i.RateBurst,
+		&i.Filter,
 	)
 	return &i, err
 }
@@ -239,7 +290,7 @@ const hookSetEnabled = `-- name: HookSetEnabled :one
 UPDATE /* TEMPLATE: schema */hooks
 SET enabled = $1, disabled_reason = $2, failing_since = NULL, updated_at = now()
 WHERE id = $3
-RETURNING id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at, key_rotated_at, rate_count, rate_period_s, rate_burst
+RETURNING id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at, key_rotated_at, rate_count, rate_period_s, rate_burst, filter
 `
 
 type HookSetEnabledParams struct {
@@ -270,6 +321,7 @@ func (q *Queries) HookSetEnabled(ctx context.Context, arg *HookSetEnabledParams)
 		&i.RateCount,
 		&i.RatePeriodS,
 		&i.RateBurst,
+		&i.Filter,
 	)
 	return &i, err
 }
@@ -335,9 +387,10 @@ func (q *Queries) HookStatsMany(ctx context.Context, hookIds []string) ([]*HookS
 const hookUpdate = `-- name: HookUpdate :one
 UPDATE /* TEMPLATE: schema */hooks
 SET name = $1, url = $2, events = $3, headers = $4, tenant_id = $5,
-    rate_count = $6, rate_period_s = $7, rate_burst = $8, updated_at = now()
-WHERE id = $9
-RETURNING id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at, key_rotated_at, rate_count, rate_period_s, rate_burst
+    rate_count = $6, rate_period_s = $7, rate_burst = $8,
+    filter = $9::jsonpath, updated_at = now()
+WHERE id = $10
+RETURNING id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at, key_rotated_at, rate_count, rate_period_s, rate_burst, filter
 `
 
 type HookUpdateParams struct {
@@ -349,6 +402,7 @@ type HookUpdateParams struct {
 	RateCount   *int32
 	RatePeriodS *int32
 	RateBurst   int32
+	Filter      *string
 	ID          string
 }
 
@@ -362,6 +416,7 @@ func (q *Queries) HookUpdate(ctx context.Context, arg *HookUpdateParams) (*Hook,
 		arg.RateCount,
 		arg.RatePeriodS,
 		arg.RateBurst,
+		arg.Filter,
 		arg.ID,
 	)
 	var i Hook
@@ -384,6 +439,7 @@ func (q *Queries) HookUpdate(ctx context.Context, arg *HookUpdateParams) (*Hook,
 		&i.RateCount,
 		&i.RatePeriodS,
 		&i.RateBurst,
+		&i.Filter,
 	)
 	return &i, err
 }
