@@ -32,8 +32,10 @@ func mostInWindow(times []time.Time, window time.Duration) int {
 // backlog drains at 50/s (±4 %),
 // every delivery is sent once with one attempt (waiting for the rate uses
 // none), and another hook of the same events gets all of them at once.
+//
+// It runs alone, before the parallel tests: on a machine busy with them,
+// the receiver's own clock readings jitter by more than the pace's margin.
 func TestRateLimitAcrossProcesses(t *testing.T) {
-	t.Parallel()
 	ctx := context.Background()
 	var mu sync.Mutex
 	arrivals := map[string][]time.Time{}

@@ -20,8 +20,10 @@ import (
 // connections within the transport's idle pool, so that they are kept alive
 // instead of dialled and closed by the thousand.
 //
-// Stalls are decided per hook: a hook that holds requests and got no answer
-// for stallAfter is stalled until its next answer. Stalled hooks together
+// Stalls are decided per hook: a hook that holds stallMinHeld requests or
+// more (or all its slots) and got no answer for stallAfter is stalled until
+// its next answer; one that holds fewer takes little of anyone's capacity,
+// and a slow answer on a busy machine does not make it step aside. Stalled hooks together
 // take at most half of each pool (host, tenant, process), and each at most
 // its own slots; a run of a stalled hook that finds no slot steps aside at
 // once, snoozed without using an attempt, so that a dead receiver holds its
@@ -39,7 +41,10 @@ import (
 //
 // An answering hook's run waits for a slot within its sending window, first
 // come first served: a slow receiver gets slower sending, never silence.
-const stallAfter = 250 * time.Millisecond
+const (
+	stallAfter   = 250 * time.Millisecond
+	stallMinHeld = 4
+)
 
 // forgetAfter is how long a gate remembers a stalled hook that holds no slot:
 // its next request counts as stalled until then.
@@ -60,6 +65,8 @@ type slotKey struct {
 type slotGate struct {
 	bounds gateBounds
 	now    func() time.Time
+	// minHeld is stallMinHeld, or the hook's bound if lower.
+	minHeld int
 
 	mu      sync.Mutex
 	hooks   map[slotKey]*hookSlots
@@ -67,7 +74,7 @@ type slotGate struct {
 	tenants map[string]*pool
 	process pool
 	// watched are the answering hooks that hold slots, by when they stall
-	// if nothing answers.
+	// if nothing answers (see expire).
 	watched watchHeap
 	// waiters wait for a slot in turn.
 	waiters []*waiter
@@ -131,6 +138,7 @@ func newSlotGate(bounds gateBounds, now func() time.Time) *slotGate {
 	return &slotGate{
 		bounds:  bounds,
 		now:     now,
+		minHeld: min(stallMinHeld, bounds.hook),
 		hooks:   make(map[slotKey]*hookSlots),
 		hosts:   make(map[string]*pool),
 		tenants: make(map[string]*pool),
@@ -303,7 +311,10 @@ func (g *slotGate) setStalled(h *hookSlots, stalled bool) {
 // stalled hooks idle for forgetAfter.
 func (g *slotGate) expire(now time.Time) {
 	for len(g.watched) > 0 && now.Sub(g.watched[0].progress) > stallAfter {
-		g.setStalled(heap.Pop(&g.watched).(*hookSlots), true) //nolint:forcetypeassert
+		// One holding few requests leaves the watch until it takes another.
+		if h := heap.Pop(&g.watched).(*hookSlots); h.held >= g.minHeld { //nolint:forcetypeassert
+			g.setStalled(h, true)
+		}
 	}
 	if now.Sub(g.swept) < time.Minute {
 		return

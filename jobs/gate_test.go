@@ -17,11 +17,13 @@ func TestSlotGate(t *testing.T) {
 		gate *slotGate
 		now  time.Time
 	}
-	// Hooks have 3 slots, a host 8, a tenant 12, the process 16.
+	// Hooks have 3 slots, a host 8, a tenant 12, the process 16; a hook
+	// holding one request may stall.
 	setup := func(t *testing.T) *testBundle {
 		t.Helper()
 		bundle := &testBundle{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 		bundle.gate = newSlotGate(gateBounds{hook: 3, host: 8, tenant: 12, process: 16}, func() time.Time { return bundle.now })
+		bundle.gate.minHeld = 1
 		return bundle
 	}
 	past := func() time.Time { return time.Now().Add(-time.Second) }
@@ -134,6 +136,20 @@ func TestSlotGate(t *testing.T) {
 		require.False(t, acquired, "answering hooks hold the host's other half")
 		require.False(t, stalled)
 		require.Equal(t, 12, bundle.gate.hosts["http://h:80"].held, "1.5 times the host's bound at most")
+	})
+
+	t.Run("HookHoldingFewRequestsDoesNotStall", func(t *testing.T) {
+		t.Parallel()
+		bundle := &testBundle{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+		bundle.gate = newSlotGate(gateBounds{hook: 64, host: 128, tenant: 512, process: 1024}, func() time.Time { return bundle.now })
+		take(t, bundle, key("slow"), stallMinHeld-1)
+		bundle.now = bundle.now.Add(time.Second)
+		take(t, bundle, key("slow"), 1)
+		require.False(t, bundle.gate.hooks[key("slow")].stalled, "watched again from its next request")
+		bundle.now = bundle.now.Add(stallAfter + time.Millisecond)
+		_, stalled := acquire(bundle, key("slow"))
+		require.False(t, stalled)
+		require.True(t, bundle.gate.hooks[key("slow")].stalled, "it holds stallMinHeld and more, unanswered")
 	})
 
 	t.Run("AnsweringHooksShareAHost", func(t *testing.T) {
