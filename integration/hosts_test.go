@@ -115,8 +115,9 @@ func TestHostConnections(t *testing.T) {
 // and the answering hook's deliveries arrive at once, during the hanging
 // hooks' burst and after it, while their backlog waits. When the hanging
 // receiver answers again, its deliveries go out again at once.
+//
+// It runs alone, before the parallel tests, whose load it would measure.
 func TestHangingHooksLeaveTheirHostToOthers(t *testing.T) {
-	t.Parallel()
 	ctx := context.Background()
 	var hanging inFlightPeak
 	answer := make(chan struct{}) // closed when the hanging hooks answer again
@@ -225,8 +226,9 @@ func TestHangingHooksLeaveTheirHostToOthers(t *testing.T) {
 // connections) for them, where slots per hook and host alone allowed 1,280,
 // and keeps trying them; another tenant's answering hook is served at once
 // meanwhile.
+//
+// It runs alone, before the parallel tests, whose load it would measure.
 func TestStalledTenantHoldsBoundedRequests(t *testing.T) {
-	t.Parallel()
 	ctx := context.Background()
 	const hooks, ports = 20, 10
 	var held inFlightPeak
@@ -311,8 +313,9 @@ func TestStalledTenantHoldsBoundedRequests(t *testing.T) {
 // receiver port, whose receivers answer each request after a second, with a
 // backlog each, want more than a process's requests in flight; serve, with
 // its defaults, fills the process's ProcessConcurrency and holds no more.
+//
+// It runs alone, before the parallel tests, whose load it would measure.
 func TestProcessBoundsRequestsInFlight(t *testing.T) {
-	t.Parallel()
 	ctx := context.Background()
 	const tenants, hooksPerTenant, events = 3, 16, 400
 	var held inFlightPeak
