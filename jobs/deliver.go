@@ -604,10 +604,11 @@ type call struct {
 }
 
 // sendAll sends the deliveries, sendConcurrency at a time, each holding a
-// slot of its hook and one of its host. It starts requests for sendWindow, waits for them at
-// most detachAfter after the last one started, and leaves the rest in flight
-// to record their own outcomes: no receiver holds the worker for long,
-// however large the batch, and one that lets a request hang delays no other
+// request slot (gate.go), each at its time when pace, the hook's rate limit,
+// reserved them. It starts requests for sendWindow, waits for them at most
+// detachAfter after the last one started, and leaves the rest in flight to
+// record their own outcomes: no receiver holds the worker for long, however
+// large the batch, and one that lets a request hang delays no other
 // delivery.
 func (w *deliverWorker) sendAll(ctx context.Context, sends []*outbox.Send, test bool, pace *outbox.Reservation) *sentRun {
 	run := &sentRun{outcomes: make([]*outcome, len(sends))}
