@@ -296,7 +296,7 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 		return w.snooze(ctx, report, refusalWait(report.Refused, w.timeout))
 	}
 	var records []*outbox.AttemptRecord
-	var disable *outbox.Hook
+	var disable *outbox.Send
 	var disableReason string
 	// Deliveries that fail the same attempt in one run wait the same
 	// (jittered) time, so that they go again together.
@@ -308,7 +308,7 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 		}
 		record, reason := w.judge(send, out, job.Args.Test, waits)
 		if reason != "" {
-			disable, disableReason = send.Hook, reason
+			disable, disableReason = send, reason
 		}
 		report.count(record, out)
 		records = append(records, record)
@@ -338,7 +338,7 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 	}
 	switch {
 	case disable != nil:
-		w.logger.WarnContext(ctx, "hook disabled", "hook_id", disable.ID, "reason", disableReason)
+		w.logger.WarnContext(ctx, "hook disabled", "hook_id", disable.Hook.ID, "reason", disableReason)
 		return w.complete(ctx, previous, report) // disabling canceled the rest
 	case report.Pending == 0:
 		return w.complete(ctx, previous, report)
@@ -418,7 +418,7 @@ func (w *deliverWorker) judge(send *outbox.Send, out *outcome, test bool, waits 
 	if out.blocked {
 		w.logBlocked(context.Background(), send, out)
 	}
-	record := &outbox.AttemptRecord{Send: send, Result: out.result, Status: outbox.DeliveryPending}
+	record := &outbox.AttemptRecord{Send: send, Result: out.result, Status: outbox.DeliveryPending, Test: test}
 	// The attempt's place in the delivery's retry schedule, from 1.
 	place := out.result.Attempt - send.ReplayedAttempts
 	switch {
@@ -455,12 +455,14 @@ func (w *deliverWorker) judge(send *outbox.Send, out *outcome, test bool, waits 
 // lease, the job's report, which names it, is stored too, so that whoever
 // runs the job next learns whose requests its deliveries wait for.
 type runRecord struct {
-	records       []*outbox.AttemptRecord
-	leased        []*outbox.Send
-	lease         *Lease
-	job           *rivertype.JobRow
-	report        *RunReport
-	disable       *outbox.Hook
+	records []*outbox.AttemptRecord
+	leased  []*outbox.Send
+	lease   *Lease
+	job     *rivertype.JobRow
+	report  *RunReport
+	// disable is the send whose outcome disables its hook, for
+	// disableReason.
+	disable       *outbox.Send
 	disableReason string
 }
 
@@ -493,7 +495,9 @@ func (w *deliverWorker) record(ctx context.Context, r *runRecord) error {
 			}
 			w.countFinished(r.records, recorded) // an overcount if the commit fails
 			if r.disable != nil {
-				_, err = w.store.DisableHookTx(recordCtx, tx, r.disable.ID, r.disableReason)
+				// No operational event about a delivery of one.
+				announce := !outbox.IsOperational(r.disable.EventType)
+				_, err = w.store.DisableHookTx(recordCtx, tx, r.disable.Hook.ID, r.disableReason, announce)
 			}
 			return err
 		})
@@ -518,9 +522,9 @@ func (w *deliverWorker) record(ctx context.Context, r *runRecord) error {
 // for it.
 func (w *deliverWorker) recordDetached(send *outbox.Send, out *outcome, test bool) {
 	record, reason := w.judge(send, out, test, map[int]time.Duration{})
-	var disable *outbox.Hook
+	var disable *outbox.Send
 	if reason != "" {
-		disable = send.Hook
+		disable = send
 	}
 	ctx := context.WithoutCancel(w.owner.base)
 	if err := w.record(ctx, &runRecord{records: []*outbox.AttemptRecord{record}, disable: disable, disableReason: reason}); err != nil {
@@ -529,7 +533,7 @@ func (w *deliverWorker) recordDetached(send *outbox.Send, out *outcome, test boo
 		return
 	}
 	if disable != nil {
-		w.logger.WarnContext(ctx, "hook disabled", "hook_id", disable.ID, "reason", reason)
+		w.logger.WarnContext(ctx, "hook disabled", "hook_id", disable.Hook.ID, "reason", reason)
 	}
 }
 

@@ -297,3 +297,51 @@ func nonNil[T any](s []T) []T {
 	}
 	return s
 }
+
+// HookInfo is a hook as operational events show it: never its signing keys
+// nor its custom headers' values.
+type HookInfo struct {
+	ID             string   `json:"id"`
+	Name           string   `json:"name"`
+	URL            string   `json:"url"`
+	Events         []string `json:"events"`
+	TenantID       string   `json:"tenantId,omitempty"`
+	Enabled        bool     `json:"enabled"`
+	DisabledReason string   `json:"disabledReason,omitempty"`
+	RateLimit      string   `json:"rateLimit,omitempty"`
+	Filter         string   `json:"filter,omitempty"`
+}
+
+// hookEvent is an operational event about h, of h's tenant.
+func hookEvent(eventType string, h *Hook) *Event {
+	return &Event{Type: eventType, TenantID: h.TenantID, Data: &HookInfo{
+		ID: h.ID, Name: h.Name, URL: h.URL, Events: h.Events, TenantID: h.TenantID, Enabled: h.Enabled,
+		DisabledReason: h.DisabledReason, RateLimit: h.RateLimit, Filter: h.Filter,
+	}}
+}
+
+// HookCreated, HookUpdated, HookDeleted, HookDisabled and HookEnabled are
+// hookrelay's operational events about a hook, as it is after the change
+// (before it, for HookDeleted); HookDisabled's DisabledReason says why.
+func HookCreated(h *Hook) *Event  { return hookEvent(EventHookCreated, h) }
+func HookUpdated(h *Hook) *Event  { return hookEvent(EventHookUpdated, h) }
+func HookDeleted(h *Hook) *Event  { return hookEvent(EventHookDeleted, h) }
+func HookDisabled(h *Hook) *Event { return hookEvent(EventHookDisabled, h) }
+func HookEnabled(h *Hook) *Event  { return hookEvent(EventHookEnabled, h) }
+
+// DeliveryFailure is a delivery that failed its last attempt.
+type DeliveryFailure struct {
+	ID             string `json:"id"`
+	HookID         string `json:"hookId"`
+	EventID        string `json:"eventId"`
+	EventType      string `json:"eventType"`
+	Attempts       int    `json:"attempts"`
+	LastStatusCode int    `json:"lastStatusCode,omitempty"`
+	LastError      string `json:"lastError,omitempty"`
+}
+
+// Event is hookrelay's operational event about a delivery that failed its
+// last attempt (Delivery.Failed), of its hook's tenant.
+func (f *DeliveryFailure) Event(tenantID string) *Event {
+	return &Event{Type: EventDeliveryFailed, TenantID: tenantID, Data: f}
+}

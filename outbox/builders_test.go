@@ -27,6 +27,8 @@ func TestBuildersGolden(t *testing.T) {
 		SessionID: "sess1", User: user, IP: "203.0.113.7", UserAgent: "curl/8",
 		Application: &Application{ID: "app1", Name: "Web", Type: "SPA"},
 	}
+	hook := &Hook{ID: "h1", Name: "crm", URL: "https://crm.example.com/hooks", Events: []string{"User.*"}, TenantID: "t1", Enabled: true,
+		SigningKey: "whsec_secret", Headers: map[string]string{"Authorization": "Bearer secret"}, RateLimit: "50/s"}
 	many := make([]string, MembershipIDsMax+5)
 	for i := range many {
 		many[i] = "u" + strconv.Itoa(i)
@@ -64,6 +66,12 @@ func TestBuildersGolden(t *testing.T) {
 		"IdentifierLockout":              IdentifierLockout("email", "ann@example.com"),
 		"MessageRateLimited":             MessageRateLimited("sms", "+15550100"),
 		"GrantLimitExceeded":             GrantLimitExceeded("app1", "tokens per minute"),
+		"HookCreated":                    HookCreated(hook),
+		"HookUpdated":                    HookUpdated(hook),
+		"HookDeleted":                    HookDeleted(hook),
+		"HookDisabled":                   HookDisabled(&Hook{ID: "h1", Name: "crm", URL: "https://crm.example.com/hooks", Events: []string{"User.*"}, DisabledReason: "receiver answered 410 Gone at 2026-03-04T05:06:07Z"}),
+		"HookEnabled":                    HookEnabled(hook),
+		"DeliveryFailed":                 (&DeliveryFailure{ID: "d1", HookID: "h1", EventID: "e1", EventType: "User.Created", Attempts: 8, LastStatusCode: 500}).Event("t1"),
 	}
 	covered := map[string]bool{}
 	for name, event := range events {

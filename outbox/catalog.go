@@ -37,12 +37,32 @@ const (
 	EventIdentifierLockout  = "Identifier.Lockout"
 	EventMessageRateLimited = "Message.RateLimited"
 	EventGrantLimitExceeded = "Grant.LimitExceeded"
+
+	// Operational events: hookrelay's own, about its hooks and deliveries,
+	// published in the transaction of the change they report.
+	EventHookCreated    = "Hook.Created"
+	EventHookUpdated    = "Hook.Updated"
+	EventHookDeleted    = "Hook.Deleted"
+	EventHookDisabled   = "Hook.Disabled"
+	EventHookEnabled    = "Hook.Enabled"
+	EventDeliveryFailed = "Delivery.Failed"
 )
+
+// IsOperational reports whether eventType is one of hookrelay's operational
+// events: no operational event is made about a delivery of one, so that a
+// hook receiving them that fails makes no more.
+func IsOperational(eventType string) bool {
+	switch eventType {
+	case EventHookCreated, EventHookUpdated, EventHookDeleted, EventHookDisabled, EventHookEnabled, EventDeliveryFailed:
+		return true
+	}
+	return false
+}
 
 // EventInfo describes one event of the catalogue.
 type EventInfo struct {
 	Type string `json:"type"`
-	// Kind is interaction, data or exception.
+	// Kind is interaction, data, exception or operational.
 	Kind string `json:"kind"`
 	// Fires says when the event is published.
 	Fires string `json:"fires"`
@@ -79,4 +99,10 @@ var Catalog = []EventInfo{ //nolint:gochecknoglobals // a read-only table
 	{EventIdentifierLockout, "exception", "an identifier (email, phone, username) was locked after too many failed attempts"},
 	{EventMessageRateLimited, "exception", "an email or SMS was not sent because of a rate limit"},
 	{EventGrantLimitExceeded, "exception", "a token grant was refused because a limit was reached"},
+	{EventHookCreated, "operational", "a hook was created"},
+	{EventHookUpdated, "operational", "a hook's settings changed"},
+	{EventHookDeleted, "operational", "a hook was deleted"},
+	{EventHookDisabled, "operational", "a hook was disabled: by an operator, a 410 answer or failures for the disable window (reason says which)"},
+	{EventHookEnabled, "operational", "a hook was enabled again"},
+	{EventDeliveryFailed, "operational", "a delivery failed its last attempt (never for a delivery of an operational event)"},
 }

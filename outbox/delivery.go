@@ -211,7 +211,9 @@ type Send struct {
 	// NextAttemptAt is when the delivery is due; nil means now.
 	NextAttemptAt *time.Time
 	Hook          *Hook
-	Body          []byte
+	// EventID and EventType are the delivery's event's.
+	EventID, EventType string
+	Body               []byte
 	// TraceParent is the publisher's W3C trace context, or "".
 	TraceParent string
 }
@@ -241,6 +243,8 @@ func (s *Store) LoadSends(ctx context.Context, ids []string) ([]*Send, error) {
 			ReplayedAttempts: int(row.Delivery.ReplayedAttempts),
 			NextAttemptAt:    row.Delivery.NextAttemptAt,
 			Hook:             hook,
+			EventID:          row.Event.ID,
+			EventType:        row.Event.Type,
 			Body:             body,
 			TraceParent:      deref(row.Event.TraceParent),
 		})
@@ -273,6 +277,8 @@ type AttemptRecord struct {
 	Result        *AttemptResult
 	Status        string
 	NextAttemptAt time.Time
+	// Test marks a test-send's attempt: its failure is no Delivery.Failed.
+	Test bool
 }
 
 // RecordAttemptsTx records attempts inside tx, in one statement: each on its
@@ -284,12 +290,34 @@ type AttemptRecord struct {
 // canceled or deleted meanwhile keeps its fate. It returns the status of each
 // delivery it recorded, by ID.
 func (s *Store) RecordAttemptsTx(ctx context.Context, tx pgx.Tx, records []*AttemptRecord) (map[string]string, error) {
-	return s.recordAttempts(ctx, tx, records)
+	statuses, err := s.recordAttempts(ctx, tx, records)
+	if err != nil {
+		return nil, err
+	}
+	// A delivery that failed its last attempt is reported, in the same
+	// transaction, unless it delivered an operational event itself.
+	for _, r := range records {
+		if r.Status != DeliveryFailed || statuses[r.Send.DeliveryID] != DeliveryFailed || r.Test || IsOperational(r.Send.EventType) {
+			continue
+		}
+		failure := &DeliveryFailure{ID: r.Send.DeliveryID, HookID: r.Send.Hook.ID, EventID: r.Send.EventID, EventType: r.Send.EventType,
+			Attempts: r.Result.Attempt, LastStatusCode: r.Result.StatusCode, LastError: r.Result.Error}
+		if _, err := s.PublishTx(ctx, tx, failure.Event(r.Send.Hook.TenantID)); err != nil {
+			return nil, fmt.Errorf("publish the failure of delivery %s: %w", r.Send.DeliveryID, err)
+		}
+	}
+	return statuses, nil
 }
 
 // RecordAttempts is RecordAttemptsTx in a transaction of its own.
 func (s *Store) RecordAttempts(ctx context.Context, records []*AttemptRecord) (map[string]string, error) {
-	return s.recordAttempts(ctx, s.pool, records)
+	var statuses map[string]string
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		statuses, err = s.RecordAttemptsTx(ctx, tx, records)
+		return err
+	})
+	return statuses, err
 }
 
 func (s *Store) recordAttempts(ctx context.Context, db dbsqlc.DBTX, records []*AttemptRecord) (map[string]string, error) {

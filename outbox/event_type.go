@@ -53,9 +53,11 @@ func ValidateEventFilter(filter string) error {
 }
 
 // MatchEventFilter reports whether eventType is selected by filter: filter is
-// the type itself, *, or Prefix.* where eventType starts with "Prefix.".
+// the type itself, *, or Prefix.* where eventType starts with "Prefix.". *
+// selects no operational event (IsOperational): a hook receives hookrelay's
+// own events only when it names them (Hook.Disabled, Hook.*).
 func MatchEventFilter(filter, eventType string) bool {
-	if filter == "*" || filter == eventType {
+	if filter == eventType || filter == "*" && !IsOperational(eventType) {
 		return true
 	}
 	prefix, ok := strings.CutSuffix(filter, "*")

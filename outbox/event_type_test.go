@@ -45,6 +45,9 @@ func TestMatchEventFilter(t *testing.T) {
 		want              bool
 	}{
 		{"*", "User.Created", true},
+		{"*", "Hook.Disabled", false},
+		{"Hook.*", "Hook.Disabled", true},
+		{"Delivery.Failed", "Delivery.Failed", true},
 		{"User.Created", "User.Created", true},
 		{"User.Created", "User.Deleted", false},
 		{"User.*", "User.Created", true},

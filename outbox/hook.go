@@ -202,31 +202,57 @@ func (s *Store) CreateHook(ctx context.Context, params *HookParams) (*Hook, erro
 	if err != nil {
 		return nil, err
 	}
-	q := s.queries(s.pool)
-	count, err := q.HookCount(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("count hooks: %w", err)
-	}
-	if count >= HooksMax {
-		return nil, invalid("hook", "there are %d hooks already, the most hookrelay serves; delete unused ones", count)
-	}
-	row, err := q.HookInsert(ctx, &dbsqlc.HookInsertParams{
-		Name:        p.Name,
-		Url:         p.URL,
-		Events:      events,
-		Headers:     headers,
-		TenantID:    nullable(p.TenantID),
-		Enabled:     !p.Disabled,
-		SigningKey:  NewSigningKey(),
-		RateCount:   rateCount,
-		RatePeriodS: ratePeriodS,
-		RateBurst:   rateBurst,
-		Filter:      nullable(p.Filter),
+	var row *dbsqlc.Hook
+	err = s.withHookChange(ctx, func(q *dbsqlc.Queries) (*Event, error) {
+		count, err := q.HookCount(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("count hooks: %w", err)
+		}
+		if count >= HooksMax {
+			return nil, invalid("hook", "there are %d hooks already, the most hookrelay serves; delete unused ones", count)
+		}
+		if row, err = q.HookInsert(ctx, &dbsqlc.HookInsertParams{
+			Name:        p.Name,
+			Url:         p.URL,
+			Events:      events,
+			Headers:     headers,
+			TenantID:    nullable(p.TenantID),
+			Enabled:     !p.Disabled,
+			SigningKey:  NewSigningKey(),
+			RateCount:   rateCount,
+			RatePeriodS: ratePeriodS,
+			RateBurst:   rateBurst,
+			Filter:      nullable(p.Filter),
+		}); err != nil {
+			return nil, fmt.Errorf("insert hook: %w", err)
+		}
+		return rowEvent(HookCreated, row)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("insert hook: %w", err)
+		return nil, err
 	}
 	return hookFromRow(row)
+}
+
+// withHookChange runs change in a transaction with the operational event it
+// returns, published in the same transaction.
+func (s *Store) withHookChange(ctx context.Context, change func(q *dbsqlc.Queries) (*Event, error)) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		event, err := change(s.queries(tx))
+		if err == nil {
+			_, err = s.PublishTx(ctx, tx, event)
+		}
+		return err
+	})
+}
+
+// rowEvent is the operational event of build about the hook of row.
+func rowEvent(build func(*Hook) *Event, row *dbsqlc.Hook) (*Event, error) {
+	hook, err := hookFromRow(row)
+	if err != nil {
+		return nil, err
+	}
+	return build(hook), nil
 }
 
 // GetHook returns the hook with the given ID, or ErrHookNotFound.
@@ -291,20 +317,27 @@ func (s *Store) UpdateHook(ctx context.Context, id string, update *HookUpdate) (
 	if err != nil {
 		return nil, err
 	}
-	row, err := s.queries(s.pool).HookUpdate(ctx, &dbsqlc.HookUpdateParams{
-		ID:          id,
-		Name:        hook.Name,
-		Url:         hook.URL,
-		Events:      events,
-		Headers:     headers,
-		TenantID:    nullable(hook.TenantID),
-		RateCount:   rateCount,
-		RatePeriodS: ratePeriodS,
-		RateBurst:   rateBurst,
-		Filter:      nullable(hook.Filter),
+	var row *dbsqlc.Hook
+	err = s.withHookChange(ctx, func(q *dbsqlc.Queries) (*Event, error) {
+		var err error
+		if row, err = q.HookUpdate(ctx, &dbsqlc.HookUpdateParams{
+			ID:          id,
+			Name:        hook.Name,
+			Url:         hook.URL,
+			Events:      events,
+			Headers:     headers,
+			TenantID:    nullable(hook.TenantID),
+			RateCount:   rateCount,
+			RatePeriodS: ratePeriodS,
+			RateBurst:   rateBurst,
+			Filter:      nullable(hook.Filter),
+		}); err != nil {
+			return nil, lookupErr(err, ErrHookNotFound, id, "update hook %s", id)
+		}
+		return rowEvent(HookUpdated, row)
 	})
 	if err != nil {
-		return nil, lookupErr(err, ErrHookNotFound, id, "update hook %s", id)
+		return nil, err
 	}
 	return hookFromRow(row)
 }
@@ -315,14 +348,13 @@ func (s *Store) DeleteHook(ctx context.Context, id string) error {
 	if !isUUID(id) {
 		return missing(ErrHookNotFound, id)
 	}
-	n, err := s.queries(s.pool).HookDelete(ctx, id)
-	if err != nil {
-		return fmt.Errorf("delete hook %s: %w", id, err)
-	}
-	if n == 0 {
-		return missing(ErrHookNotFound, id)
-	}
-	return nil
+	return s.withHookChange(ctx, func(q *dbsqlc.Queries) (*Event, error) {
+		row, err := q.HookDelete(ctx, id)
+		if err != nil {
+			return nil, lookupErr(err, ErrHookNotFound, id, "delete hook %s", id)
+		}
+		return rowEvent(HookDeleted, row)
+	})
 }
 
 // EnableHook enables the hook and clears its failure record. Deliveries
@@ -331,7 +363,9 @@ func (s *Store) EnableHook(ctx context.Context, id string) (*Hook, error) {
 	var hook *Hook
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
-		hook, err = s.setHookEnabled(ctx, tx, id, true, "")
+		if hook, err = s.setHookEnabled(ctx, tx, id, true, ""); err == nil {
+			_, err = s.PublishTx(ctx, tx, HookEnabled(hook))
+		}
 		return err
 	})
 	return hook, err
@@ -343,15 +377,16 @@ func (s *Store) DisableHook(ctx context.Context, id, reason string) (*Hook, erro
 	var hook *Hook
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
-		hook, err = s.DisableHookTx(ctx, tx, id, reason)
+		hook, err = s.DisableHookTx(ctx, tx, id, reason, true)
 		return err
 	})
 	return hook, err
 }
 
 // DisableHookTx is DisableHook inside tx, so that a delivery's outcome and
-// the hook's disabling commit together.
-func (s *Store) DisableHookTx(ctx context.Context, tx pgx.Tx, id, reason string) (*Hook, error) {
+// the hook's disabling commit together. announce publishes Hook.Disabled in
+// tx: not when a delivery of an operational event disabled the hook.
+func (s *Store) DisableHookTx(ctx context.Context, tx pgx.Tx, id, reason string, announce bool) (*Hook, error) {
 	if !isUUID(id) {
 		return nil, missing(ErrHookNotFound, id)
 	}
@@ -364,7 +399,11 @@ func (s *Store) DisableHookTx(ctx context.Context, tx pgx.Tx, id, reason string)
 	if err != nil {
 		return nil, fmt.Errorf("cancel pending deliveries of hook %s: %w", id, err)
 	}
-	return s.setHookEnabled(ctx, tx, id, false, reason)
+	hook, err := s.setHookEnabled(ctx, tx, id, false, reason)
+	if err == nil && announce {
+		_, err = s.PublishTx(ctx, tx, HookDisabled(hook))
+	}
+	return hook, err
 }
 
 func (s *Store) setHookEnabled(ctx context.Context, tx pgx.Tx, id string, enabled bool, reason string) (*Hook, error) {

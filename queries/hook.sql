@@ -23,8 +23,8 @@ SET name = @name, url = @url, events = @events, headers = @headers, tenant_id = 
 WHERE id = @id
 RETURNING *;
 
--- name: HookDelete :execrows
-DELETE FROM /* TEMPLATE: schema */hooks WHERE id = @id;
+-- name: HookDelete :one
+DELETE FROM /* TEMPLATE: schema */hooks WHERE id = @id RETURNING *;
 
 -- name: HookSetEnabled :one
 UPDATE /* TEMPLATE: schema */hooks

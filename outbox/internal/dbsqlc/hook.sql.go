@@ -21,16 +21,35 @@ func (q *Queries) HookCount(ctx context.Context) (int64, error) {
 	return count, err
 }
 
-const hookDelete = `-- name: HookDelete :execrows
-DELETE FROM /* TEMPLATE: schema */hooks WHERE id = $1
+const hookDelete = `-- name: HookDelete :one
+DELETE FROM /* TEMPLATE: schema */hooks WHERE id = $1 RETURNING id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at, key_rotated_at, rate_count, rate_period_s, rate_burst, filter
 `
 
-func (q *Queries) HookDelete(ctx context.Context, id string) (int64, error) {
-	result, err := q.db.Exec(ctx, hookDelete, id)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
+func (q *Queries) HookDelete(ctx context.Context, id string) (*Hook, error) {
+	row := q.db.QueryRow(ctx, hookDelete, id)
+	var i Hook
+	err := row.Scan(
+		&i.ID,
+		&i.Name,
+		&i.Url,
+		&i.Events,
+		&i.Headers,
+		&i.TenantID,
+		&i.Enabled,
+		&i.DisabledReason,
+		&i.SigningKey,
+		&i.PreviousSigningKey,
+		&i.PreviousKeyExpiresAt,
+		&i.FailingSince,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.KeyRotatedAt,
+		&i.RateCount,
+		&i.RatePeriodS,
+		&i.RateBurst,
+		&i.Filter,
+	)
+	return &i, err
 }
 
 const hookFilterCheck = `-- name: HookFilterCheck :one
