@@ -21,7 +21,7 @@ func TestBench(t *testing.T) {
 	var out map[string]any
 	require.NoError(t, json.Unmarshal([]byte(res.stdout), &out), res.stdout)
 	for _, key := range []string{"river_noop_jobs_per_s", "river_wal_bytes_per_job", "deliveries_per_s", "ratio", "publish_overhead",
-		"peak_rss_bytes", "postgres_bytes_per_event", "wal_ratio"} {
+		"peak_rss_bytes", "postgres_bytes_per_event", "wal_ratio", "fan_out_us_per_delivery", "fan_out_filtered_us_per_delivery"} {
 		require.Greater(t, out[key].(float64), 0.0, key)
 	}
 	latency := out["latency_ms"].(map[string]any)

@@ -114,6 +114,7 @@ func inProcessRows(res *bench.Result) [][2]string {
 		{"latency_ms of the flaky hook", fmt.Sprintf("answered at once %.1f / %.1f / %.1f (n=%d); held once p50 %.0f, max %.0f (n=%d)", res.Latency.FlakyPrompt.P50, res.Latency.FlakyPrompt.P95, res.Latency.FlakyPrompt.P99, res.Latency.FlakyPrompt.N, res.Latency.FlakyHeld.P50, res.Latency.FlakyHeld.P99, res.Latency.FlakyHeld.N)},
 		{"latency_ms first event after quiet", fmt.Sprintf("%.1f / %.1f / %.1f  (p50/p95/max of %d)", res.Latency.Wake.P50, res.Latency.Wake.P95, res.Latency.Wake.P99, res.Latency.Wake.N)},
 		{"publish_overhead", fmt.Sprintf("%.2f  (%.0f tx/s plain insert, %.0f tx/s PublishTx)", res.PublishOverhead, res.PlainInsertTxPerS, res.PublishTxPerS)},
+		{"fan-out per delivery, 100 hooks", fmt.Sprintf("%.1f µs, %.1f µs with a filter each (%.2f×)", res.FanOutUS, res.FanOutFilteredUS, res.FanOutFilteredRatio)},
 		{"postgres per event", fmt.Sprintf("%.0f bytes, %.1f rows", res.BytesPerEvent, res.RowsPerEvent)},
 		{"rows per event after retention", fmt.Sprintf("%.1f", res.RowsPerEventRetained)},
 	}

@@ -85,14 +85,19 @@ type Result struct {
 	PublishOverhead       float64 `json:"publish_overhead"`
 	PlainInsertTxPerS     float64 `json:"plain_insert_tx_per_s"`
 	PublishTxPerS         float64 `json:"publish_tx_per_s"`
-	PeakRSSBytes          int64   `json:"peak_rss_bytes"`
-	BytesPerEvent         float64 `json:"postgres_bytes_per_event"`
-	RowsPerEvent          float64 `json:"postgres_rows_per_event"`
-	RowsPerEventRetained  float64 `json:"postgres_rows_per_event_after_retention"`
-	Events                int     `json:"events"`
-	Hooks                 int     `json:"hooks"`
-	Writers               int     `json:"writers"`
-	WallSeconds           float64 `json:"wall_seconds"`
+	// FanOutUS and FanOutFilteredUS are the fan-out's time per delivery
+	// made to 100 hooks, without filters and with one each.
+	FanOutUS             float64 `json:"fan_out_us_per_delivery"`
+	FanOutFilteredUS     float64 `json:"fan_out_filtered_us_per_delivery"`
+	FanOutFilteredRatio  float64 `json:"fan_out_filtered_ratio"`
+	PeakRSSBytes         int64   `json:"peak_rss_bytes"`
+	BytesPerEvent        float64 `json:"postgres_bytes_per_event"`
+	RowsPerEvent         float64 `json:"postgres_rows_per_event"`
+	RowsPerEventRetained float64 `json:"postgres_rows_per_event_after_retention"`
+	Events               int     `json:"events"`
+	Hooks                int     `json:"hooks"`
+	Writers              int     `json:"writers"`
+	WallSeconds          float64 `json:"wall_seconds"`
 }
 
 // Percentiles are latencies in milliseconds.
@@ -220,6 +225,12 @@ func runInProcess(ctx context.Context, pool *pgxpool.Pool, config *Config, res *
 		return err
 	}
 	env.close()
+
+	step("fan-out to 100 hooks, without filters and with one each")
+	if res.FanOutUS, res.FanOutFilteredUS, err = fanOutFilters(ctx, pool); err != nil {
+		return fmt.Errorf("fan-out with filters: %w", err)
+	}
+	res.FanOutFilteredRatio = res.FanOutFilteredUS / res.FanOutUS
 
 	step("publish overhead (32 writers)")
 	if res.PlainInsertTxPerS, res.PublishTxPerS, err = publishOverhead(ctx, pool, env.store, config.Duration); err != nil {

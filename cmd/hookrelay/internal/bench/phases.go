@@ -481,3 +481,68 @@ func (e *environment) wakeLatency(ctx context.Context, samples int) (Percentiles
 	}
 	return percentiles(ms), nil
 }
+
+// fanOutHooks and fanOutEvents size the filters phase: events fanned out to
+// that many hooks, all with a filter that the events pass, or none.
+const (
+	fanOutHooks  = 100
+	fanOutEvents = 2000
+)
+
+// fanOutFilters is the fan-out's cost per delivery made, in microseconds of
+// this process's wall clock (the fan-out is one statement after another),
+// to fanOutHooks hooks without filters and then with one each, in a schema
+// of its own. The hooks' URLs are never sent to: no worker runs.
+func fanOutFilters(ctx context.Context, pool *pgxpool.Pool) (unfiltered, filtered float64, err error) {
+	const schema = "hookrelay_bench_fanout"
+	perDelivery := func(filter string) (float64, error) {
+		if _, err := pool.Exec(ctx, fmt.Sprintf("DROP SCHEMA IF EXISTS %[1]s CASCADE", schema)); err != nil {
+			return 0, err
+		}
+		defer func() { _, _ = pool.Exec(context.WithoutCancel(ctx), "DROP SCHEMA IF EXISTS "+schema+" CASCADE") }()
+		store, err := outbox.NewStore(pool, &outbox.Config{Schema: schema})
+		if err != nil {
+			return 0, err
+		}
+		if err := store.Migrate(ctx); err != nil {
+			return 0, err
+		}
+		for i := range fanOutHooks {
+			_, err := store.CreateHook(ctx, &outbox.HookParams{URL: fmt.Sprintf("https://hooks.example.com/%d", i), Events: []string{"*"}, Filter: filter})
+			if err != nil {
+				return 0, err
+			}
+		}
+		_, err = pool.Exec(ctx, fmt.Sprintf(`SELECT %s.publish('User.Created', '{"organizationId": "org_1", "name": "Ann"}') FROM generate_series(1, $1)`, schema), fanOutEvents)
+		if err != nil {
+			return 0, err
+		}
+		start, deliveries := time.Now(), 0
+		for {
+			var res *outbox.FanOutResult
+			err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+				var err error
+				res, err = store.FanOutTx(ctx, tx, fanOutHooks)
+				return err
+			})
+			if err != nil {
+				return 0, err
+			}
+			if res.Events == 0 {
+				break
+			}
+			for _, group := range res.Deliveries {
+				deliveries += len(group.DeliveryIDs)
+			}
+		}
+		if deliveries != fanOutHooks*fanOutEvents {
+			return 0, fmt.Errorf("fan-out made %d deliveries, want %d", deliveries, fanOutHooks*fanOutEvents)
+		}
+		return float64(time.Since(start).Microseconds()) / float64(deliveries), nil
+	}
+	if unfiltered, err = perDelivery(""); err != nil {
+		return 0, 0, err
+	}
+	filtered, err = perDelivery(`$.data.organizationId == "org_1"`)
+	return unfiltered, filtered, err
+}
