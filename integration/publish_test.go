@@ -366,3 +366,30 @@ func TestNotMigratedSaysSo(t *testing.T) {
 	require.NoError(t, err)
 	require.ErrorIs(t, service.Start(ctx), outbox.ErrNotMigrated)
 }
+
+// TestNewerSchemaIsRefused: a schema that a later release migrated (a
+// migration version this hookrelay does not know) makes migrate and serve
+// refuse, saying which versions, and migrate applies nothing.
+func TestNewerSchemaIsRefused(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	bundle := setupStore(t)
+	_, err := bundle.pool.Exec(ctx, "INSERT INTO hookrelay.hookrelay_migration (version, name) VALUES (999, 'from_the_future')")
+	require.NoError(t, err)
+	want := "schema hookrelay is at version 999, this hookrelay knows"
+
+	require.ErrorIs(t, bundle.store.Migrate(ctx), outbox.ErrSchemaNewer)
+	service, err := jobs.NewService(&jobs.Config{Store: bundle.store})
+	require.NoError(t, err)
+	err = service.Start(ctx)
+	require.ErrorIs(t, err, outbox.ErrSchemaNewer)
+	require.ErrorContains(t, err, want)
+
+	url := bundle.pool.Config().ConnString()
+	for _, args := range [][]string{{"migrate"}, {"serve"}} {
+		res := runCLIWith(t, []string{"DATABASE_URL=" + url, "HOOKRELAY_ADMIN_TOKEN=" + adminToken}, "", args...)
+		require.NotZero(t, res.code, args)
+		require.Contains(t, res.stderr, want, args)
+		require.Contains(t, res.stderr, "run the newer release, or migrate the schema down", args)
+	}
+}

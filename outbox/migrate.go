@@ -53,11 +53,21 @@ func (s *Store) Migrate(ctx context.Context) error {
 		}
 	}
 
+	known := migrations[len(migrations)-1].version
 	for _, m := range migrations {
 		err := s.lockedTx(ctx, func(tx pgx.Tx, q *dbsqlc.Queries) error {
 			applied, err := s.appliedVersions(ctx, q)
-			if err != nil || slices.Contains(applied, m.version) {
+			if err != nil {
 				return err
+			}
+			// A later release migrated the schema: apply nothing.
+			if len(applied) > 0 {
+				if err := newerErr(s.schema, slices.Max(applied), known); err != nil {
+					return err
+				}
+			}
+			if slices.Contains(applied, m.version) {
+				return nil
 			}
 			if _, err := tx.Exec(ctx, s.rewriter.rewrite(m.sql)); err != nil {
 				return fmt.Errorf("apply migration %03d_%s: %w", m.version, m.name, err)
@@ -132,8 +142,13 @@ func readMigrations(fsys fs.FS) ([]migration, error) {
 // or migrations.
 var ErrNotMigrated = errors.New("the database is not migrated: run hookrelay migrate")
 
+// ErrSchemaNewer is returned by CheckMigrated and Migrate when the schema
+// holds a migration this version of hookrelay does not know: a later release
+// migrated it, and this one may mistreat what it writes.
+var ErrSchemaNewer = errors.New("the schema is newer than this hookrelay: run the newer release, or migrate the schema down")
+
 // CheckMigrated returns ErrNotMigrated unless every migration of this version
-// of hookrelay has been applied.
+// of hookrelay has been applied, and ErrSchemaNewer if a later one has.
 func (s *Store) CheckMigrated(ctx context.Context) error {
 	migrations, err := readMigrations(schema.FS)
 	if err != nil {
@@ -151,8 +166,17 @@ func (s *Store) CheckMigrated(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read migration version: %w", err)
 	}
-	if int(latest) < migrations[len(migrations)-1].version {
-		return fmt.Errorf("schema %s is at version %d of %d: %w", s.schema, latest, migrations[len(migrations)-1].version, ErrNotMigrated)
+	known := migrations[len(migrations)-1].version
+	if int(latest) < known {
+		return fmt.Errorf("schema %s is at version %d of %d: %w", s.schema, latest, known, ErrNotMigrated)
+	}
+	return newerErr(s.schema, int(latest), known)
+}
+
+// newerErr is ErrSchemaNewer when the schema's version is above known.
+func newerErr(schema string, version, known int) error {
+	if version > known {
+		return fmt.Errorf("schema %s is at version %d, this hookrelay knows %d: %w", schema, version, known, ErrSchemaNewer)
 	}
 	return nil
 }
