@@ -20,7 +20,7 @@ test-image: ## Build the tests' Postgres image unless it exists
 .PHONY: image
 image: ## Build the image hookrelay:latest from this checkout, pulling nothing
 	rm -rf .image && mkdir .image
-	CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o .image/hookrelay ./cmd/hookrelay
+	CGO_ENABLED=0 go build -trimpath -buildvcs=auto -ldflags='-s -w' -o .image/hookrelay ./cmd/hookrelay
 	cp /etc/ssl/certs/ca-certificates.crt .image/
 	printf 'hookrelay:x:65532:65532:hookrelay:/:/sbin/nologin\n' > .image/passwd
 	printf 'hookrelay:x:65532:\n' > .image/group

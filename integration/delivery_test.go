@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hookrelay/hookrelay/jobs"
@@ -561,4 +562,44 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// TestGoneDisablesABusyHook: a hook with a backlog of 5,000 deliveries
+// answers 410 to all. Dozens of runs learn it at once and each disables the
+// hook: it ends disabled once, announced once, with every delivery failed or
+// canceled, while a healthy hook beside it gets every event.
+func TestGoneDisablesABusyHook(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	bundle := setupPipeline(t, nil)
+	gone := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, _ int) { w.WriteHeader(http.StatusGone) })
+	ok := newReceiver(t, nil)
+	goneHook := bundle.createHook(t, gone.URL, "User.*")
+	okHook := bundle.createHook(t, ok.URL, "User.*")
+	watcher := bundle.createHook(t, ok.URL+"/watch", outbox.EventHookDisabled)
+
+	const events = 5000
+	require.NoError(t, pgx.BeginFunc(ctx, bundle.pool, func(tx pgx.Tx) error {
+		for range events {
+			if _, err := bundle.store.PublishTx(ctx, tx, &outbox.Event{Type: "User.Created"}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+
+	bundle.waitDeliveryWithin(t, okHook.ID, outbox.DeliverySucceeded, events, 2*time.Minute)
+	got, err := bundle.store.GetHook(ctx, goneHook.ID)
+	require.NoError(t, err)
+	require.False(t, got.Enabled)
+	require.Contains(t, got.DisabledReason, "410")
+	require.Eventually(t, func() bool {
+		var pending int
+		require.NoError(t, bundle.pool.QueryRow(ctx, "SELECT count(*) FROM hookrelay.deliveries WHERE hook_id = $1 AND status = 'pending'", goneHook.ID).Scan(&pending))
+		return pending == 0
+	}, time.Minute, 100*time.Millisecond, "every delivery of the gone hook ends")
+	var announced int
+	require.NoError(t, bundle.pool.QueryRow(ctx, "SELECT count(*) FROM hookrelay.events WHERE type = $1", outbox.EventHookDisabled).Scan(&announced))
+	require.Equal(t, 1, announced, "one Hook.Disabled, however many runs disabled it")
+	bundle.waitDelivery(t, watcher.ID, outbox.DeliverySucceeded, 1)
 }

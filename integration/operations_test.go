@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/riverqueue/river"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hookrelay/hookrelay/jobs"
@@ -111,6 +113,22 @@ func TestRetention(t *testing.T) {
 		return eventID
 	}
 	oldFinished, oldPending := old(outbox.DeliveryFailed), old(outbox.DeliveryPending)
+	// River jobs finished eight days ago, hookrelay's and an application's
+	// on the same River tables: River's own cleaner would keep none past a
+	// day, but it cannot tell them apart on a shared client.
+	riverJob := func(kind, queue, state string) int64 {
+		var id int64
+		require.NoError(t, bundle.pool.QueryRow(ctx, fmt.Sprintf(`INSERT INTO %s.river_job (args, kind, queue, state, attempt, max_attempts, attempted_at, finalized_at)
+			VALUES ('{}', $1, $2, $3, 1, 5, now() - interval '8 days', now() - interval '8 days') RETURNING id`, bundle.store.RiverSchema()),
+			kind, queue, state).Scan(&id))
+		return id
+	}
+	oldJobs := []int64{
+		riverJob("hookrelay_deliver", jobs.QueueDeliver, "completed"),
+		riverJob("hookrelay_deliver", jobs.QueueDeliver, "cancelled"),
+		riverJob("hookrelay_fanout", jobs.QueueControl, "discarded"),
+	}
+	appJob := riverJob("send_invoice", "default", "completed")
 
 	_, err = bundle.service.Client().Insert(ctx, jobs.RetentionArgs{}, nil)
 	require.NoError(t, err)
@@ -130,6 +148,29 @@ func TestRetention(t *testing.T) {
 	require.NoError(t, bundle.pool.QueryRow(ctx, "SELECT count(*) FROM hookrelay.delivery_attempts").Scan(&attempts))
 	require.Equal(t, 2, deliveries, "the old finished event's delivery went with it")
 	require.Equal(t, 1, attempts, "the old finished delivery's attempt went with it")
+
+	require.Eventually(t, func() bool { // events first, then River's jobs
+		for _, id := range oldJobs {
+			if _, err := bundle.service.Client().JobGet(ctx, id); !errors.Is(err, river.ErrNotFound) {
+				return false
+			}
+		}
+		return true
+	}, 20*time.Second, 20*time.Millisecond, "retention deletes hookrelay's jobs finished before it")
+	_, err = bundle.service.Client().JobGet(ctx, appJob)
+	require.NoError(t, err, "retention leaves an application's jobs to River")
+	var recent int
+	require.NoError(t, bundle.pool.QueryRow(ctx, fmt.Sprintf("SELECT count(*) FROM %s.river_job WHERE kind = 'hookrelay_deliver'", bundle.store.RiverSchema())).Scan(&recent))
+	require.Equal(t, 1, recent, "the job that delivered the new event is kept")
+	families, err := bundle.service.Registry().Gather()
+	require.NoError(t, err)
+	deleted := 0.0
+	for _, family := range families {
+		if family.GetName() == "hookrelay_retention_jobs_deleted_total" {
+			deleted = family.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	require.Equal(t, 3.0, deleted)
 }
 
 // uuidV7At returns a UUIDv7 of time at.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -392,4 +393,37 @@ func TestNewerSchemaIsRefused(t *testing.T) {
 		require.Contains(t, res.stderr, want, args)
 		require.Contains(t, res.stderr, "run the newer release, or migrate the schema down", args)
 	}
+}
+
+// TestLaterReleaseStopsServe: while serve runs, a later release migrates
+// the schema (a rolling upgrade). Serve stops working within seconds and
+// exits saying why, rather than work what the later release writes; its
+// connections carry its name meanwhile.
+func TestLaterReleaseStopsServe(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	bundle := setupStore(t)
+	var ours []int32 // the test's own connections
+	require.NoError(t, bundle.pool.QueryRow(ctx, "SELECT array_agg(pid) FROM pg_stat_activity WHERE datname = current_database()").Scan(&ours))
+	serve := startServe(t, bundle.pool.Config().ConnString())
+
+	rows, err := bundle.pool.Query(ctx, `SELECT DISTINCT application_name FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> ALL($1) AND pid <> pg_backend_pid() ORDER BY 1`, ours)
+	require.NoError(t, err)
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.Equal(t, []string{"hookrelay process lock", "hookrelay serve"}, names, "every connection of serve is named")
+
+	_, err = bundle.pool.Exec(ctx, "INSERT INTO hookrelay.hookrelay_migration (version, name) VALUES (999, 'from_the_future')")
+	require.NoError(t, err)
+	select {
+	case <-serve.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve still runs 30 s after a later release migrated its schema")
+	}
+	require.NotZero(t, serve.cmd.ProcessState.ExitCode())
+	log, err := os.ReadFile(serve.logPath)
+	require.NoError(t, err)
+	require.Contains(t, string(log), "a newer release migrated the schema: this process stopped working its jobs")
+	require.Contains(t, string(log), "schema hookrelay is at version 999, this hookrelay knows")
 }

@@ -85,7 +85,8 @@ type Config struct {
 	Retention time.Duration
 
 	// RetentionInterval is how often retention runs. Defaults to
-	// RetentionIntervalDefault.
+	// RetentionIntervalDefault, or a quarter of a shorter Retention (10 s at
+	// least), so that what it keeps swings by a quarter at most.
 	RetentionInterval time.Duration
 
 	// DisableAfter disables a hook whose attempts have all failed for this
@@ -145,7 +146,7 @@ func (c *Config) withDefaults() *Config {
 	config.FetchPollInterval = orDefault(config.FetchPollInterval, FetchPollIntervalDefault)
 	config.RescueAfter = max(orDefault(config.RescueAfter, RescueAfterDefault), jobTimeout(config.Timeout)+recordTimeout+5*time.Second)
 	config.Retention = orDefault(config.Retention, RetentionDefault)
-	config.RetentionInterval = orDefault(config.RetentionInterval, RetentionIntervalDefault)
+	config.RetentionInterval = orDefault(config.RetentionInterval, min(RetentionIntervalDefault, max(config.Retention/4, 10*time.Second)))
 	config.DisableAfter = orDefault(config.DisableAfter, DisableAfterDefault)
 	config.HookConcurrency = orDefault(config.HookConcurrency, HookConcurrencyDefault)
 	config.HostConcurrency = orDefault(config.HostConcurrency, HostConcurrencyDefault)

@@ -89,6 +89,7 @@ type deliverWorker struct {
 	schedule     []time.Duration
 	disableAfter time.Duration
 	gate         *slotGate // request slots (gate.go)
+	health       *health   // logs hooks that fail and answer again (health.go)
 	client       func() *river.Client[pgx.Tx]
 	metrics      *metrics
 	logger       *slog.Logger
@@ -301,6 +302,7 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 	// Deliveries that fail the same attempt in one run wait the same
 	// (jittered) time, so that they go again together.
 	waits := map[int]time.Duration{}
+	failed, answered := 0, false
 	for i, send := range due {
 		out := run.outcomes[i]
 		if out == nil {
@@ -312,6 +314,15 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 		}
 		report.count(record, out)
 		records = append(records, record)
+		switch {
+		case out.succeeded():
+			answered = true
+		case !out.blocked:
+			failed++
+		}
+	}
+	if !job.Args.Test {
+		w.health.note(ctx, job.Args.HookID, failed, answered, report.LastFailure)
 	}
 	// Requests that the process cut short itself (it lost its lock, or is
 	// stopping for good) count as not sent.
@@ -338,8 +349,8 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 	}
 	switch {
 	case disable != nil:
-		w.logger.WarnContext(ctx, "hook disabled", "hook_id", disable.Hook.ID, "reason", disableReason)
-		return w.complete(ctx, previous, report) // disabling canceled the rest
+		w.hookDisabled(ctx, disable.Hook.ID, disableReason)
+		return w.snooze(ctx, report, 0) // the next run cancels what is left
 	case report.Pending == 0:
 		return w.complete(ctx, previous, report)
 	case report.NotSent > 0:
@@ -522,6 +533,13 @@ func (w *deliverWorker) record(ctx context.Context, r *runRecord) error {
 // for it.
 func (w *deliverWorker) recordDetached(send *outbox.Send, out *outcome, test bool) {
 	record, reason := w.judge(send, out, test, map[int]time.Duration{})
+	if !test && !out.blocked {
+		failed := 1
+		if out.succeeded() {
+			failed = 0
+		}
+		w.health.note(context.Background(), send.Hook.ID, failed, failed == 0, describeResult(out.result))
+	}
 	var disable *outbox.Send
 	if reason != "" {
 		disable = send
@@ -533,7 +551,19 @@ func (w *deliverWorker) recordDetached(send *outbox.Send, out *outcome, test boo
 		return
 	}
 	if disable != nil {
-		w.logger.WarnContext(ctx, "hook disabled", "hook_id", disable.Hook.ID, "reason", reason)
+		w.hookDisabled(ctx, disable.Hook.ID, reason)
+	}
+}
+
+// hookDisabled follows the recording of an outcome that disabled a hook: it
+// says so and cancels the hook's pending deliveries. Many runs of a busy
+// hook may disable it at once: disabling takes only the hook's row, in the
+// recording transaction, and the cancels after it wait for no lock (see
+// outbox.Store.CancelPendingOfHook).
+func (w *deliverWorker) hookDisabled(ctx context.Context, hookID, reason string) {
+	w.logger.WarnContext(ctx, "hook disabled", "hook_id", hookID, "reason", reason)
+	if err := w.store.CancelPendingOfHook(ctx, hookID); err != nil {
+		w.logger.WarnContext(ctx, "canceling a disabled hook's pending deliveries failed: their jobs cancel them at their next run", "hook_id", hookID, "error", err)
 	}
 }
 
@@ -568,8 +598,9 @@ func lastReport(job *river.Job[DeliverArgs]) *RunReport {
 }
 
 // cancelDisabled cancels the deliveries of disabled hooks (disabling cancels
-// a hook's pending deliveries, but a fan-out that read the hook enabled may
-// have committed after it) and returns the others.
+// a hook's pending deliveries, but skips those being recorded, and a fan-out
+// that read the hook enabled may have committed after it) and returns the
+// others.
 func (w *deliverWorker) cancelDisabled(ctx context.Context, sends []*outbox.Send) ([]*outbox.Send, error) {
 	var canceled []string
 	sends = slices.DeleteFunc(sends, func(s *outbox.Send) bool {

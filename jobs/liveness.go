@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -33,9 +34,10 @@ const relockWait = time.Second
 type owner struct {
 	base context.Context // cancelled when the relay stops for good
 
-	mu     sync.Mutex
-	held   context.Context // done when the lock is lost
-	cancel context.CancelFunc
+	mu      sync.Mutex
+	held    context.Context // done when the lock is lost
+	cancel  context.CancelFunc
+	retired bool // a newer release migrated the schema: never held again
 }
 
 func newOwner(base context.Context) *owner {
@@ -55,7 +57,17 @@ func (o *owner) context() (context.Context, bool) {
 func (o *owner) acquired() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.held, o.cancel = context.WithCancel(o.base)
+	if !o.retired {
+		o.held, o.cancel = context.WithCancel(o.base)
+	}
+}
+
+// retire stops the work for good.
+func (o *owner) retire() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.retired = true
+	o.cancel()
 }
 
 func (o *owner) lost() {
@@ -105,5 +117,27 @@ func (r *Relay) holdLock(ctx context.Context, lock *outbox.ProcessLock, clientID
 		}
 		r.owner.acquired()
 		logger.InfoContext(ctx, "took the process lock again: working")
+	}
+}
+
+// schemaCheckInterval is how often a working process checks that no later
+// release migrated its schema. One that did may write what this release
+// would mistreat (a job's format, the meaning of a column): the process then
+// stops working for good, as when it loses its lock, and says so through
+// Relay.Superseded, on which serve exits. A rolling upgrade thus never runs
+// two releases' workers side by side for more than schemaCheckInterval.
+const schemaCheckInterval = 5 * time.Second
+
+// watchSchema retires the relay once its schema is newer than it knows.
+func (r *Relay) watchSchema(ctx context.Context) {
+	for sleep(ctx, schemaCheckInterval) {
+		err := r.store.CheckMigrated(ctx)
+		if !errors.Is(err, outbox.ErrSchemaNewer) {
+			continue // a failed look is tried again; the lock watches the connection
+		}
+		r.owner.retire()
+		r.config.Logger.ErrorContext(ctx, "a newer release migrated the schema: this process stopped working its jobs", "error", err)
+		r.superseded <- err
+		return
 	}
 }

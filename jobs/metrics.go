@@ -26,6 +26,7 @@ type metrics struct {
 	finished        *prometheus.CounterVec
 	attemptDuration prometheus.Histogram
 	pruned          prometheus.Counter
+	prunedJobs      prometheus.Counter
 	rescued         prometheus.Counter
 	reconciled      prometheus.Counter
 	database        *databaseCollector
@@ -62,6 +63,10 @@ func newMetrics(store *outbox.Store, now func() time.Time, logger *slog.Logger) 
 			Name: "hookrelay_retention_events_deleted_total",
 			Help: "Finished events (with their deliveries and attempts) deleted by retention.",
 		}),
+		prunedJobs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookrelay_retention_jobs_deleted_total",
+			Help: "hookrelay's finished River jobs deleted by retention.",
+		}),
 		reconciled: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hookrelay_deliveries_reconciled_total",
 			Help: "Pending deliveries that no live job carried (a deleted job, say) and that were given one again.",
@@ -78,7 +83,7 @@ func newMetrics(store *outbox.Store, now func() time.Time, logger *slog.Logger) 
 		m.attempts.WithLabelValues(result)
 	}
 	m.database = &databaseCollector{store: store, now: now, logger: logger}
-	m.registry.MustRegister(m.fannedOut, m.attempts, m.finished, m.attemptDuration, m.pruned, m.rescued, m.reconciled, m.database,
+	m.registry.MustRegister(m.fannedOut, m.attempts, m.finished, m.attemptDuration, m.pruned, m.prunedJobs, m.rescued, m.reconciled, m.database,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -74,16 +74,19 @@ func (s *Relay) poll(ctx context.Context) {
 // polling until its next sleep opens another). It returns at once while a
 // publishing transaction is in flight.
 func (s *Relay) sleep(ctx context.Context, listener *outbox.OutboxListener) *outbox.OutboxListener {
+	// A kept listener whose connection broke while the poller was awake (a
+	// restart, maybe long ago) is replaced: its error is old news, a fresh
+	// connection's is not.
+	if listener != nil && listener.Drain(ctx) != nil {
+		listener.Close()
+		listener = nil
+	}
 	var err error
 	if listener == nil {
 		if listener, err = s.store.ListenOutbox(ctx); err != nil {
 			s.logSleepError(ctx, err)
 			return nil
 		}
-	} else if err := listener.Drain(ctx); err != nil {
-		s.logSleepError(ctx, err)
-		listener.Close()
-		return nil
 	}
 	for {
 		rung, err := listener.Doorbell(ctx)

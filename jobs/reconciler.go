@@ -66,12 +66,22 @@ func (w *reconcileWorker) NextRetry(job *river.Job[ReconcileArgs]) time.Time {
 
 func (w *reconcileWorker) Work(ctx context.Context, _ *river.Job[ReconcileArgs]) error {
 	client := river.ClientFromContext[pgx.Tx](ctx)
-	pending, err := w.store.ListPendingDeliveries(ctx, time.Now().Add(-reconcileGrace), reconcileBatchMax)
-	if err != nil || len(pending) == 0 {
+	// Pending deliveries and live jobs are read in one snapshot: a job that
+	// finishes in between (its deliveries no longer pending) cannot look
+	// missing. In any snapshot a pending delivery has a live job, since each
+	// job is queued, replaced or ended in the transaction that makes its
+	// deliveries pending, or after the one that ends them.
+	var pending []*outbox.PendingDelivery
+	var carried map[string]bool
+	err := pgx.BeginTxFunc(ctx, w.store.Pool(), pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		var err error
+		pending, err = w.store.ListPendingDeliveriesTx(ctx, tx, time.Now().Add(-reconcileGrace), reconcileBatchMax)
+		if err == nil && len(pending) > 0 {
+			carried, err = liveDeliveries(ctx, client, tx)
+		}
 		return err
-	}
-	carried, err := liveDeliveries(ctx, client)
-	if err != nil {
+	})
+	if err != nil || len(pending) == 0 {
 		return err
 	}
 	orphans := map[string][]string{} // hook ID → delivery IDs
@@ -98,12 +108,12 @@ func (w *reconcileWorker) Work(ctx context.Context, _ *river.Job[ReconcileArgs])
 }
 
 // liveDeliveries returns the IDs of the deliveries that live deliver jobs
-// carry.
-func liveDeliveries(ctx context.Context, client *river.Client[pgx.Tx]) (map[string]bool, error) {
+// carry, as tx sees them.
+func liveDeliveries(ctx context.Context, client *river.Client[pgx.Tx], tx pgx.Tx) (map[string]bool, error) {
 	carried := map[string]bool{}
 	params := river.NewJobListParams().Kinds(DeliverArgs{}.Kind()).States(liveJobStates...).First(1000)
 	for {
-		res, err := client.JobList(ctx, params)
+		res, err := client.JobListTx(ctx, tx, params)
 		if err != nil {
 			return nil, fmt.Errorf("list live deliver jobs: %w", err)
 		}

@@ -2,11 +2,11 @@ package jobs
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/hookrelay/hookrelay/outbox"
@@ -17,7 +17,11 @@ import (
 const retentionBatchSize = 1000
 
 // RetentionArgs are the args of the periodic job that deletes finished
-// events older than the retention, with their deliveries and attempts.
+// events older than the retention, with their deliveries and attempts, and
+// hookrelay's River jobs finished before then. River's own cleaner keeps
+// finished jobs for a day, about a job per delivery under a steady load: on a
+// shared River client it is the application's, and it cannot tell
+// hookrelay's jobs from the application's.
 type RetentionArgs struct{}
 
 // Kind is a storage format: renaming it would strand queued jobs.
@@ -52,23 +56,39 @@ func (w *retentionWorker) NextRetry(job *river.Job[RetentionArgs]) time.Time {
 // that has more to delete queues its successor.
 const retentionRunMax = 10 * time.Second
 
-// Work deletes in batches until nothing old is left; a batch per statement
-// keeps locks short.
+// Work deletes in batches until nothing old is left, events first, then
+// River jobs; a batch per statement keeps locks short.
 func (w *retentionWorker) Work(ctx context.Context, _ *river.Job[RetentionArgs]) error {
+	client := river.ClientFromContext[pgx.Tx](ctx)
 	start := time.Now()
 	before := w.now().Add(-w.retention)
-	for {
-		n, err := w.store.DeleteFinishedEvents(ctx, before, retentionBatchSize)
-		if err != nil {
-			return fmt.Errorf("retention: %w", err)
-		}
-		w.metrics.pruned.Add(float64(n))
-		if n < retentionBatchSize {
-			return nil
-		}
-		if time.Since(start) > retentionRunMax {
-			_, err := river.ClientFromContext[pgx.Tx](ctx).Insert(ctx, RetentionArgs{}, nil)
-			return wrap(err, "queue the rest of retention")
+	for _, prune := range []func() (int, error){
+		func() (int, error) {
+			n, err := w.store.DeleteFinishedEvents(ctx, before, retentionBatchSize)
+			w.metrics.pruned.Add(float64(n))
+			return int(n), wrap(err, "retention")
+		},
+		func() (int, error) {
+			n, err := client.Driver().GetExecutor().JobDeleteBefore(ctx, &riverdriver.JobDeleteBeforeParams{
+				CancelledDoDelete: true, CancelledFinalizedAtHorizon: before,
+				CompletedDoDelete: true, CompletedFinalizedAtHorizon: before,
+				DiscardedDoDelete: true, DiscardedFinalizedAtHorizon: before,
+				Max: retentionBatchSize, QueuesIncluded: []string{QueueDeliver, QueueControl}, Schema: client.Schema(),
+			})
+			w.metrics.prunedJobs.Add(float64(n))
+			return n, wrap(err, "retention of River's finished jobs")
+		},
+	} {
+		for n := retentionBatchSize; n == retentionBatchSize; {
+			var err error
+			if n, err = prune(); err != nil {
+				return err
+			}
+			if n == retentionBatchSize && time.Since(start) > retentionRunMax {
+				_, err := client.Insert(ctx, RetentionArgs{}, nil)
+				return wrap(err, "queue the rest of retention")
+			}
 		}
 	}
+	return nil
 }

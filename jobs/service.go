@@ -53,6 +53,9 @@ type Relay struct {
 	stopLock  context.CancelFunc
 	lockHeld  chan struct{}
 	startedAt time.Time
+	// superseded receives ErrSchemaNewer once a later release migrated the
+	// schema (see watchSchema).
+	superseded chan error
 }
 
 // River queues. Fan-out has a queue of its own so that it never waits for a
@@ -80,6 +83,7 @@ func New(config *Config) (*Relay, error) {
 	return &Relay{
 		owner:       newOwner(base),
 		cancelBase:  cancelBase,
+		superseded:  make(chan error, 1),
 		config:      config,
 		store:       config.Store,
 		metrics:     newMetrics(config.Store, config.Now, config.Logger),
@@ -111,6 +115,7 @@ func (r *Relay) AddWorkers(workers *river.Workers) error {
 			schedule:     config.RetrySchedule,
 			disableAfter: config.DisableAfter,
 			gate:         newSlotGate(config.gateBounds(), time.Now),
+			health:       newHealth(config.Logger),
 			refused:      make(map[string]map[int64]struct{}),
 			client:       r.Client,
 			owner:        r.owner,
@@ -229,8 +234,15 @@ func (r *Relay) Start(ctx context.Context, client *river.Client[pgx.Tx]) error {
 	r.stopLoops = cancel
 	r.loops.Go(func() { r.poll(loopCtx) })
 	r.loops.Go(func() { r.rescue(loopCtx) })
+	r.loops.Go(func() { r.watchSchema(loopCtx) })
 	return nil
 }
+
+// Superseded receives outbox.ErrSchemaNewer, saying which versions, when a
+// later release of hookrelay migrated the schema after Start: the relay then
+// stopped working its jobs for good, which the later release's processes
+// work. Stop the process then; serve exits with the error.
+func (r *Relay) Superseded() <-chan error { return r.superseded }
 
 // Stop stops polling and rescuing, and makes running fan-out jobs finish
 // soon; stop the River client to drain its jobs, then call Drain.

@@ -574,11 +574,11 @@ type PendingDelivery struct {
 	HookID string
 }
 
-// ListPendingDeliveries returns up to maxDeliveries pending deliveries last
-// changed before before, oldest first. It reads the whole table: it is for
-// the reconciler, every few minutes.
-func (s *Store) ListPendingDeliveries(ctx context.Context, before time.Time, maxDeliveries int) ([]*PendingDelivery, error) {
-	rows, err := s.queries(s.pool).DeliveryListPendingBefore(ctx, &dbsqlc.DeliveryListPendingBeforeParams{
+// ListPendingDeliveriesTx returns up to maxDeliveries pending deliveries
+// last changed before before, oldest first, as tx sees them. It reads the
+// whole table: it is for the reconciler, every few minutes.
+func (s *Store) ListPendingDeliveriesTx(ctx context.Context, tx pgx.Tx, before time.Time, maxDeliveries int) ([]*PendingDelivery, error) {
+	rows, err := s.queries(tx).DeliveryListPendingBefore(ctx, &dbsqlc.DeliveryListPendingBeforeParams{
 		Before: before,
 		Max:    int32(maxDeliveries), //nolint:gosec // a batch size
 	})

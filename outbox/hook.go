@@ -371,8 +371,8 @@ func (s *Store) EnableHook(ctx context.Context, id string) (*Hook, error) {
 	return hook, err
 }
 
-// DisableHook disables the hook, recording reason, and cancels its pending
-// deliveries in the same transaction.
+// DisableHook disables the hook, recording reason, unless it is disabled
+// already, then cancels its pending deliveries (see CancelPendingOfHook).
 func (s *Store) DisableHook(ctx context.Context, id, reason string) (*Hook, error) {
 	var hook *Hook
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -380,30 +380,83 @@ func (s *Store) DisableHook(ctx context.Context, id, reason string) (*Hook, erro
 		hook, err = s.DisableHookTx(ctx, tx, id, reason, true)
 		return err
 	})
-	return hook, err
+	if err != nil {
+		return nil, err
+	}
+	return hook, s.CancelPendingOfHook(ctx, id)
 }
 
-// DisableHookTx is DisableHook inside tx, so that a delivery's outcome and
-// the hook's disabling commit together. announce publishes Hook.Disabled in
-// tx: not when a delivery of an operational event disabled the hook.
+// DisableHookTx disables the hook in tx, so that a delivery's outcome and
+// the hook's disabling commit together, unless it is disabled already.
+// announce publishes Hook.Disabled in tx when it disables it: not when a
+// delivery of an operational event disabled the hook. Its pending
+// deliveries are left: call CancelPendingOfHook once tx commits (its
+// deliver jobs cancel any left at their next run).
 func (s *Store) DisableHookTx(ctx context.Context, tx pgx.Tx, id, reason string, announce bool) (*Hook, error) {
 	if !isUUID(id) {
 		return nil, missing(ErrHookNotFound, id)
 	}
-	// Deliveries first, then the hook: the order in which recording an
-	// attempt takes their locks, so the two never deadlock.
-	_, err := s.queries(tx).DeliveryCancelPendingOfHook(ctx, &dbsqlc.DeliveryCancelPendingOfHookParams{
-		HookID: id,
-		Reason: nullable("hook disabled: " + reason),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("cancel pending deliveries of hook %s: %w", id, err)
+	q := s.queries(tx)
+	row, err := q.HookDisable(ctx, &dbsqlc.HookDisableParams{ID: id, DisabledReason: nullable(reason)})
+	if errors.Is(err, pgx.ErrNoRows) { // disabled already, or missing
+		if row, err = q.HookGetByID(ctx, id); err != nil {
+			return nil, lookupErr(err, ErrHookNotFound, id, "get hook %s", id)
+		}
+		return hookFromRow(row)
 	}
-	hook, err := s.setHookEnabled(ctx, tx, id, false, reason)
+	if err != nil {
+		return nil, fmt.Errorf("disable hook %s: %w", id, err)
+	}
+	hook, err := hookFromRow(row)
 	if err == nil && announce {
 		_, err = s.PublishTx(ctx, tx, HookDisabled(hook))
 	}
 	return hook, err
+}
+
+// cancelBatch bounds the deliveries one statement of CancelPendingOfHook
+// cancels; cancelPasses is how many times it looks.
+const (
+	cancelBatch  = 1000
+	cancelPasses = 3
+)
+
+// CancelPendingOfHook cancels the pending deliveries of a disabled hook, a
+// batch per statement, never waiting for a lock: many runs of a busy hook
+// may disable it at once, and each would otherwise wait on the deliveries
+// the others are recording. It looks again for those it skipped while they
+// were being recorded, until a look finds none, a few times at most; the
+// deliver jobs of any still pending cancel them at their next run.
+func (s *Store) CancelPendingOfHook(ctx context.Context, id string) error {
+	hook, err := s.GetHook(ctx, id)
+	if err != nil || hook.Enabled {
+		return err
+	}
+	reason := nullable("hook disabled: " + hook.DisabledReason)
+	for pass := range cancelPasses {
+		if pass > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		canceled := int64(0)
+		for {
+			n, err := s.queries(s.pool).DeliveryCancelPendingOfHook(ctx, &dbsqlc.DeliveryCancelPendingOfHookParams{HookID: id, Reason: reason, Max: cancelBatch})
+			if err != nil {
+				return fmt.Errorf("cancel pending deliveries of hook %s: %w", id, err)
+			}
+			canceled += n
+			if n < cancelBatch {
+				break
+			}
+		}
+		if canceled == 0 {
+			return nil
+		}
+	}
+	return nil
 }
 
 func (s *Store) setHookEnabled(ctx context.Context, tx pgx.Tx, id string, enabled bool, reason string) (*Hook, error) {

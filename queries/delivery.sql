@@ -132,10 +132,16 @@ SELECT id, status FROM recorded;
 
 -- DeliveryCancelPendingOfHook ends every pending delivery of a hook as
 -- canceled, in the transaction that disables or deletes it.
+-- DeliveryCancelPendingOfHook cancels up to @max pending deliveries of a
+-- hook, skipping those a run is recording: it never waits for a lock.
 -- name: DeliveryCancelPendingOfHook :execrows
-UPDATE /* TEMPLATE: schema */deliveries
+UPDATE /* TEMPLATE: schema */deliveries d
 SET status = 'canceled', last_error = @reason, updated_at = now(), finished_at = now()
-WHERE hook_id = @hook_id AND status = 'pending';
+WHERE d.id IN (
+    SELECT p.id FROM /* TEMPLATE: schema */deliveries p
+    WHERE p.hook_id = @hook_id AND p.status = 'pending'
+    LIMIT @max FOR UPDATE SKIP LOCKED
+) AND d.status = 'pending';
 
 -- DeliveryReset makes finished deliveries pending again for a replay, due at
 -- once and at the start of the retry schedule; pending ones are left alone,

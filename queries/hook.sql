@@ -26,6 +26,13 @@ RETURNING *;
 -- name: HookDelete :one
 DELETE FROM /* TEMPLATE: schema */hooks WHERE id = @id RETURNING *;
 
+-- HookDisable disables an enabled hook; a disabled one is left as it is.
+-- name: HookDisable :one
+UPDATE /* TEMPLATE: schema */hooks
+SET enabled = false, disabled_reason = @disabled_reason, failing_since = NULL, updated_at = now()
+WHERE id = @id AND enabled
+RETURNING *;
+
 -- name: HookSetEnabled :one
 UPDATE /* TEMPLATE: schema */hooks
 SET enabled = @enabled, disabled_reason = sqlc.narg('disabled_reason'), failing_since = NULL, updated_at = now()

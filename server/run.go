@@ -70,6 +70,7 @@ func Run(ctx context.Context, config *jobs.Config, serverConfig *Config, listene
 	select {
 	case <-ctx.Done():
 	case err = <-httpDone:
+	case err = <-service.Superseded():
 	}
 	logger.Info("hookrelay stopping: draining in-flight deliveries")
 	drainCtx, cancel := context.WithTimeout(context.Background(), drainTimeout)

@@ -25,6 +25,7 @@ import (
 // options are the settings every command shares: each flag defaults to its
 // environment variable.
 type options struct {
+	command       string // "hookrelay serve", say
 	databaseURL   string
 	schema        string
 	riverSchema   string
@@ -57,7 +58,7 @@ const dbMaxConnsDefault = 25
 func newFlagSet(name string) (*flag.FlagSet, *options) {
 	fs := flag.NewFlagSet("hookrelay "+name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	o := &options{}
+	o := &options{command: fs.Name()}
 	fs.StringVar(&o.databaseURL, "database-url", os.Getenv("DATABASE_URL"), "Postgres connection string (DATABASE_URL)")
 	fs.StringVar(&o.schema, "schema", envOr("HOOKRELAY_SCHEMA", outbox.SchemaDefault), "schema of all tables (HOOKRELAY_SCHEMA)")
 	fs.StringVar(&o.riverSchema, "river-schema", os.Getenv("HOOKRELAY_RIVER_SCHEMA"), "schema of River's tables when they are the application's, such as public; default: --schema (HOOKRELAY_RIVER_SCHEMA)")
@@ -276,6 +277,11 @@ func (o *options) connect(ctx context.Context) (*outbox.Store, error) {
 		return nil, usagef("invalid --db-max-conns %d: give a positive number", o.dbMaxConns)
 	}
 	config.MaxConns = int32(min(o.dbMaxConns, 10000)) //nolint:gosec // bounded
+	// Named in pg_stat_activity, beside the auth server's connections,
+	// unless the URL names them.
+	if _, named := config.ConnConfig.RuntimeParams["application_name"]; !named {
+		config.ConnConfig.RuntimeParams["application_name"] = o.command
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, config)
 	if err != nil {
 		return nil, fmt.Errorf("connect to database: %w", err)

@@ -111,12 +111,13 @@ func TestFaults(t *testing.T) {
 	// answers 410 once and must end disabled.
 	type pair struct{ event, hook string }
 	var mu sync.Mutex
-	seen := map[pair]int{}
+	seen := map[pair][]time.Time{} // receipts
 	record := func(body []byte) {
 		var b struct{ EventID, HookID string }
 		if json.Unmarshal(body, &b) == nil {
 			mu.Lock()
-			seen[pair{b.EventID, b.HookID}]++
+			p := pair{b.EventID, b.HookID}
+			seen[p] = append(seen[p], time.Now())
 			mu.Unlock()
 		}
 	}
@@ -231,33 +232,42 @@ func TestFaults(t *testing.T) {
 
 	// Inject faults while events flow, each kind several times.
 	faults := map[string]int{}
+	type injected struct {
+		kind string
+		at   time.Time
+	}
+	var injections []injected
+	note := func(kind string) {
+		faults[kind]++
+		injections = append(injections, injected{kind, time.Now()})
+	}
 	var readyzDown bool
 	inject := []func(){
 		func() {
 			i := rand.IntN(2)
 			kill(i)
-			faults["SIGKILL one of two serve"]++
+			note("SIGKILL one of two serve")
 			time.Sleep(300 * time.Millisecond)
 			startProc(i)
 		},
 		func() {
 			kill(0)
 			kill(1)
-			faults["SIGKILL the only serve"]++
+			note("SIGKILL the only serve")
 			startProc(0)
 			time.Sleep(2 * time.Second)
 			startProc(1)
 		},
 		func() {
 			require.NoError(t, pg.Docker().Stop(ctx, nil))
-			faults["Postgres stopped and started"]++
+			note("Postgres stopped and started")
 			time.Sleep(2 * time.Second)
 			require.NoError(t, pg.Docker().Start(ctx))
 			px.target.Store(endpoint(t))
 		},
 		func() {
 			require.NoError(t, exec.Command("docker", "pause", pg.Docker().GetContainerID()).Run())
-			faults["Postgres paused past the HTTP timeout"]++
+			note("Postgres paused past the HTTP timeout")
 			time.Sleep(1500 * time.Millisecond)
 			if resp, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + addrs[0] + "/readyz"); err == nil {
 				readyzDown = readyzDown || resp.StatusCode == http.StatusServiceUnavailable
@@ -296,7 +306,7 @@ func TestFaults(t *testing.T) {
 		n := 0
 		for _, id := range eventIDs {
 			for _, hook := range []string{hookA.ID, hookB.ID} {
-				if seen[pair{id, hook}] == 0 {
+				if len(seen[pair{id, hook}]) == 0 {
 					n++
 				}
 			}
@@ -314,11 +324,28 @@ func TestFaults(t *testing.T) {
 	}
 
 	mu.Lock()
+	// Each receipt after the first is counted against the last fault
+	// injected before it, and its hook: what made it.
 	delivered, duplicates := 0, 0
-	for p, n := range seen {
-		if p.hook == hookA.ID || p.hook == hookB.ID {
-			delivered++
-			duplicates += n - 1
+	causes := map[string]int{}
+	for p, times := range seen {
+		if p.hook != hookA.ID && p.hook != hookB.ID {
+			continue
+		}
+		delivered++
+		duplicates += len(times) - 1
+		for _, at := range times[1:] {
+			cause := "before any fault"
+			for _, in := range injections {
+				if in.at.Before(at) {
+					cause = in.kind
+				}
+			}
+			hook := "A"
+			if p.hook == hookB.ID {
+				hook = "B"
+			}
+			causes[hook+", after "+cause]++
 		}
 	}
 	mu.Unlock()
@@ -328,6 +355,7 @@ func TestFaults(t *testing.T) {
 		total += n
 	}
 	logText, _ := os.ReadFile(logPath)
+	fmt.Printf("faults: duplicates by hook and the fault before them: %v\n", causes)
 	fmt.Printf("faults: %d events, %d deliveries expected, %d delivered, %d lost, %d duplicates, %d faults injected %v, %d publish retries, %d rescues of stranded jobs, %d reconciler runs that found deliveries without a job, wall %s\n",
 		len(eventIDs), 2*len(eventIDs), delivered, lost, duplicates, total, faults, publishErrors.Load(),
 		strings.Count(string(logText), "rescued jobs of a dead process"), strings.Count(string(logText), "pending deliveries had no job"),

@@ -61,20 +61,27 @@ func (q *Queries) DeliveryCancelMany(ctx context.Context, arg *DeliveryCancelMan
 }
 
 const deliveryCancelPendingOfHook = `-- name: DeliveryCancelPendingOfHook :execrows
-UPDATE /* TEMPLATE: schema */deliveries
+UPDATE /* TEMPLATE: schema */deliveries d
 SET status = 'canceled', last_error = $1, updated_at = now(), finished_at = now()
-WHERE hook_id = $2 AND status = 'pending'
+WHERE d.id IN (
+    SELECT p.id FROM /* TEMPLATE: schema */deliveries p
+    WHERE p.hook_id = $2 AND p.status = 'pending'
+    LIMIT $3 FOR UPDATE SKIP LOCKED
+) AND d.status = 'pending'
 `
 
 type DeliveryCancelPendingOfHookParams struct {
 	Reason *string
 	HookID string
+	Max    int32
 }
 
 // DeliveryCancelPendingOfHook ends every pending delivery of a hook as
 // canceled, in the transaction that disables or deletes it.
+// DeliveryCancelPendingOfHook cancels up to @max pending deliveries of a
+// hook, skipping those a run is recording: it never waits for a lock.
 func (q *Queries) DeliveryCancelPendingOfHook(ctx context.Context, arg *DeliveryCancelPendingOfHookParams) (int64, error) {
-	result, err := q.db.Exec(ctx, deliveryCancelPendingOfHook, arg.Reason, arg.HookID)
+	result, err := q.db.Exec(ctx, deliveryCancelPendingOfHook, arg.Reason, arg.HookID, arg.Max)
 	if err != nil {
 		return 0, err
 	}

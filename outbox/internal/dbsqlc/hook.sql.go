@@ -52,6 +52,46 @@ func (q *Queries) HookDelete(ctx context.Context, id string) (*Hook, error) {
 	return &i, err
 }
 
+const hookDisable = `-- name: HookDisable :one
+UPDATE /* TEMPLATE: schema */hooks
+SET enabled = false, disabled_reason = $1, failing_since = NULL, updated_at = now()
+WHERE id = $2 AND enabled
+RETURNING id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at, key_rotated_at, rate_count, rate_period_s, rate_burst, filter
+`
+
+type HookDisableParams struct {
+	DisabledReason *string
+	ID             string
+}
+
+// HookDisable disables an enabled hook; a disabled one is left as it is.
+func (q *Queries) HookDisable(ctx context.Context, arg *HookDisableParams) (*Hook, error) {
+	row := q.db.QueryRow(ctx, hookDisable, arg.DisabledReason, arg.ID)
+	var i Hook
+	err := row.Scan(
+		&i.ID,
+		&i.Name,
+		&i.Url,
+		&i.Events,
+		&i.Headers,
+		&i.TenantID,
+		&i.Enabled,
+		&i.DisabledReason,
+		&i.SigningKey,
+		&i.PreviousSigningKey,
+		&i.PreviousKeyExpiresAt,
+		&i.FailingSince,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.KeyRotatedAt,
+		&i.RateCount,
+		&i.RatePeriodS,
+		&i.RateBurst,
+		&i.Filter,
+	)
+	return &i, err
+}
+
 const hookFilterCheck = `-- name: HookFilterCheck :one
 SELECT jsonb_path_match($1::jsonb, $2::jsonpath, '{}', false)::boolean AS passes
 `
