@@ -28,6 +28,8 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file, and one of serve during the drain to FILE.serve")
 	drainOnly := fs.Bool("drain-only", false, "run River's baseline and the drain phases only")
 	statements := fs.Bool("pg-statements", false, "load pg_stat_statements in the throwaway Postgres and report the drain's top statements (--json)")
+	soak := fs.Duration("soak", 0, "instead of the phases, offer --rate for this long with --soak-retention, sampling the tables")
+	soakRetention := fs.Duration("soak-retention", 2*time.Minute, "the retention of --soak")
 	if err := parseNone(fs, args); err != nil {
 		return err
 	}
@@ -56,6 +58,10 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		defer db.Stop()
 		databaseURL = db.URL
 	}
+	if *soak > 0 {
+		return runSoak(ctx, &bench.Config{DatabaseURL: databaseURL, Hooks: *hooks, Rate: *rate, Logger: benchLogger()},
+			*soak, *soakRetention, *asJSON, stdout)
+	}
 	res, err := bench.Run(ctx, &bench.Config{
 		DatabaseURL:  databaseURL,
 		Events:       *events,
@@ -65,7 +71,7 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		Duration:     *duration,
 		DrainOnly:    *drainOnly,
 		ServeProfile: serveProfile,
-		Logger:       slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Logger:       benchLogger(),
 	}, os.Stderr)
 	if err != nil {
 		return err
@@ -97,6 +103,32 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	)
 	for _, row := range rows {
 		fmt.Fprintf(w, "%s\t%s\n", row[0], row[1])
+	}
+	return w.Flush()
+}
+
+func benchLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// soakSamples is how many times a soak samples the tables.
+const soakSamples = 20
+
+// runSoak is `hookrelay bench --soak D`: a steady load, the tables sampled.
+func runSoak(ctx context.Context, config *bench.Config, duration, retention time.Duration, asJSON bool, stdout io.Writer) error {
+	res, err := bench.Soak(ctx, config, duration, retention, soakSamples, os.Stderr)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(stdout, res)
+	}
+	fmt.Fprintf(stdout, "soak: %d deliveries/s to %d hooks for %s, retention %s: latency p50/p95/p99 %.1f / %.1f / %.1f ms, %.2f River jobs per delivery\n",
+		res.DeliveriesPerS, res.Hooks, duration, retention, res.Latency.P50, res.Latency.P95, res.Latency.P99, res.RiverJobsPerDelivery)
+	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "seconds\tevents\tdeliveries\tattempts\triver jobs\tMiB\t")
+	for _, s := range res.Samples {
+		fmt.Fprintf(w, "%.0f\t%d\t%d\t%d\t%d\t%.1f\t\n", s.Seconds, s.Events, s.Deliveries, s.Attempts, s.RiverJobs, float64(s.Bytes)/(1<<20))
 	}
 	return w.Flush()
 }

@@ -42,6 +42,8 @@ type Config struct {
 	// ServeProfile, when set, is where a CPU profile of serve during the
 	// HTTP drain is written.
 	ServeProfile string
+	// Retention is the service's (see Soak); zero leaves its default.
+	Retention time.Duration
 	// Logger receives the service's warnings.
 	Logger *slog.Logger
 }
@@ -280,6 +282,7 @@ func newEnvironment(ctx context.Context, pool *pgxpool.Pool, config *Config) (*e
 	service, err := jobs.NewService(&jobs.Config{
 		Store:      store,
 		AllowCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
+		Retention:  config.Retention,
 		Logger:     config.Logger,
 	})
 	if err == nil {
