@@ -44,3 +44,32 @@ func TestBench(t *testing.T) {
 	require.Equal(t, https["connections"], https["tls_handshakes"], "every connection to the HTTPS receiver is a handshake")
 	require.Equal(t, 0.0, out["drain"].(map[string]any)["tls_handshakes"])
 }
+
+// TestBenchSoak runs a short soak: every offered delivery measured, the
+// tables sampled as they fill.
+func TestBenchSoak(t *testing.T) {
+	url := pg.NewEmptyDatabase(t)
+	res := runCLI(t, url, "bench", "--soak", "5s", "--rate", "100", "--json")
+	require.Equal(t, 0, res.code, res.stderr)
+
+	var out struct {
+		Latency              struct{ N int } `json:"latency_ms"`
+		RiverJobsPerDelivery float64         `json:"river_jobs_per_delivery"`
+		Samples              []struct {
+			Events     int64 `json:"events"`
+			Deliveries int64 `json:"deliveries"`
+			RiverJobs  int64 `json:"river_jobs"`
+			Bytes      int64 `json:"bytes"`
+		} `json:"samples"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(res.stdout), &out), res.stdout)
+	require.Equal(t, 500, out.Latency.N, "50 events a second to 2 hooks for 5 s")
+	require.Greater(t, out.RiverJobsPerDelivery, 0.0)
+	require.LessOrEqual(t, out.RiverJobsPerDelivery, 2.0)
+	require.GreaterOrEqual(t, len(out.Samples), 19, "a sample every 250 ms")
+	last := out.Samples[len(out.Samples)-1]
+	require.Greater(t, last.Events, out.Samples[0].Events)
+	require.LessOrEqual(t, last.Deliveries, 2*last.Events, "each event fanned out to its 2 hooks, or not yet")
+	require.Positive(t, last.RiverJobs)
+	require.Positive(t, last.Bytes)
+}
