@@ -31,6 +31,11 @@ func TestBench(t *testing.T) {
 		require.Greater(t, p["p99"].(float64), 0.0)
 	}
 	require.Equal(t, 20.0, latency["wake"].(map[string]any)["n"], "10 quiet spells × 2 hooks")
+	rate := out["rate_limit"].(map[string]any)
+	require.Equal(t, 300.0, rate["events"])
+	require.Greater(t, rate["drained_per_s"].(float64), 0.0)
+	require.LessOrEqual(t, rate["busiest_second"].(float64), 55.0, "50/s, and the jitter TestRateLimitAcrossProcesses allows")
+	require.Equal(t, 200.0, rate["below_limit_latency_ms"].(map[string]any)["n"])
 	for _, name := range []string{"drain", "drain_https"} {
 		drain := out[name].(map[string]any)
 		for _, key := range []string{"deliveries_per_s", "ratio", "wal_bytes_per_delivery", "database_bytes_per_event",

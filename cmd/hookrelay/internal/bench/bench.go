@@ -87,6 +87,8 @@ type Result struct {
 	PublishOverhead       float64 `json:"publish_overhead"`
 	PlainInsertTxPerS     float64 `json:"plain_insert_tx_per_s"`
 	PublishTxPerS         float64 `json:"publish_tx_per_s"`
+	// RateLimit is the rate-limit phase.
+	RateLimit *RateResult `json:"rate_limit"`
 	// FanOutUS and FanOutFilteredUS are the fan-out's time per delivery
 	// made to 100 hooks, without filters and with one each.
 	FanOutUS             float64 `json:"fan_out_us_per_delivery"`
@@ -114,6 +116,9 @@ const (
 	benchSchema      = "hookrelay_bench"
 	benchRiverSchema = "hookrelay_bench_river"
 )
+
+// rateEventsMax bounds the rate-limit phase's backlog: 20 s at 50/s.
+const rateEventsMax = 1000
 
 // wakeSamples is how many quiet spells the wake-up phase measures.
 const wakeSamples = 10
@@ -217,6 +222,11 @@ func runInProcess(ctx context.Context, pool *pgxpool.Pool, config *Config, res *
 		return fmt.Errorf("latency beside a flaky hook: %w", err)
 	}
 	res.Latency.BesideFlakyHookRatio = res.Latency.BesideFlakyHook.P99 / res.Latency.Go.P99
+	step(fmt.Sprintf("a backlog drained to a hook limited to %d/s; latency with every hook below its limit", rateLimitPerS))
+	if res.RateLimit, err = env.rateLimited(ctx, min(config.Events, rateEventsMax), config.Rate, config.Duration); err != nil {
+		return fmt.Errorf("rate limit: %w", err)
+	}
+	res.RateLimit.BelowLimitRatio = res.RateLimit.BelowLimit.P99 / res.Latency.Go.P99
 	step("latency of the first event after quiet spells")
 	if res.Latency.Wake, err = env.wakeLatency(ctx, wakeSamples); err != nil {
 		return err
