@@ -68,9 +68,10 @@ func (w *reconcileWorker) Work(ctx context.Context, _ *river.Job[ReconcileArgs])
 	client := river.ClientFromContext[pgx.Tx](ctx)
 	// Pending deliveries and live jobs are read in one snapshot: a job that
 	// finishes in between (its deliveries no longer pending) cannot look
-	// missing. In any snapshot a pending delivery has a live job, since each
-	// job is queued, replaced or ended in the transaction that makes its
-	// deliveries pending, or after the one that ends them.
+	// missing. In any snapshot a pending delivery has a live job (each job
+	// is queued or replaced in the transaction that makes its deliveries
+	// pending, and ends after the one that ends them), unless its job was
+	// deleted or discarded: the orphans this looks for.
 	var pending []*outbox.PendingDelivery
 	var carried map[string]bool
 	err := pgx.BeginTxFunc(ctx, w.store.Pool(), pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
