@@ -415,17 +415,19 @@ func (s *Store) DisableHookTx(ctx context.Context, tx pgx.Tx, id, reason string,
 }
 
 // cancelBatch bounds the deliveries one statement of CancelPendingOfHook
-// cancels; cancelPasses is how many times it looks.
+// cancels; it looks cancelPasses times at most, cancelRetryWait apart, for
+// those being recorded (a recording holds them for milliseconds).
 const (
-	cancelBatch  = 1000
-	cancelPasses = 3
+	cancelBatch     = 1000
+	cancelPasses    = 25
+	cancelRetryWait = 20 * time.Millisecond
 )
 
 // CancelPendingOfHook cancels the pending deliveries of a disabled hook, a
 // batch per statement, never waiting for a lock: many runs of a busy hook
 // may disable it at once, and each would otherwise wait on the deliveries
 // the others are recording. It looks again for those it skipped while they
-// were being recorded, until a look finds none, a few times at most; the
+// were being recorded until none is pending, for half a second at most; the
 // deliver jobs of any still pending cancel them at their next run.
 func (s *Store) CancelPendingOfHook(ctx context.Context, id string) error {
 	hook, err := s.GetHook(ctx, id)
@@ -433,27 +435,27 @@ func (s *Store) CancelPendingOfHook(ctx context.Context, id string) error {
 		return err
 	}
 	reason := nullable("hook disabled: " + hook.DisabledReason)
+	q := s.queries(s.pool)
 	for pass := range cancelPasses {
 		if pass > 0 {
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
-			case <-time.After(100 * time.Millisecond):
+			case <-time.After(cancelRetryWait):
 			}
 		}
-		canceled := int64(0)
 		for {
-			n, err := s.queries(s.pool).DeliveryCancelPendingOfHook(ctx, &dbsqlc.DeliveryCancelPendingOfHookParams{HookID: id, Reason: reason, Max: cancelBatch})
+			n, err := q.DeliveryCancelPendingOfHook(ctx, &dbsqlc.DeliveryCancelPendingOfHookParams{HookID: id, Reason: reason, Max: cancelBatch})
 			if err != nil {
 				return fmt.Errorf("cancel pending deliveries of hook %s: %w", id, err)
 			}
-			canceled += n
 			if n < cancelBatch {
 				break
 			}
 		}
-		if canceled == 0 {
-			return nil
+		pending, err := q.DeliveryHookHasPending(ctx, id)
+		if err != nil || !pending {
+			return wrap(err, "look for pending deliveries of hook %s", id)
 		}
 	}
 	return nil

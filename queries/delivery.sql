@@ -132,6 +132,9 @@ SELECT id, status FROM recorded;
 
 -- DeliveryCancelPendingOfHook ends every pending delivery of a hook as
 -- canceled, in the transaction that disables or deletes it.
+-- name: DeliveryHookHasPending :one
+SELECT EXISTS (SELECT 1 FROM /* TEMPLATE: schema */deliveries WHERE hook_id = @hook_id AND status = 'pending')::boolean AS pending;
+
 -- DeliveryCancelPendingOfHook cancels up to @max pending deliveries of a
 -- hook, skipping those a run is recording: it never waits for a lock.
 -- name: DeliveryCancelPendingOfHook :execrows

@@ -76,8 +76,6 @@ type DeliveryCancelPendingOfHookParams struct {
 	Max    int32
 }
 
-// DeliveryCancelPendingOfHook ends every pending delivery of a hook as
-// canceled, in the transaction that disables or deletes it.
 // DeliveryCancelPendingOfHook cancels up to @max pending deliveries of a
 // hook, skipping those a run is recording: it never waits for a lock.
 func (q *Queries) DeliveryCancelPendingOfHook(ctx context.Context, arg *DeliveryCancelPendingOfHookParams) (int64, error) {
@@ -264,6 +262,19 @@ func (q *Queries) DeliveryGetForSendMany(ctx context.Context, ids []string) ([]*
 		return nil, err
 	}
 	return items, nil
+}
+
+const deliveryHookHasPending = `-- name: DeliveryHookHasPending :one
+SELECT EXISTS (SELECT 1 FROM /* TEMPLATE: schema */deliveries WHERE hook_id = $1 AND status = 'pending')::boolean AS pending
+`
+
+// DeliveryCancelPendingOfHook ends every pending delivery of a hook as
+// canceled, in the transaction that disables or deletes it.
+func (q *Queries) DeliveryHookHasPending(ctx context.Context, hookID string) (bool, error) {
+	row := q.db.QueryRow(ctx, deliveryHookHasPending, hookID)
+	var pending bool
+	err := row.Scan(&pending)
+	return pending, err
 }
 
 const deliveryInsertBatch = `-- name: DeliveryInsertBatch :many
