@@ -345,13 +345,15 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 	// Record even if the job's context ended: the requests were made. The
 	// outcomes, the leases (with the report that names them) and a hook's
 	// disabling commit together.
-	err = w.record(ctx, &runRecord{records: records, leased: run.detached, lease: lease, job: job.JobRow, report: report, disable: disable, disableReason: disableReason})
-	if err != nil {
+	rec := &runRecord{records: records, leased: run.detached, lease: lease, job: job.JobRow, report: report, disable: disable, disableReason: disableReason}
+	if err := w.record(ctx, rec); err != nil {
 		return w.storeFailed(ctx, job, err)
 	}
 	switch {
 	case disable != nil:
-		w.hookDisabled(ctx, disable.Hook.ID, disableReason)
+		if rec.disabled {
+			w.hookDisabled(ctx, disable.Hook.ID, disableReason)
+		}
 		return w.snooze(ctx, report, 0) // the next run cancels what is left
 	case report.Pending == 0:
 		return w.complete(ctx, previous, report)
@@ -477,6 +479,9 @@ type runRecord struct {
 	// disableReason.
 	disable       *outbox.Send
 	disableReason string
+	// disabled is set once the record disabled the hook: a run that found
+	// it disabled by another leaves the canceling to that one.
+	disabled bool
 }
 
 // record records r in one transaction, retried within recordTimeout:
@@ -510,7 +515,7 @@ func (w *deliverWorker) record(ctx context.Context, r *runRecord) error {
 			if r.disable != nil {
 				// No operational event about a delivery of one.
 				announce := !outbox.IsOperational(r.disable.EventType)
-				_, err = w.store.DisableHookTx(recordCtx, tx, r.disable.Hook.ID, r.disableReason, announce)
+				_, r.disabled, err = w.store.DisableHookTx(recordCtx, tx, r.disable.Hook.ID, r.disableReason, announce)
 			}
 			return err
 		})
@@ -547,21 +552,22 @@ func (w *deliverWorker) recordDetached(send *outbox.Send, out *outcome, test boo
 		disable = send
 	}
 	ctx := context.WithoutCancel(w.owner.base)
-	if err := w.record(ctx, &runRecord{records: []*outbox.AttemptRecord{record}, disable: disable, disableReason: reason}); err != nil {
+	rec := &runRecord{records: []*outbox.AttemptRecord{record}, disable: disable, disableReason: reason}
+	if err := w.record(ctx, rec); err != nil {
 		// The delivery goes again once its lease ends.
 		w.logger.WarnContext(ctx, "recording the outcome of a request failed: the delivery goes again", "delivery_id", send.DeliveryID, "error", err)
 		return
 	}
-	if disable != nil {
+	if rec.disabled {
 		w.hookDisabled(ctx, disable.Hook.ID, reason)
 	}
 }
 
 // hookDisabled follows the recording of an outcome that disabled a hook: it
 // says so and cancels the hook's pending deliveries. Many runs of a busy
-// hook may disable it at once: disabling takes only the hook's row, in the
-// recording transaction, and the cancels after it wait for no lock (see
-// outbox.Store.CancelPendingOfHook).
+// hook may judge it disabled at once: the one whose transaction disabled it
+// does this, the cancels waiting for no lock (see
+// outbox.Store.CancelPendingOfHook), and the others' jobs cancel their own.
 func (w *deliverWorker) hookDisabled(ctx context.Context, hookID, reason string) {
 	w.logger.WarnContext(ctx, "hook disabled", "hook_id", hookID, "reason", reason)
 	if err := w.store.CancelPendingOfHook(ctx, hookID); err != nil {

@@ -377,7 +377,7 @@ func (s *Store) DisableHook(ctx context.Context, id, reason string) (*Hook, erro
 	var hook *Hook
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
-		hook, err = s.DisableHookTx(ctx, tx, id, reason, true)
+		hook, _, err = s.DisableHookTx(ctx, tx, id, reason, true)
 		return err
 	})
 	if err != nil {
@@ -391,27 +391,28 @@ func (s *Store) DisableHook(ctx context.Context, id, reason string) (*Hook, erro
 // announce publishes Hook.Disabled in tx when it disables it: not when a
 // delivery of an operational event disabled the hook. Its pending
 // deliveries are left: call CancelPendingOfHook once tx commits (its
-// deliver jobs cancel any left at their next run).
-func (s *Store) DisableHookTx(ctx context.Context, tx pgx.Tx, id, reason string, announce bool) (*Hook, error) {
+// deliver jobs cancel any left at their next run). disabled tells whether tx
+// disabled it.
+func (s *Store) DisableHookTx(ctx context.Context, tx pgx.Tx, id, reason string, announce bool) (hook *Hook, disabled bool, err error) {
 	if !isUUID(id) {
-		return nil, missing(ErrHookNotFound, id)
+		return nil, false, missing(ErrHookNotFound, id)
 	}
 	q := s.queries(tx)
 	row, err := q.HookDisable(ctx, &dbsqlc.HookDisableParams{ID: id, DisabledReason: nullable(reason)})
 	if errors.Is(err, pgx.ErrNoRows) { // disabled already, or missing
 		if row, err = q.HookGetByID(ctx, id); err != nil {
-			return nil, lookupErr(err, ErrHookNotFound, id, "get hook %s", id)
+			return nil, false, lookupErr(err, ErrHookNotFound, id, "get hook %s", id)
 		}
-		return hookFromRow(row)
+		hook, err = hookFromRow(row)
+		return hook, false, err
 	}
 	if err != nil {
-		return nil, fmt.Errorf("disable hook %s: %w", id, err)
+		return nil, false, fmt.Errorf("disable hook %s: %w", id, err)
 	}
-	hook, err := hookFromRow(row)
-	if err == nil && announce {
+	if hook, err = hookFromRow(row); err == nil && announce {
 		_, err = s.PublishTx(ctx, tx, HookDisabled(hook))
 	}
-	return hook, err
+	return hook, true, err
 }
 
 // cancelBatch bounds the deliveries one statement of CancelPendingOfHook
