@@ -20,8 +20,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hookrelay/hookrelay/jobs"
 	"github.com/hookrelay/hookrelay/outbox"
 )
 
@@ -358,19 +360,24 @@ func TestProcessThatLosesItsLockStops(t *testing.T) {
 	bundle := setupStore(t)
 	var mu sync.Mutex
 	inFlight, most := map[string]int{}, 0
+	spans := map[string][]requestSpan{}
 	rec := newReceiver(t, func(w http.ResponseWriter, r *http.Request, _ int) {
 		id := r.Header.Get("webhook-id")
+		span := requestSpan{from: r.RemoteAddr, start: time.Now()}
 		mu.Lock()
 		inFlight[id]++
 		most = max(most, inFlight[id])
 		mu.Unlock()
 		defer func() {
+			span.end = time.Now()
 			mu.Lock()
 			inFlight[id]--
+			spans[id] = append(spans[id], span)
 			mu.Unlock()
 		}()
 		select {
 		case <-r.Context().Done():
+			span.canceled = true
 		case <-time.After(3 * time.Second):
 			w.WriteHeader(http.StatusNoContent)
 		}
@@ -405,16 +412,134 @@ func TestProcessThatLosesItsLockStops(t *testing.T) {
 	proxy.cut(false)
 
 	bundle.waitDeliveryWithin(t, hook.ID, outbox.DeliverySucceeded, events, 2*time.Minute)
-	mu.Lock()
-	require.Equal(t, 1, most, "no delivery was ever in flight twice at once")
-	mu.Unlock()
 	var logs string
 	for _, p := range procs {
 		text, _ := os.ReadFile(p.logPath)
 		logs += string(text)
 	}
+	mu.Lock()
+	if most > 1 {
+		t.Logf("cut at %s", cutAt.Format(time.StampMicro))
+		for id, s := range spans {
+			if overlapping(s) {
+				t.Logf("delivery %s in flight twice: %+v", id, s)
+			}
+		}
+		t.Logf("serve logs:\n%s", logs)
+	}
+	require.Equal(t, 1, most, "no delivery was ever in flight twice at once")
+	mu.Unlock()
 	require.Contains(t, logs, "lost the process lock")
 	require.Contains(t, logs, "took the process lock again")
+}
+
+// TestLeaseOfALostProcessHoldsUntilItIsDead: a delivery whose request a
+// process had in flight (its lease) goes again only once the rescuer finds
+// that process dead, gone at two looks at least 0.5 s apart (confirmAfter in
+// jobs/rescuer.go), and then at once, long before the lease ends. A run
+// that finds the process gone at a single look, here a job that sends
+// another delivery meanwhile, leaves the lease alone: a process that just
+// lost its lock's connection may still be canceling that request.
+func TestLeaseOfALostProcessHoldsUntilItIsDead(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var failing atomic.Bool
+	failing.Store(true)
+	rec := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
+		if failing.Load() {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	bundle := setupPipeline(t, &jobs.Config{RetrySchedule: jobs.RetryScheduleDefault, Timeout: jobs.TimeoutDefault})
+	hook := bundle.createHook(t, rec.URL, "User.*")
+	for range 2 {
+		_, err := bundle.store.Publish(ctx, &outbox.Event{Type: "User.Created"})
+		require.NoError(t, err)
+	}
+	// Both deliveries failed once; their jobs are canceled, and a job is
+	// made by hand as a process that lost its lock left it: one delivery
+	// under the process's lease, the other due.
+	rec.waitFor(t, 30*time.Second, func(r []received) bool { return len(r) == 2 })
+	var deliveries []*outbox.Delivery
+	require.Eventually(t, func() bool {
+		var err error
+		deliveries, err = bundle.store.ListDeliveries(ctx, &outbox.DeliveryFilter{HookID: hook.ID, Max: 2})
+		require.NoError(t, err)
+		return len(deliveries) == 2 && deliveries[0].AttemptCount == 1 && deliveries[1].AttemptCount == 1
+	}, 10*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool {
+		var running bool
+		require.NoError(t, bundle.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM hookrelay.river_job
+			WHERE kind = 'hookrelay_deliver' AND state = 'running')`).Scan(&running))
+		return !running
+	}, 10*time.Second, 20*time.Millisecond)
+	_, err := bundle.pool.Exec(ctx, `UPDATE hookrelay.river_job SET state = 'cancelled', finalized_at = now()
+		WHERE kind = 'hookrelay_deliver' AND finalized_at IS NULL`)
+	require.NoError(t, err)
+	failing.Store(false)
+
+	ghost, err := bundle.store.TakeProcessLock(ctx, "ghost")
+	require.NoError(t, err)
+	leased, due := deliveries[0], deliveries[1]
+	until := time.Now().Add(time.Minute).Truncate(time.Microsecond)
+	_, err = bundle.pool.Exec(ctx, `UPDATE hookrelay.deliveries SET next_attempt_at = CASE WHEN id = $1 THEN $2 ELSE now() END
+		WHERE id IN ($1, $3)`, leased.ID, until, due.ID)
+	require.NoError(t, err)
+	metadata, err := json.Marshal(map[string]any{"output": jobs.RunReport{Leases: []jobs.Lease{{By: "ghost", Until: until}}}})
+	require.NoError(t, err)
+
+	// The process loses its lock; once its backend is gone, the job runs.
+	ghost.Close(ctx)
+	require.Eventually(t, func() bool {
+		var gone bool
+		require.NoError(t, bundle.pool.QueryRow(ctx, `SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity
+			WHERE pid = (SELECT lock_pid FROM hookrelay.processes WHERE client_id = 'ghost'))`).Scan(&gone))
+		return gone
+	}, 10*time.Second, time.Millisecond)
+	goneAt := time.Now()
+	_, err = bundle.service.Client().Insert(ctx, jobs.DeliverArgs{HookID: hook.ID, Deliveries: leased.ID + " " + due.ID},
+		&river.InsertOpts{Queue: jobs.QueueDeliver, Metadata: metadata})
+	require.NoError(t, err)
+
+	arrival := func(r []received, id string) time.Time {
+		for _, req := range r[2:] {
+			if req.Header.Get("webhook-id") == id {
+				return req.At
+			}
+		}
+		return time.Time{}
+	}
+	reqs := rec.waitFor(t, 50*time.Second, func(r []received) bool { return len(r) == 4 })
+	dueAt, leasedAt := arrival(reqs, due.ID), arrival(reqs, leased.ID)
+	require.False(t, dueAt.IsZero() || leasedAt.IsZero(), "each delivery went once more")
+	require.GreaterOrEqual(t, leasedAt.Sub(goneAt), 500*time.Millisecond,
+		"the leased delivery waited until its process was found dead (the other went %s after the process was gone)", dueAt.Sub(goneAt))
+	bundle.waitDelivery(t, hook.ID, outbox.DeliverySucceeded, 2)
+}
+
+// requestSpan is a request as the receiver saw it.
+type requestSpan struct {
+	from       string
+	start, end time.Time
+	canceled   bool
+}
+
+func (s requestSpan) String() string {
+	return fmt.Sprintf("{from %s, %s-%s, canceled %t}", s.from, s.start.Format(time.StampMicro), s.end.Format(time.StampMicro), s.canceled)
+}
+
+// overlapping reports whether two of the spans overlap.
+func overlapping(spans []requestSpan) bool {
+	for i, a := range spans {
+		for _, b := range spans[i+1:] {
+			if a.start.Before(b.end) && b.start.Before(a.end) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // cutProxy forwards connections to Postgres until cut: then it closes those

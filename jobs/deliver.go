@@ -246,7 +246,7 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 	now := time.Now()
 	self := river.ClientFromContext[pgx.Tx](ctx).ID()
 	report := &RunReport{Pending: len(sends)}
-	if err := w.endLeasesOfGone(ctx, previous, sends, report, self, now); err != nil {
+	if err := w.endLeasesOfDead(ctx, previous, sends, report, self, now); err != nil {
 		return w.storeFailed(ctx, job, err)
 	}
 	due := make([]*outbox.Send, 0, len(sends))
@@ -385,10 +385,12 @@ func (r *RunReport) count(record *outbox.AttemptRecord, out *outcome) {
 	}
 }
 
-// endLeasesOfGone makes due the deliveries that processes now gone held
-// (their requests died with them), and carries the leases still held into
-// report.
-func (w *deliverWorker) endLeasesOfGone(ctx context.Context, previous *RunReport, sends []*outbox.Send, report *RunReport, self string, now time.Time) error {
+// endLeasesOfDead makes due the deliveries that processes now dead held
+// (their requests died with them), and carries the other leases into
+// report. A process found gone at one look only may be cancelling its
+// requests yet: its deliveries wait until the rescuer finds it dead and
+// wakes the job.
+func (w *deliverWorker) endLeasesOfDead(ctx context.Context, previous *RunReport, sends []*outbox.Send, report *RunReport, self string, now time.Time) error {
 	if previous == nil {
 		return nil
 	}
@@ -396,14 +398,14 @@ func (w *deliverWorker) endLeasesOfGone(ctx context.Context, previous *RunReport
 		if !lease.Until.After(now) {
 			continue // ended
 		}
-		gone := false
+		dead := false
 		if lease.By != self {
 			var err error
-			if gone, err = w.store.ProcessGone(ctx, lease.By); err != nil {
+			if dead, err = w.store.ProcessDead(ctx, lease.By, confirmAfter); err != nil {
 				return err
 			}
 		}
-		if !gone {
+		if !dead {
 			report.Leases = append(report.Leases, lease)
 			continue
 		}

@@ -101,11 +101,13 @@ func (r *Relay) holdLock(ctx context.Context, lock *outbox.ProcessLock, clientID
 	logger := r.config.Logger
 	for {
 		err := lock.Watch(ctx)
+		if err != nil {
+			r.owner.lost()
+		}
 		lock.Close(context.WithoutCancel(ctx))
 		if err == nil {
 			return
 		}
-		r.owner.lost()
 		logger.WarnContext(ctx, "lost the process lock: stopped this process's jobs and requests until it is taken again", "error", err)
 		for lock = nil; lock == nil; {
 			if !sleep(ctx, relockWait) {

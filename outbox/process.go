@@ -109,11 +109,13 @@ func (s *Store) DeadProcesses(ctx context.Context, self string, confirmAfter tim
 	return dead, nil
 }
 
-// ProcessGone reports whether the process with River client ID clientID is
-// gone: its backend does not hold its lock, or it was never there.
-func (s *Store) ProcessGone(ctx context.Context, clientID string) (bool, error) {
-	gone, err := s.queries(s.pool).ProcessGone(ctx, clientID)
-	return gone, wrap(err, "look at the lock of process %s", clientID)
+// ProcessDead reports whether the process with River client ID clientID is
+// dead, as DeadProcesses found it: gone at a look and at one at least
+// confirmAfter earlier, or forgotten since. One found gone at a single look
+// may have merely lost its lock's connection and be cancelling its work.
+func (s *Store) ProcessDead(ctx context.Context, clientID string, confirmAfter time.Duration) (bool, error) {
+	dead, err := s.queries(s.pool).ProcessDead(ctx, &dbsqlc.ProcessDeadParams{ClientID: clientID, ConfirmAfterS: confirmAfter.Seconds()})
+	return dead, wrap(err, "look at the lock of process %s", clientID)
 }
 
 // ForgetDeadProcesses removes from the registry those of the dead processes

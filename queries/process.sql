@@ -32,13 +32,16 @@ SELECT l.id, l.since::timestamptz AS gone_since FROM looked l
 WHERE l.gone AND l.since < now() - make_interval(secs => @confirm_after_s::float8)
 ORDER BY l.id;
 
--- ProcessGone tells whether a process is gone: its backend does not hold its
--- lock, or it is not registered.
--- name: ProcessGone :one
+-- ProcessDead tells whether a process is dead: a look @confirm_after_s or
+-- more ago found it gone (ProcessLookGone) and its backend still does not
+-- hold its lock, or it is no longer registered (forgotten after it died).
+-- name: ProcessDead :one
 SELECT (NOT EXISTS (
     SELECT 1 FROM /* TEMPLATE: schema */processes
-    WHERE client_id = @client_id AND /* TEMPLATE: schema */process_lock_held(lock_key, lock_pid)
-))::boolean AS gone;
+    WHERE client_id = @client_id AND (
+        gone_since IS NULL OR gone_since >= now() - make_interval(secs => @confirm_after_s::float8)
+        OR /* TEMPLATE: schema */process_lock_held(lock_key, lock_pid))
+))::boolean AS dead;
 
 -- ProcessForgetDead removes the processes of @client_ids first found gone
 -- @forget_after_s or more ago.

@@ -10,6 +10,30 @@ import (
 	"time"
 )
 
+const processDead = `-- name: ProcessDead :one
+SELECT (NOT EXISTS (
+    SELECT 1 FROM /* TEMPLATE: schema */processes
+    WHERE client_id = $1 AND (
+        gone_since IS NULL OR gone_since >= now() - make_interval(secs => $2::float8)
+        OR /* TEMPLATE: schema */process_lock_held(lock_key, lock_pid))
+))::boolean AS dead
+`
+
+type ProcessDeadParams struct {
+	ClientID      string
+	ConfirmAfterS float64
+}
+
+// ProcessDead tells whether a process is dead: a look @confirm_after_s or
+// more ago found it gone (ProcessLookGone) and its backend still does not
+// hold its lock, or it is no longer registered (forgotten after it died).
+func (q *Queries) ProcessDead(ctx context.Context, arg *ProcessDeadParams) (bool, error) {
+	row := q.db.QueryRow(ctx, processDead, arg.ClientID, arg.ConfirmAfterS)
+	var dead bool
+	err := row.Scan(&dead)
+	return dead, err
+}
+
 const processDelete = `-- name: ProcessDelete :exec
 DELETE FROM /* TEMPLATE: schema */processes WHERE client_id = ANY($1::text[])
 `
@@ -34,22 +58,6 @@ type ProcessForgetDeadParams struct {
 func (q *Queries) ProcessForgetDead(ctx context.Context, arg *ProcessForgetDeadParams) error {
 	_, err := q.db.Exec(ctx, processForgetDead, arg.ClientIds, arg.ForgetAfterS)
 	return err
-}
-
-const processGone = `-- name: ProcessGone :one
-SELECT (NOT EXISTS (
-    SELECT 1 FROM /* TEMPLATE: schema */processes
-    WHERE client_id = $1 AND /* TEMPLATE: schema */process_lock_held(lock_key, lock_pid)
-))::boolean AS gone
-`
-
-// ProcessGone tells whether a process is gone: its backend does not hold its
-// lock, or it is not registered.
-func (q *Queries) ProcessGone(ctx context.Context, clientID string) (bool, error) {
-	row := q.db.QueryRow(ctx, processGone, clientID)
-	var gone bool
-	err := row.Scan(&gone)
-	return gone, err
 }
 
 const processLockTake = `-- name: ProcessLockTake :one
