@@ -150,7 +150,7 @@ func TestDoorbellCannotBeBorrowed(t *testing.T) {
 	require.NoError(t, err)
 	_, err = bundle.store.Publish(ctx, &outbox.Event{Type: "User.Created"})
 	require.NoError(t, err)
-	_, err = bundle.store.PublishSQL(ctx, "User.Created", nil, nil, "")
+	_, err = bundle.store.PublishSQL(ctx, "User.Created", nil, nil, "", "")
 	require.NoError(t, err)
 	require.False(t, notified(listener, 200*time.Millisecond), "no poller sleeps: no notification")
 	bundle.waitDeliveryWithin(t, hook.ID, outbox.DeliverySucceeded, 4, 5*time.Second)

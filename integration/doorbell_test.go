@@ -57,7 +57,7 @@ func TestIdlePollerWakesOnPublish(t *testing.T) {
 
 	for i, publish := range []func() error{
 		func() error { _, err := bundle.store.Publish(ctx, &outbox.Event{Type: "User.Created"}); return err },
-		func() error { _, err := bundle.store.PublishSQL(ctx, "User.Created", nil, nil, ""); return err },
+		func() error { _, err := bundle.store.PublishSQL(ctx, "User.Created", nil, nil, "", ""); return err },
 	} {
 		waitAsleep(t, bundle.storeBundle)
 		for notified(listener, 0) { // drop what earlier publishes sent
@@ -78,7 +78,7 @@ func TestPublishWithoutSleeperSendsNoNotification(t *testing.T) {
 	listener := listenOutbox(t, bundle)
 	_, err := bundle.store.Publish(ctx, &outbox.Event{Type: "User.Created"})
 	require.NoError(t, err)
-	_, err = bundle.store.PublishSQL(ctx, "User.Created", nil, nil, "")
+	_, err = bundle.store.PublishSQL(ctx, "User.Created", nil, nil, "", "")
 	require.NoError(t, err)
 	require.False(t, notified(listener, 200*time.Millisecond))
 }

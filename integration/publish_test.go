@@ -194,7 +194,7 @@ func TestPublishValidation(t *testing.T) {
 	})
 
 	t.Run("PublishSQLMapsToValidationError", func(t *testing.T) {
-		_, err := bundle.store.PublishSQL(ctx, "bad type", nil, nil, "")
+		_, err := bundle.store.PublishSQL(ctx, "bad type", nil, nil, "", "")
 		var validationErr *outbox.ValidationError
 		require.ErrorAs(t, err, &validationErr)
 	})
@@ -356,7 +356,7 @@ func TestNotMigratedSaysSo(t *testing.T) {
 
 	_, err = store.Publish(ctx, &outbox.Event{Type: "User.Created"})
 	require.ErrorIs(t, err, outbox.ErrNotMigrated)
-	_, err = store.PublishSQL(ctx, "User.Created", nil, nil, "")
+	_, err = store.PublishSQL(ctx, "User.Created", nil, nil, "", "")
 	require.ErrorIs(t, err, outbox.ErrNotMigrated)
 	_, err = store.ListHooks(ctx)
 	require.ErrorIs(t, err, outbox.ErrNotMigrated)

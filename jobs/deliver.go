@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/hookrelay/hookrelay/outbox"
@@ -175,6 +176,10 @@ type RunReport struct {
 	// Rate: they go at NextAttemptAt, when the rate allows more.
 	Throttled int    `json:"throttled,omitempty"`
 	Rate      string `json:"rate,omitempty"`
+	// HeldBack is how many deliveries to a hook ordered by subject wait
+	// for an earlier delivery of their subject to be final: the run that
+	// makes it final wakes the job.
+	HeldBack int `json:"heldBack,omitempty"`
 	// Pending is how many of the job's deliveries remain pending.
 	Pending int `json:"pending"`
 	// NextAttemptAt is when the earliest of them is due, which the job
@@ -248,6 +253,11 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 	report := &RunReport{Pending: len(sends)}
 	if err := w.endLeasesOfDead(ctx, previous, sends, report, self, now); err != nil {
 		return w.storeFailed(ctx, job, err)
+	}
+	if !job.Args.Test {
+		if sends, err = w.holdBack(ctx, job.ID, sends, report, now); err != nil {
+			return w.storeFailed(ctx, job, err)
+		}
 	}
 	due := make([]*outbox.Send, 0, len(sends))
 	for _, send := range sends {
@@ -418,6 +428,125 @@ func (w *deliverWorker) endLeasesOfDead(ctx context.Context, previous *RunReport
 	return nil
 }
 
+// orderRecheck is how long a job whose deliveries wait for their
+// predecessors (hooks ordered by subject) sleeps at most: the run that
+// finishes a predecessor wakes it at once; this is the backstop for one that
+// could not (its process died after committing, an earlier event made no
+// delivery to the hook, an operator canceled the predecessor).
+const orderRecheck = 2 * time.Second
+
+// holdBack returns sends without the deliveries that wait for an earlier
+// delivery of their subject (hooks ordered by subject), which it counts in
+// report: they stay pending, and the job comes back when a run finishes a
+// predecessor and wakes it, or after orderRecheck.
+func (w *deliverWorker) holdBack(ctx context.Context, jobID int64, sends []*outbox.Send, report *RunReport, now time.Time) ([]*outbox.Send, error) {
+	var ordered []*outbox.Send
+	for _, send := range sends {
+		if send.OrderKey != "" {
+			ordered = append(ordered, send)
+		}
+	}
+	if len(ordered) == 0 {
+		return sends, nil
+	}
+	held, err := w.store.HoldBack(ctx, jobID, ordered)
+	if err != nil || len(held) == 0 {
+		return sends, err
+	}
+	report.HeldBack = len(held)
+	if recheck := now.Add(orderRecheck); report.NextAttemptAt.IsZero() || recheck.Before(report.NextAttemptAt) {
+		report.NextAttemptAt = recheck
+	}
+	return slices.DeleteFunc(sends, func(s *outbox.Send) bool { return held[s.DeliveryID] }), nil
+}
+
+// wakeWaitingTx wakes, inside tx, the jobs that hold back the successors of
+// the ordered deliveries that records made final, and returns those
+// running, which it cannot wake yet (this job among them when it holds a
+// successor): wakeWhenStopped wakes them once their run ends.
+func (w *deliverWorker) wakeWaitingTx(ctx context.Context, tx pgx.Tx, records []*outbox.AttemptRecord, recorded map[string]string) ([]int64, error) {
+	var finished []*outbox.Send
+	for _, r := range records {
+		if r.Send.OrderKey != "" && recorded[r.Send.DeliveryID] != "" && recorded[r.Send.DeliveryID] != outbox.DeliveryPending {
+			finished = append(finished, r.Send)
+		}
+	}
+	if len(finished) == 0 {
+		return nil, nil
+	}
+	ids, err := w.store.WaitingAfterTx(ctx, tx, finished)
+	if err != nil || len(ids) == 0 {
+		return nil, err
+	}
+	client := w.client()
+	exec := client.Driver().UnwrapExecutor(tx)
+	jobs, err := exec.JobGetByIDMany(ctx, &riverdriver.JobGetByIDManyParams{ID: ids, Schema: client.Schema()})
+	if err != nil {
+		return nil, fmt.Errorf("read %d waiting jobs: %w", len(ids), err)
+	}
+	var running []int64
+	woken := false
+	for _, job := range jobs {
+		switch job.State {
+		case rivertype.JobStateRunning:
+			running = append(running, job.ID)
+		case rivertype.JobStateScheduled, rivertype.JobStateRetryable, rivertype.JobStateAvailable:
+			if _, err := client.JobRetryTx(ctx, tx, job.ID); err != nil {
+				return nil, fmt.Errorf("wake job %d: %w", job.ID, err)
+			}
+			woken = true
+		default: // finished, or replaced by the rescuer: its successor runs on its own
+		}
+	}
+	if woken {
+		err = exec.NotifyMany(ctx, fetchNow(client))
+	}
+	return running, err
+}
+
+// fetchNow is the notification that has every process fetch deliver jobs at
+// once, as River's own after an insert ("river_insert"): a woken job is
+// otherwise found at the next fetch poll, up to a second later.
+func fetchNow(client *river.Client[pgx.Tx]) *riverdriver.NotifyManyParams {
+	return &riverdriver.NotifyManyParams{Payload: []string{fmt.Sprintf(`{"queue": %q}`, QueueDeliver)}, Schema: client.Schema(), Topic: "river_insert"}
+}
+
+// wakeWhenStopped wakes the jobs, once each has ended its run (River
+// records a run's end a moment after it returns), looking every
+// wakePollInterval for as long as a run may last.
+func (w *deliverWorker) wakeWhenStopped(ids []int64) {
+	ctx, cancel := context.WithTimeout(w.owner.base, jobTimeout(w.timeout))
+	defer cancel()
+	client := w.client()
+	for len(ids) > 0 && sleep(ctx, wakePollInterval) {
+		jobs, err := client.Driver().GetExecutor().JobGetByIDMany(ctx, &riverdriver.JobGetByIDManyParams{ID: ids, Schema: client.Schema()})
+		if err != nil {
+			continue
+		}
+		ids = ids[:0]
+		woken := false
+		for _, job := range jobs {
+			switch job.State {
+			case rivertype.JobStateRunning:
+				ids = append(ids, job.ID)
+			case rivertype.JobStateScheduled, rivertype.JobStateRetryable, rivertype.JobStateAvailable:
+				// A short snooze leaves a job available, but not before its
+				// time: waking makes it due now.
+				if _, err := client.JobRetry(ctx, job.ID); err == nil {
+					woken = true
+				}
+			default:
+			}
+		}
+		if woken {
+			_ = client.Driver().GetExecutor().NotifyMany(ctx, fetchNow(client))
+		}
+	}
+}
+
+// wakePollInterval is how often wakeWhenStopped looks.
+const wakePollInterval = 10 * time.Millisecond
+
 // dueTime is when send is due; never attempted (or handed back) is the
 // earliest.
 func dueTime(send *outbox.Send) int64 {
@@ -484,6 +613,9 @@ type runRecord struct {
 	// disabled is set once the record disabled the hook: a run that found
 	// it disabled by another leaves the canceling to that one.
 	disabled bool
+	// wake are the running jobs to wake once their run ends: they hold
+	// back successors of deliveries the record made final.
+	wake []int64
 }
 
 // record records r in one transaction, retried within recordTimeout:
@@ -514,6 +646,9 @@ func (w *deliverWorker) record(ctx context.Context, r *runRecord) error {
 				return err
 			}
 			w.countFinished(r.records, recorded) // an overcount if the commit fails
+			if r.wake, err = w.wakeWaitingTx(recordCtx, tx, r.records, recorded); err != nil {
+				return err
+			}
 			if r.disable != nil {
 				// No operational event about a delivery of one.
 				announce := !outbox.IsOperational(r.disable.EventType)
@@ -530,6 +665,9 @@ func (w *deliverWorker) record(ctx context.Context, r *runRecord) error {
 	}
 	if err != nil {
 		return err
+	}
+	if len(r.wake) > 0 {
+		go w.wakeWhenStopped(r.wake)
 	}
 	for _, rec := range r.records {
 		w.logger.DebugContext(ctx, "delivery attempted", "delivery_id", rec.Send.DeliveryID, "hook_id", rec.Send.Hook.ID,

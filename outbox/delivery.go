@@ -216,6 +216,13 @@ type Send struct {
 	Body               []byte
 	// TraceParent is the publisher's W3C trace context, or "".
 	TraceParent string
+	// OrderKey, for a hook ordered by subject, is the key of the event's
+	// subject, and OrderSeq its place among the subject's events; "" while
+	// the delivery is final or unordered. WaitingJob is the deliver job
+	// that last held it back, or 0.
+	OrderKey   string
+	OrderSeq   int64
+	WaitingJob int64
 }
 
 // LoadSends loads the given deliveries with their hooks and builds their
@@ -247,6 +254,9 @@ func (s *Store) LoadSends(ctx context.Context, ids []string) ([]*Send, error) {
 			EventType:        row.Event.Type,
 			Body:             body,
 			TraceParent:      deref(row.Event.TraceParent),
+			OrderKey:         deref(row.Delivery.OrderKey),
+			OrderSeq:         deref(row.Delivery.OrderSeq),
+			WaitingJob:       deref(row.Delivery.WaitingJob),
 		})
 	}
 	return sends, nil
@@ -349,6 +359,52 @@ func (s *Store) recordAttempts(ctx context.Context, db dbsqlc.DBTX, records []*A
 func (s *Store) CancelDeliveries(ctx context.Context, ids []string, reason string) error {
 	err := s.queries(s.pool).DeliveryCancelMany(ctx, &dbsqlc.DeliveryCancelManyParams{Ids: ids, Reason: &reason})
 	return wrap(err, "cancel %d deliveries", len(ids))
+}
+
+// HoldBack returns the IDs of those of sends, deliveries of a hook ordered
+// by subject, that come after a delivery of their subject that is not final
+// yet (or an event not fanned out yet), and notes that job jobID holds them
+// back. It notes first, in a statement of its own, and looks after: whoever
+// finishes a delivery before one of them either reads the note, and wakes
+// the job, or holds the lock of the delivery noted until it commits, and the
+// look then finds it final (see WaitingAfterTx).
+func (s *Store) HoldBack(ctx context.Context, jobID int64, sends []*Send) (map[string]bool, error) {
+	var all, unnoted []string
+	for _, send := range sends {
+		all = append(all, send.DeliveryID)
+		if send.WaitingJob != jobID {
+			unnoted = append(unnoted, send.DeliveryID)
+		}
+	}
+	q := s.queries(s.pool)
+	if len(unnoted) > 0 {
+		if err := q.DeliveryWaitOn(ctx, &dbsqlc.DeliveryWaitOnParams{JobID: &jobID, Ids: unnoted}); err != nil {
+			return nil, fmt.Errorf("note the job of %d ordered deliveries: %w", len(unnoted), err)
+		}
+	}
+	ids, err := q.DeliveryHeldBack(ctx, all)
+	if err != nil {
+		return nil, fmt.Errorf("look for the predecessors of %d ordered deliveries: %w", len(all), err)
+	}
+	held := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		held[id] = true
+	}
+	return held, nil
+}
+
+// WaitingAfterTx returns, inside tx, the deliver jobs that hold back the next
+// delivery of the subjects of finished, ordered deliveries that tx made
+// final: they may send it now.
+func (s *Store) WaitingAfterTx(ctx context.Context, tx pgx.Tx, finished []*Send) ([]int64, error) {
+	p := &dbsqlc.DeliveryWaitingAfterParams{}
+	for _, send := range finished {
+		p.HookIds = append(p.HookIds, send.Hook.ID)
+		p.OrderKeys = append(p.OrderKeys, send.OrderKey)
+		p.OrderSeqs = append(p.OrderSeqs, send.OrderSeq)
+	}
+	jobs, err := s.queries(tx).DeliveryWaitingAfter(ctx, p)
+	return jobs, wrap(err, "look for the jobs waiting after %d ordered deliveries", len(finished))
 }
 
 // LeaseTx makes the given deliveries not due before until, inside tx, each

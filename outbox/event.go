@@ -32,7 +32,18 @@ type Event struct {
 	// TenantID, when set, limits the event to hooks of no tenant or of this
 	// tenant, and is sent as the body's "tenantId".
 	TenantID string
+
+	// Subject, when set, is the entity the event is about ("user:42",
+	// "org:7/user:42"), at most SubjectMaxLength bytes: a hook ordered by
+	// subject sends the events of one subject (and tenant) in the order
+	// they were published. Events of one subject must be published in that
+	// order: in one transaction, or in transactions that a row lock of the
+	// writer serialises, as the writes to one row are.
+	Subject string
 }
+
+// SubjectMaxLength bounds an event's subject, in bytes.
+const SubjectMaxLength = 256
 
 // StoredEvent is an event as the outbox holds it.
 type StoredEvent struct {
@@ -41,6 +52,7 @@ type StoredEvent struct {
 	Data        json.RawMessage `json:"data"`
 	Context     json.RawMessage `json:"context"`
 	TenantID    string          `json:"tenantId,omitempty"`
+	Subject     string          `json:"subject,omitempty"`
 	CreatedAt   time.Time       `json:"createdAt"`
 	FannedOutAt *time.Time      `json:"fannedOutAt,omitempty"`
 }
@@ -100,12 +112,13 @@ func (s *Store) Publish(ctx context.Context, event *Event) (string, error) {
 
 // PublishSQL publishes through the SQL function publish, as writers in other
 // languages do, in a transaction of its own. Its validation is the function's.
-func (s *Store) PublishSQL(ctx context.Context, eventType string, data, eventContext json.RawMessage, tenantID string) (string, error) {
+func (s *Store) PublishSQL(ctx context.Context, eventType string, data, eventContext json.RawMessage, tenantID, subject string) (string, error) {
 	id, err := s.queries(s.pool).EventPublishSQL(ctx, &dbsqlc.EventPublishSQLParams{
 		EventType: eventType,
 		Data:      data,
 		Context:   eventContext,
 		TenantID:  nullable(tenantID),
+		Subject:   nullable(subject),
 	})
 	if err != nil {
 		return "", wrap(interpretPgError(err), "publish %s event", eventType)
@@ -128,6 +141,7 @@ func (s *Store) GetEvent(ctx context.Context, id string) (*StoredEvent, error) {
 		Data:        row.Data,
 		Context:     row.Context,
 		TenantID:    deref(row.TenantID),
+		Subject:     deref(row.Subject),
 		CreatedAt:   row.CreatedAt,
 		FannedOutAt: row.FannedOutAt,
 	}, nil
@@ -154,6 +168,9 @@ func eventInsertParams(event *Event, maxPayload int) (*dbsqlc.EventInsertParams,
 	if len(event.TenantID) > TenantIDMaxLength {
 		return nil, invalid("tenant id", "%d bytes; at most %d", len(event.TenantID), TenantIDMaxLength)
 	}
+	if len(event.Subject) > SubjectMaxLength {
+		return nil, invalid("subject", "%d bytes; at most %d", len(event.Subject), SubjectMaxLength)
+	}
 	if size := len(data) + len(eventContext); size > maxPayload {
 		return nil, invalid("event", "payload of %d bytes is too large: data and context together may be at most %d bytes (HOOKRELAY_MAX_PAYLOAD_BYTES, outbox.Config.MaxPayloadBytes)", size, maxPayload)
 	}
@@ -163,6 +180,7 @@ func eventInsertParams(event *Event, maxPayload int) (*dbsqlc.EventInsertParams,
 		Data:     data,
 		Context:  eventContext,
 		TenantID: nullable(event.TenantID),
+		Subject:  nullable(event.Subject),
 	}, nil
 }
 

@@ -71,8 +71,9 @@ func (s *Store) FanOutTx(ctx context.Context, tx pgx.Tx, maxEvents int) (*FanOut
 
 	res := &FanOutResult{Events: len(events), Full: len(events) == maxEvents}
 	eventIDs := make([]string, len(events))
-	var deliveryEventIDs, deliveryHookIDs []string
+	var deliveryEventIDs, deliveryHookIDs, orderKeys []string
 	var filtered []bool
+	var orderSeqs []int64
 	for i, event := range events {
 		eventIDs[i] = event.ID
 		matched := 0
@@ -81,6 +82,11 @@ func (s *Store) FanOutTx(ctx context.Context, tx pgx.Tx, maxEvents int) (*FanOut
 				deliveryEventIDs = append(deliveryEventIDs, event.ID)
 				deliveryHookIDs = append(deliveryHookIDs, hook.ID)
 				filtered = append(filtered, hook.Filtered)
+				key, seq := "", int64(0)
+				if hook.Ordered && event.Subject != nil {
+					key, seq = orderKey(event.TenantID, *event.Subject), deref(event.SubjectSeq)
+				}
+				orderKeys, orderSeqs = append(orderKeys, key), append(orderSeqs, seq)
 				matched++
 			}
 		}
@@ -91,9 +97,11 @@ func (s *Store) FanOutTx(ctx context.Context, tx pgx.Tx, maxEvents int) (*FanOut
 
 	if len(deliveryEventIDs) > 0 {
 		rows, err := q.DeliveryInsertBatch(ctx, &dbsqlc.DeliveryInsertBatchParams{
-			EventIds: deliveryEventIDs,
-			HookIds:  deliveryHookIDs,
-			Filtered: filtered,
+			EventIds:  deliveryEventIDs,
+			HookIds:   deliveryHookIDs,
+			Filtered:  filtered,
+			OrderKeys: orderKeys,
+			OrderSeqs: orderSeqs,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("insert %d deliveries: %w", len(deliveryEventIDs), err)
@@ -113,6 +121,15 @@ func (s *Store) FanOutTx(ctx context.Context, tx pgx.Tx, maxEvents int) (*FanOut
 		return nil, fmt.Errorf("mark %d events fanned out: %w", len(eventIDs), err)
 	}
 	return res, nil
+}
+
+// orderKey is the key of an event's subject among a hook's deliveries: the
+// subject qualified by its tenant, whose length leads, so that no two
+// (tenant, subject) pairs make one key and no tenant's subject orders
+// another's.
+func orderKey(tenantID *string, subject string) string {
+	tenant := deref(tenantID)
+	return fmt.Sprintf("%d:%s%s", len(tenant), tenant, subject)
 }
 
 // matchHook reports whether hook subscribes to event: a filter selects its

@@ -1,6 +1,7 @@
 package outbox
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -46,6 +47,8 @@ type Hook struct {
 	// quiet spell.
 	RateLimit string `json:"rateLimit,omitempty"`
 	RateBurst int    `json:"rateBurst,omitempty"`
+	// Ordering is OrderingSubject or OrderingNone (see HookParams.Ordering).
+	Ordering string `json:"ordering"`
 	// Filter, when set, is a SQL/JSON path predicate that an event must pass
 	// (see HookParams.Filter).
 	Filter         string `json:"filter,omitempty"`
@@ -128,6 +131,10 @@ type HookParams struct {
 	// after a quiet spell.
 	RateLimit string
 	RateBurst int
+	// Ordering OrderingSubject sends a delivery only once every earlier
+	// delivery of its event's subject to the hook is final (succeeded,
+	// failed or canceled); "" or OrderingNone sends in no order.
+	Ordering string
 	// Filter, when set, is a SQL/JSON path predicate on
 	// {"event": type, "tenantId": …, "data": …, "context": …}, such as
 	// $.data.organizationId == "org_1": an event for which it is false,
@@ -149,6 +156,25 @@ type HookUpdate struct {
 	RateLimit *string
 	RateBurst *int
 	Filter    *string
+	// Ordering applies to deliveries fanned out from then on.
+	Ordering *string
+}
+
+// A hook's orderings.
+const (
+	OrderingNone    = "none"
+	OrderingSubject = "subject"
+)
+
+// orderingColumn validates a hook's ordering, "" meaning none.
+func orderingColumn(ordering string) (string, error) {
+	switch ordering {
+	case "", OrderingNone:
+		return OrderingNone, nil
+	case OrderingSubject:
+		return ordering, nil
+	}
+	return "", invalid("ordering", "%q; it is %q or %q", ordering, OrderingSubject, OrderingNone)
 }
 
 // ParseHeaders turns 'Name: value' lines into a map of custom headers,
@@ -199,7 +225,8 @@ func (s *Store) CreateHook(ctx context.Context, params *HookParams) (*Hook, erro
 	if err == nil {
 		err = s.checkFilter(ctx, p.Filter)
 	}
-	if err != nil {
+	ordering, orderingErr := orderingColumn(p.Ordering)
+	if err = cmp.Or(err, orderingErr); err != nil {
 		return nil, err
 	}
 	var row *dbsqlc.Hook
@@ -223,6 +250,7 @@ func (s *Store) CreateHook(ctx context.Context, params *HookParams) (*Hook, erro
 			RatePeriodS: ratePeriodS,
 			RateBurst:   rateBurst,
 			Filter:      nullable(p.Filter),
+			Ordering:    ordering,
 		}); err != nil {
 			return nil, fmt.Errorf("insert hook: %w", err)
 		}
@@ -294,6 +322,7 @@ func (s *Store) UpdateHook(ctx context.Context, id string, update *HookUpdate) (
 	setIfNotNil(&hook.RateLimit, update.RateLimit)
 	setIfNotNil(&hook.RateBurst, update.RateBurst)
 	setIfNotNil(&hook.Filter, update.Filter)
+	setIfNotNil(&hook.Ordering, update.Ordering)
 	if hook.RateLimit == "" && update.RateLimit != nil && update.RateBurst == nil {
 		hook.RateBurst = 0 // removing the limit removes its burst
 	}
@@ -314,7 +343,8 @@ func (s *Store) UpdateHook(ctx context.Context, id string, update *HookUpdate) (
 	if err == nil && update.Filter != nil {
 		err = s.checkFilter(ctx, hook.Filter)
 	}
-	if err != nil {
+	ordering, orderingErr := orderingColumn(hook.Ordering)
+	if err = cmp.Or(err, orderingErr); err != nil {
 		return nil, err
 	}
 	var row *dbsqlc.Hook
@@ -331,6 +361,7 @@ func (s *Store) UpdateHook(ctx context.Context, id string, update *HookUpdate) (
 			RatePeriodS: ratePeriodS,
 			RateBurst:   rateBurst,
 			Filter:      nullable(hook.Filter),
+			Ordering:    ordering,
 		}); err != nil {
 			return nil, lookupErr(err, ErrHookNotFound, id, "update hook %s", id)
 		}
@@ -633,6 +664,7 @@ func hookFromRow(row *dbsqlc.Hook) (*Hook, error) {
 		TenantID:             deref(row.TenantID),
 		RateLimit:            formatRate(row.RateCount, row.RatePeriodS),
 		RateBurst:            int(row.RateBurst),
+		Ordering:             row.Ordering,
 		Filter:               deref(row.Filter),
 		Enabled:              row.Enabled,
 		DisabledReason:       deref(row.DisabledReason),

@@ -1,10 +1,13 @@
 -- DeliveryInsertBatch creates the deliveries of (event, hook) pairs; a pair
 -- marked filtered only if the event passes the hook's filter (see
 -- schema/017_hook_filters.up.sql), which is looked up for those pairs only.
+-- A pair with an order key is a delivery to a hook ordered by subject (see
+-- schema/019_subject_ordering.up.sql).
 -- name: DeliveryInsertBatch :many
-INSERT INTO /* TEMPLATE: schema */deliveries (event_id, hook_id)
-SELECT p.event_id, p.hook_id
-FROM (SELECT unnest(@event_ids::uuid[]) AS event_id, unnest(@hook_ids::uuid[]) AS hook_id, unnest(@filtered::boolean[]) AS filtered) p
+INSERT INTO /* TEMPLATE: schema */deliveries (event_id, hook_id, order_key, order_seq)
+SELECT p.event_id, p.hook_id, nullif(p.order_key, ''), CASE WHEN p.order_key <> '' THEN p.order_seq END
+FROM (SELECT unnest(@event_ids::uuid[]) AS event_id, unnest(@hook_ids::uuid[]) AS hook_id, unnest(@filtered::boolean[]) AS filtered,
+             unnest(@order_keys::text[]) AS order_key, unnest(@order_seqs::bigint[]) AS order_seq) p
 WHERE CASE WHEN p.filtered THEN coalesce((
     SELECT jsonb_path_match(
         jsonb_build_object('event', e.type, 'tenantId', e.tenant_id, 'data', e.data, 'context', e.context),
@@ -105,6 +108,7 @@ WITH input AS (
         last_attempt_at = input.attempted_at,
         updated_at = input.attempted_at,
         next_attempt_at = CASE WHEN deliveries.status = 'pending' AND input.status = 'pending' THEN input.next_attempt_at END,
+        order_key = CASE WHEN deliveries.status = 'pending' AND input.status = 'pending' THEN deliveries.order_key END,
         finished_at = CASE
             WHEN deliveries.status <> 'pending' THEN deliveries.finished_at
             WHEN input.status <> 'pending' THEN input.attempted_at
@@ -229,3 +233,42 @@ UPDATE /* TEMPLATE: schema */deliveries d
 SET next_attempt_at = @until::timestamptz
 FROM (SELECT unnest(@ids::uuid[]) AS id, unnest(@attempts::integer[]) AS attempts) lease
 WHERE d.id = lease.id AND d.attempts = lease.attempts AND d.status = 'pending';
+
+-- DeliveryWaitOn notes that job @job_id holds back the given deliveries (of
+-- hooks ordered by subject), for whoever finishes a delivery before them
+-- to wake it; it writes only what changed.
+-- name: DeliveryWaitOn :exec
+UPDATE /* TEMPLATE: schema */deliveries SET waiting_job = @job_id
+WHERE id = ANY(@ids::uuid[]) AND waiting_job IS DISTINCT FROM @job_id;
+
+-- DeliveryHeldBack returns those of the given deliveries (of hooks ordered
+-- by subject) that come after one of their subject that is not final yet: a
+-- delivery to their hook still pending, or an event not yet fanned out (a
+-- fan-out that claimed it may commit after the one that made them).
+-- name: DeliveryHeldBack :many
+SELECT d.id FROM /* TEMPLATE: schema */deliveries d
+JOIN /* TEMPLATE: schema */events e ON e.id = d.event_id
+WHERE d.id = ANY(@ids::uuid[]) AND d.order_key IS NOT NULL AND (
+    EXISTS (SELECT 1 FROM /* TEMPLATE: schema */deliveries p
+            WHERE p.hook_id = d.hook_id AND p.order_key = d.order_key AND p.order_seq < d.order_seq AND p.status = 'pending')
+    OR EXISTS (SELECT 1 FROM /* TEMPLATE: schema */events u
+               WHERE u.fanned_out_at IS NULL AND u.subject = e.subject AND u.subject_seq < e.subject_seq
+                 AND u.tenant_id IS NOT DISTINCT FROM e.tenant_id));
+
+-- DeliveryWaitingAfter returns the jobs holding back the next pending
+-- delivery of each (hook, order key) after the given order sequence numbers:
+-- the successors of deliveries that just became final. It locks the
+-- successors: a job noting that it holds one back (DeliveryWaitOn) either
+-- committed before, and is returned, or waits for this transaction, and its
+-- look then finds the predecessor final.
+-- name: DeliveryWaitingAfter :many
+SELECT DISTINCT n.waiting_job::bigint AS job_id
+FROM (SELECT unnest(@hook_ids::uuid[]) AS hook_id, unnest(@order_keys::text[]) AS order_key, unnest(@order_seqs::bigint[]) AS order_seq) f
+CROSS JOIN LATERAL (
+    SELECT s.waiting_job FROM /* TEMPLATE: schema */deliveries s
+    WHERE s.hook_id = f.hook_id AND s.order_key = f.order_key AND s.order_seq > f.order_seq AND s.status = 'pending'
+    ORDER BY s.order_seq
+    LIMIT 1
+    FOR UPDATE
+) n
+WHERE n.waiting_job IS NOT NULL;

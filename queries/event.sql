@@ -1,8 +1,9 @@
 -- EventInsert writes an event and rings the outbox doorbell if a poller
 -- sleeps, as the SQL function publish does (schema/003_publish.up.sql).
 -- name: EventInsert :one
-INSERT INTO /* TEMPLATE: schema */events (id, type, data, context, tenant_id, trace_parent)
-VALUES (@id, @type, @data, @context, @tenant_id, @trace_parent)
+INSERT INTO /* TEMPLATE: schema */events (id, type, data, context, tenant_id, trace_parent, subject, subject_seq)
+VALUES (@id, @type, @data, @context, @tenant_id, @trace_parent, sqlc.narg('subject')::text,
+    CASE WHEN sqlc.narg('subject')::text IS NOT NULL THEN nextval('/* TEMPLATE: schema */events_subject_seq') END)
 RETURNING id, CASE
     WHEN pg_try_advisory_xact_lock_shared(hashtext('/* TEMPLATE: schema */outbox')) THEN false
     WHEN NOT EXISTS (SELECT 1 FROM /* TEMPLATE: schema */outbox_sleepers) THEN false
@@ -29,7 +30,7 @@ SELECT EXISTS (SELECT 1 FROM /* TEMPLATE: schema */events WHERE fanned_out_at IS
 -- EventClaimBatch locks up to @max unclaimed events, oldest first. SKIP LOCKED
 -- lets concurrent fan-out jobs take disjoint batches.
 -- name: EventClaimBatch :many
-SELECT id, type, tenant_id, trace_parent
+SELECT id, type, tenant_id, trace_parent, subject, subject_seq
 FROM /* TEMPLATE: schema */events
 WHERE fanned_out_at IS NULL
 ORDER BY id
@@ -41,7 +42,7 @@ UPDATE /* TEMPLATE: schema */events SET fanned_out_at = now() WHERE id = ANY(@id
 
 -- EventPublishSQL calls the SQL function that writers in other languages use.
 -- name: EventPublishSQL :one
-SELECT /* TEMPLATE: schema */publish(@event_type::text, sqlc.narg('data')::jsonb, coalesce(sqlc.narg('context')::jsonb, '{}'), sqlc.narg('tenant_id')::text)::text;
+SELECT /* TEMPLATE: schema */publish(@event_type::text, sqlc.narg('data')::jsonb, coalesce(sqlc.narg('context')::jsonb, '{}'), sqlc.narg('tenant_id')::text, sqlc.narg('subject')::text)::text;
 
 -- EventOldestUnfannedCreatedAt is the creation time of the oldest event
 -- waiting for fan-out, for the outbox lag metric.

@@ -1,6 +1,6 @@
 -- name: HookInsert :one
-INSERT INTO /* TEMPLATE: schema */hooks (name, url, events, headers, tenant_id, enabled, signing_key, rate_count, rate_period_s, rate_burst, filter)
-VALUES (@name, @url, @events, @headers, @tenant_id, @enabled, @signing_key, sqlc.narg('rate_count'), sqlc.narg('rate_period_s'), @rate_burst, sqlc.narg('filter')::jsonpath)
+INSERT INTO /* TEMPLATE: schema */hooks (name, url, events, headers, tenant_id, enabled, signing_key, rate_count, rate_period_s, rate_burst, filter, ordering)
+VALUES (@name, @url, @events, @headers, @tenant_id, @enabled, @signing_key, sqlc.narg('rate_count'), sqlc.narg('rate_period_s'), @rate_burst, sqlc.narg('filter')::jsonpath, @ordering)
 RETURNING *;
 
 -- name: HookGetByID :one
@@ -13,13 +13,13 @@ SELECT * FROM /* TEMPLATE: schema */hooks ORDER BY id;
 SELECT count(*) FROM /* TEMPLATE: schema */hooks;
 
 -- name: HookListEnabled :many
-SELECT id, events, tenant_id, (filter IS NOT NULL)::boolean AS filtered FROM /* TEMPLATE: schema */hooks WHERE enabled ORDER BY id;
+SELECT id, events, tenant_id, (filter IS NOT NULL)::boolean AS filtered, (ordering = 'subject')::boolean AS ordered FROM /* TEMPLATE: schema */hooks WHERE enabled ORDER BY id;
 
 -- name: HookUpdate :one
 UPDATE /* TEMPLATE: schema */hooks
 SET name = @name, url = @url, events = @events, headers = @headers, tenant_id = @tenant_id,
     rate_count = sqlc.narg('rate_count'), rate_period_s = sqlc.narg('rate_period_s'), rate_burst = @rate_burst,
-    filter = sqlc.narg('filter')::jsonpath, updated_at = now()
+    filter = sqlc.narg('filter')::jsonpath, ordering = @ordering, updated_at = now()
 WHERE id = @id
 RETURNING *;
 

@@ -68,6 +68,8 @@ type hookRequest struct {
 	RateBurst *int    `json:"rateBurst"`
 	// Filter is a SQL/JSON path predicate; "" removes it.
 	Filter *string `json:"filter"`
+	// Ordering is "subject" or "none".
+	Ordering *string `json:"ordering"`
 }
 
 func (s *Server) listHooks(r *http.Request) (int, any, error) {
@@ -89,6 +91,7 @@ func (s *Server) createHook(r *http.Request) (int, any, error) {
 		RateLimit: deref(req.RateLimit),
 		RateBurst: deref(req.RateBurst),
 		Filter:    deref(req.Filter),
+		Ordering:  deref(req.Ordering),
 		Disabled:  req.Enabled != nil && !*req.Enabled,
 	})
 	return http.StatusCreated, hook, err
@@ -114,6 +117,7 @@ func (s *Server) updateHook(r *http.Request) (int, any, error) {
 		RateLimit: req.RateLimit,
 		RateBurst: req.RateBurst,
 		Filter:    req.Filter,
+		Ordering:  req.Ordering,
 	})
 	if err == nil && req.Enabled != nil {
 		if *req.Enabled {
@@ -246,12 +250,13 @@ func (s *Server) publish(r *http.Request) (int, any, error) {
 		Data     any            `json:"data"`
 		Context  map[string]any `json:"context"`
 		TenantID string         `json:"tenantId"`
+		Subject  string         `json:"subject"`
 	}
 	if err := decode(r, &req); err != nil {
 		return 0, nil, err
 	}
 	id, err := s.relay.Store().Publish(r.Context(), &outbox.Event{
-		Type: req.Event, Data: req.Data, Context: req.Context, TenantID: req.TenantID,
+		Type: req.Event, Data: req.Data, Context: req.Context, TenantID: req.TenantID, Subject: req.Subject,
 	})
 	return http.StatusCreated, map[string]string{"id": id}, err
 }

@@ -216,7 +216,7 @@ type hooksPage struct {
 
 // hookForm is the create and edit form's fields, as typed.
 type hookForm struct {
-	Name, URL, Events, Headers, TenantID, RateLimit, RateBurst, Filter string
+	Name, URL, Events, Headers, TenantID, RateLimit, RateBurst, Ordering, Filter string
 }
 
 // burst is the form's burst, as a number: 0 when empty.
@@ -282,7 +282,7 @@ func (c *console) createHook(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		hook, err = c.store.CreateHook(r.Context(), &outbox.HookParams{
 			Name: form.Name, URL: form.URL, Events: eventList(form.Events), Headers: headers, TenantID: form.TenantID,
-			RateLimit: form.RateLimit, RateBurst: burst, Filter: form.Filter,
+			RateLimit: form.RateLimit, RateBurst: burst, Ordering: form.Ordering, Filter: form.Filter,
 		})
 	}
 	if invalid := validationMessage(err); invalid != "" {
@@ -305,6 +305,7 @@ func readHookForm(r *http.Request) hookForm {
 		TenantID:  strings.TrimSpace(r.PostFormValue("tenant")),
 		RateLimit: strings.TrimSpace(r.PostFormValue("rate")),
 		RateBurst: strings.TrimSpace(r.PostFormValue("burst")),
+		Ordering:  r.PostFormValue("ordering"),
 		Filter:    strings.TrimSpace(r.PostFormValue("filter")),
 	}
 }
@@ -389,7 +390,7 @@ func (c *console) hookWith(w http.ResponseWriter, r *http.Request, data *hookPag
 		data.Form = hookForm{
 			Name: hook.Name, URL: hook.URL, Events: strings.Join(hook.Events, "\n"),
 			Headers: headerLines(hook.Redacted().Headers), TenantID: hook.TenantID,
-			RateLimit: hook.RateLimit, RateBurst: strconv.Itoa(hook.RateBurst), Filter: hook.Filter,
+			RateLimit: hook.RateLimit, RateBurst: strconv.Itoa(hook.RateBurst), Ordering: hook.Ordering, Filter: hook.Filter,
 		}
 	}
 	if data.Since == "" {
@@ -433,7 +434,7 @@ func (c *console) updateHook(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		_, err = c.store.UpdateHook(r.Context(), r.PathValue("id"), &outbox.HookUpdate{
 			Name: &form.Name, URL: &form.URL, Events: eventList(form.Events), Headers: headers, TenantID: &form.TenantID,
-			RateLimit: &form.RateLimit, RateBurst: &burst, Filter: &form.Filter,
+			RateLimit: &form.RateLimit, RateBurst: &burst, Ordering: &form.Ordering, Filter: &form.Filter,
 		})
 	}
 	c.after(w, r, err, "updated", &hookPage{Form: form})

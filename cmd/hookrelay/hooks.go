@@ -27,9 +27,9 @@ func runHooks(ctx context.Context, args []string, stdout io.Writer) error {
 
 // hookFlags are the settings of hooks create and hooks update.
 type hookFlags struct {
-	url, name, tenant, rate, filter string
-	burst                           int
-	events, headers                 stringList
+	url, name, tenant, rate, filter, ordering string
+	burst                                     int
+	events, headers                           stringList
 }
 
 func addHookFlags(fs *flag.FlagSet) *hookFlags {
@@ -41,6 +41,7 @@ func addHookFlags(fs *flag.FlagSet) *hookFlags {
 	fs.Var(&f.headers, "header", "custom header 'Name: value'; repeatable")
 	fs.StringVar(&f.rate, "rate", "", "most requests to the hook, across every process: N/s or N/m, such as 50/s; empty: unlimited")
 	fs.IntVar(&f.burst, "burst", 0, "with --rate: as many more requests at once after a quiet spell")
+	fs.StringVar(&f.ordering, "ordering", "", "subject: send the events of one subject in order, each once every earlier one is final; none: in no order (the default)")
 	fs.StringVar(&f.filter, "filter", "", `SQL/JSON path predicate an event must pass, on {"event", "tenantId", "data", "context"}, such as '$.data.organizationId == "org_1"'; empty: none`)
 	return f
 }
@@ -72,7 +73,7 @@ func hooksCreate(ctx context.Context, args []string, stdout io.Writer) error {
 	return o.printFromStore(ctx, stdout, func(store *outbox.Store) (any, error) {
 		return store.CreateHook(ctx, &outbox.HookParams{
 			Name: f.name, URL: f.url, Events: f.events, Headers: headers, TenantID: f.tenant, Disabled: *disabled,
-			RateLimit: f.rate, RateBurst: f.burst, Filter: f.filter,
+			RateLimit: f.rate, RateBurst: f.burst, Filter: f.filter, Ordering: f.ordering,
 		})
 	})
 }
@@ -155,6 +156,8 @@ func hooksUpdate(ctx context.Context, args []string, stdout io.Writer) error {
 				update.RateBurst = &f.burst
 			case "filter":
 				update.Filter = &f.filter
+			case "ordering":
+				update.Ordering = &f.ordering
 			}
 		})
 		if err != nil {

@@ -17,6 +17,7 @@ func runPublish(ctx context.Context, args []string, stdout io.Writer) error {
 	data := fs.String("data", "", "the event's data: JSON, @FILE to read it from a file, or - from stdin")
 	eventContext := fs.String("context", "", "keys merged into the body's top level: a JSON object, @FILE or -")
 	tenant := fs.String("tenant", "", "tenant of the event")
+	subject := fs.String("subject", "", "the entity the event is about, such as user:42, for hooks ordered by subject")
 	if err := parseNone(fs, args); err != nil {
 		return err
 	}
@@ -26,7 +27,7 @@ func runPublish(ctx context.Context, args []string, stdout io.Writer) error {
 	if *data == "-" && *eventContext == "-" {
 		return usagef("publish reads one of --data and --context from stdin, not both")
 	}
-	event := &outbox.Event{Type: *eventType, TenantID: *tenant}
+	event := &outbox.Event{Type: *eventType, TenantID: *tenant, Subject: *subject}
 	if *data != "" {
 		raw, err := readJSONArg("data", *data)
 		if err != nil {

@@ -122,7 +122,7 @@ func (q *Queries) DeliveryCountByStatus(ctx context.Context) ([]*DeliveryCountBy
 }
 
 const deliveryGetByID = `-- name: DeliveryGetByID :one
-SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, d.next_attempt_at, d.replayed_attempts, e.id, e.type, e.data, e.context, e.tenant_id, e.created_at, e.fanned_out_at, e.trace_parent, h.id, h.name, h.url, h.events, h.headers, h.tenant_id, h.enabled, h.disabled_reason, h.signing_key, h.previous_signing_key, h.previous_key_expires_at, h.failing_since, h.created_at, h.updated_at, h.key_rotated_at, h.rate_count, h.rate_period_s, h.rate_burst, h.filter
+SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, d.next_attempt_at, d.replayed_attempts, d.order_key, d.order_seq, d.waiting_job, e.id, e.type, e.data, e.context, e.tenant_id, e.created_at, e.fanned_out_at, e.trace_parent, e.subject, e.subject_seq, h.id, h.name, h.url, h.events, h.headers, h.tenant_id, h.enabled, h.disabled_reason, h.signing_key, h.previous_signing_key, h.previous_key_expires_at, h.failing_since, h.created_at, h.updated_at, h.key_rotated_at, h.rate_count, h.rate_period_s, h.rate_burst, h.filter, h.ordering
 FROM /* TEMPLATE: schema */deliveries d
 JOIN /* TEMPLATE: schema */events e ON e.id = d.event_id
 JOIN /* TEMPLATE: schema */hooks h ON h.id = d.hook_id
@@ -154,6 +154,9 @@ func (q *Queries) DeliveryGetByID(ctx context.Context, id string) (*DeliveryGetB
 		&i.Delivery.FinishedAt,
 		&i.Delivery.NextAttemptAt,
 		&i.Delivery.ReplayedAttempts,
+		&i.Delivery.OrderKey,
+		&i.Delivery.OrderSeq,
+		&i.Delivery.WaitingJob,
 		&i.Event.ID,
 		&i.Event.Type,
 		&i.Event.Data,
@@ -162,6 +165,8 @@ func (q *Queries) DeliveryGetByID(ctx context.Context, id string) (*DeliveryGetB
 		&i.Event.CreatedAt,
 		&i.Event.FannedOutAt,
 		&i.Event.TraceParent,
+		&i.Event.Subject,
+		&i.Event.SubjectSeq,
 		&i.Hook.ID,
 		&i.Hook.Name,
 		&i.Hook.Url,
@@ -181,12 +186,13 @@ func (q *Queries) DeliveryGetByID(ctx context.Context, id string) (*DeliveryGetB
 		&i.Hook.RatePeriodS,
 		&i.Hook.RateBurst,
 		&i.Hook.Filter,
+		&i.Hook.Ordering,
 	)
 	return &i, err
 }
 
 const deliveryGetForSendMany = `-- name: DeliveryGetForSendMany :many
-SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, d.next_attempt_at, d.replayed_attempts, e.id, e.type, e.data, e.context, e.tenant_id, e.created_at, e.fanned_out_at, e.trace_parent, h.id, h.name, h.url, h.events, h.headers, h.tenant_id, h.enabled, h.disabled_reason, h.signing_key, h.previous_signing_key, h.previous_key_expires_at, h.failing_since, h.created_at, h.updated_at, h.key_rotated_at, h.rate_count, h.rate_period_s, h.rate_burst, h.filter
+SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, d.next_attempt_at, d.replayed_attempts, d.order_key, d.order_seq, d.waiting_job, e.id, e.type, e.data, e.context, e.tenant_id, e.created_at, e.fanned_out_at, e.trace_parent, e.subject, e.subject_seq, h.id, h.name, h.url, h.events, h.headers, h.tenant_id, h.enabled, h.disabled_reason, h.signing_key, h.previous_signing_key, h.previous_key_expires_at, h.failing_since, h.created_at, h.updated_at, h.key_rotated_at, h.rate_count, h.rate_period_s, h.rate_burst, h.filter, h.ordering
 FROM /* TEMPLATE: schema */deliveries d
 JOIN /* TEMPLATE: schema */events e ON e.id = d.event_id
 JOIN /* TEMPLATE: schema */hooks h ON h.id = d.hook_id
@@ -226,6 +232,9 @@ func (q *Queries) DeliveryGetForSendMany(ctx context.Context, ids []string) ([]*
 			&i.Delivery.FinishedAt,
 			&i.Delivery.NextAttemptAt,
 			&i.Delivery.ReplayedAttempts,
+			&i.Delivery.OrderKey,
+			&i.Delivery.OrderSeq,
+			&i.Delivery.WaitingJob,
 			&i.Event.ID,
 			&i.Event.Type,
 			&i.Event.Data,
@@ -234,6 +243,8 @@ func (q *Queries) DeliveryGetForSendMany(ctx context.Context, ids []string) ([]*
 			&i.Event.CreatedAt,
 			&i.Event.FannedOutAt,
 			&i.Event.TraceParent,
+			&i.Event.Subject,
+			&i.Event.SubjectSeq,
 			&i.Hook.ID,
 			&i.Hook.Name,
 			&i.Hook.Url,
@@ -253,10 +264,46 @@ func (q *Queries) DeliveryGetForSendMany(ctx context.Context, ids []string) ([]*
 			&i.Hook.RatePeriodS,
 			&i.Hook.RateBurst,
 			&i.Hook.Filter,
+			&i.Hook.Ordering,
 		); err != nil {
 			return nil, err
 		}
 		items = append(items, &i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const deliveryHeldBack = `-- name: DeliveryHeldBack :many
+SELECT d.id FROM /* TEMPLATE: schema */deliveries d
+JOIN /* TEMPLATE: schema */events e ON e.id = d.event_id
+WHERE d.id = ANY($1::uuid[]) AND d.order_key IS NOT NULL AND (
+    EXISTS (SELECT 1 FROM /* TEMPLATE: schema */deliveries p
+            WHERE p.hook_id = d.hook_id AND p.order_key = d.order_key AND p.order_seq < d.order_seq AND p.status = 'pending')
+    OR EXISTS (SELECT 1 FROM /* TEMPLATE: schema */events u
+               WHERE u.fanned_out_at IS NULL AND u.subject = e.subject AND u.subject_seq < e.subject_seq
+                 AND u.tenant_id IS NOT DISTINCT FROM e.tenant_id))
+`
+
+// DeliveryHeldBack returns those of the given deliveries (of hooks ordered
+// by subject) that come after one of their subject that is not final yet: a
+// delivery to their hook still pending, or an event not yet fanned out (a
+// fan-out that claimed it may commit after the one that made them).
+func (q *Queries) DeliveryHeldBack(ctx context.Context, ids []string) ([]string, error) {
+	rows, err := q.db.Query(ctx, deliveryHeldBack, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -278,9 +325,10 @@ func (q *Queries) DeliveryHookHasPending(ctx context.Context, hookID string) (bo
 }
 
 const deliveryInsertBatch = `-- name: DeliveryInsertBatch :many
-INSERT INTO /* TEMPLATE: schema */deliveries (event_id, hook_id)
-SELECT p.event_id, p.hook_id
-FROM (SELECT unnest($1::uuid[]) AS event_id, unnest($2::uuid[]) AS hook_id, unnest($3::boolean[]) AS filtered) p
+INSERT INTO /* TEMPLATE: schema */deliveries (event_id, hook_id, order_key, order_seq)
+SELECT p.event_id, p.hook_id, nullif(p.order_key, ''), CASE WHEN p.order_key <> '' THEN p.order_seq END
+FROM (SELECT unnest($1::uuid[]) AS event_id, unnest($2::uuid[]) AS hook_id, unnest($3::boolean[]) AS filtered,
+             unnest($4::text[]) AS order_key, unnest($5::bigint[]) AS order_seq) p
 WHERE CASE WHEN p.filtered THEN coalesce((
     SELECT jsonb_path_match(
         jsonb_build_object('event', e.type, 'tenantId', e.tenant_id, 'data', e.data, 'context', e.context),
@@ -293,9 +341,11 @@ RETURNING id, hook_id
 `
 
 type DeliveryInsertBatchParams struct {
-	EventIds []string
-	HookIds  []string
-	Filtered []bool
+	EventIds  []string
+	HookIds   []string
+	Filtered  []bool
+	OrderKeys []string
+	OrderSeqs []int64
 }
 
 type DeliveryInsertBatchRow struct {
@@ -306,8 +356,16 @@ type DeliveryInsertBatchRow struct {
 // DeliveryInsertBatch creates the deliveries of (event, hook) pairs; a pair
 // marked filtered only if the event passes the hook's filter (see
 // schema/017_hook_filters.up.sql), which is looked up for those pairs only.
+// A pair with an order key is a delivery to a hook ordered by subject (see
+// schema/019_subject_ordering.up.sql).
 func (q *Queries) DeliveryInsertBatch(ctx context.Context, arg *DeliveryInsertBatchParams) ([]*DeliveryInsertBatchRow, error) {
-	rows, err := q.db.Query(ctx, deliveryInsertBatch, arg.EventIds, arg.HookIds, arg.Filtered)
+	rows, err := q.db.Query(ctx, deliveryInsertBatch,
+		arg.EventIds,
+		arg.HookIds,
+		arg.Filtered,
+		arg.OrderKeys,
+		arg.OrderSeqs,
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -353,7 +411,7 @@ func (q *Queries) DeliveryInsertTest(ctx context.Context, arg *DeliveryInsertTes
 }
 
 const deliveryLastFailedMany = `-- name: DeliveryLastFailedMany :many
-SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, d.next_attempt_at, d.replayed_attempts, e.type AS event_type
+SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, d.next_attempt_at, d.replayed_attempts, d.order_key, d.order_seq, d.waiting_job, e.type AS event_type
 FROM /* TEMPLATE: schema */deliveries d
 JOIN /* TEMPLATE: schema */events e ON e.id = d.event_id
 WHERE d.id IN (
@@ -397,6 +455,9 @@ func (q *Queries) DeliveryLastFailedMany(ctx context.Context, hookIds []string) 
 			&i.Delivery.FinishedAt,
 			&i.Delivery.NextAttemptAt,
 			&i.Delivery.ReplayedAttempts,
+			&i.Delivery.OrderKey,
+			&i.Delivery.OrderSeq,
+			&i.Delivery.WaitingJob,
 			&i.EventType,
 		); err != nil {
 			return nil, err
@@ -432,7 +493,7 @@ func (q *Queries) DeliveryLease(ctx context.Context, arg *DeliveryLeaseParams) e
 }
 
 const deliveryList = `-- name: DeliveryList :many
-SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, d.next_attempt_at, d.replayed_attempts, e.type AS event_type
+SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, d.next_attempt_at, d.replayed_attempts, d.order_key, d.order_seq, d.waiting_job, e.type AS event_type
 FROM /* TEMPLATE: schema */deliveries d
 JOIN /* TEMPLATE: schema */events e ON e.id = d.event_id
 WHERE ($1::uuid IS NULL OR d.event_id = $1)
@@ -486,6 +547,9 @@ func (q *Queries) DeliveryList(ctx context.Context, arg *DeliveryListParams) ([]
 			&i.Delivery.FinishedAt,
 			&i.Delivery.NextAttemptAt,
 			&i.Delivery.ReplayedAttempts,
+			&i.Delivery.OrderKey,
+			&i.Delivery.OrderSeq,
+			&i.Delivery.WaitingJob,
 			&i.EventType,
 		); err != nil {
 			return nil, err
@@ -499,7 +563,7 @@ func (q *Queries) DeliveryList(ctx context.Context, arg *DeliveryListParams) ([]
 }
 
 const deliveryListByHook = `-- name: DeliveryListByHook :many
-SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, d.next_attempt_at, d.replayed_attempts, e.type AS event_type
+SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, d.next_attempt_at, d.replayed_attempts, d.order_key, d.order_seq, d.waiting_job, e.type AS event_type
 FROM /* TEMPLATE: schema */deliveries d
 JOIN /* TEMPLATE: schema */events e ON e.id = d.event_id
 WHERE d.hook_id = $1
@@ -559,6 +623,9 @@ func (q *Queries) DeliveryListByHook(ctx context.Context, arg *DeliveryListByHoo
 			&i.Delivery.FinishedAt,
 			&i.Delivery.NextAttemptAt,
 			&i.Delivery.ReplayedAttempts,
+			&i.Delivery.OrderKey,
+			&i.Delivery.OrderSeq,
+			&i.Delivery.WaitingJob,
 			&i.EventType,
 		); err != nil {
 			return nil, err
@@ -687,6 +754,7 @@ WITH input AS (
         last_attempt_at = input.attempted_at,
         updated_at = input.attempted_at,
         next_attempt_at = CASE WHEN deliveries.status = 'pending' AND input.status = 'pending' THEN input.next_attempt_at END,
+        order_key = CASE WHEN deliveries.status = 'pending' AND input.status = 'pending' THEN deliveries.order_key END,
         finished_at = CASE
             WHEN deliveries.status <> 'pending' THEN deliveries.finished_at
             WHEN input.status <> 'pending' THEN input.attempted_at
@@ -806,6 +874,69 @@ func (q *Queries) DeliveryReset(ctx context.Context, ids []string) ([]string, er
 			return nil, err
 		}
 		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const deliveryWaitOn = `-- name: DeliveryWaitOn :exec
+UPDATE /* TEMPLATE: schema */deliveries SET waiting_job = $1
+WHERE id = ANY($2::uuid[]) AND waiting_job IS DISTINCT FROM $1
+`
+
+type DeliveryWaitOnParams struct {
+	JobID *int64
+	Ids   []string
+}
+
+// DeliveryWaitOn notes that job @job_id holds back the given deliveries (of
+// hooks ordered by subject), for whoever finishes a delivery before them
+// to wake it; it writes only what changed.
+func (q *Queries) DeliveryWaitOn(ctx context.Context, arg *DeliveryWaitOnParams) error {
+	_, err := q.db.Exec(ctx, deliveryWaitOn, arg.JobID, arg.Ids)
+	return err
+}
+
+const deliveryWaitingAfter = `-- name: DeliveryWaitingAfter :many
+SELECT DISTINCT n.waiting_job::bigint AS job_id
+FROM (SELECT unnest($1::uuid[]) AS hook_id, unnest($2::text[]) AS order_key, unnest($3::bigint[]) AS order_seq) f
+CROSS JOIN LATERAL (
+    SELECT s.waiting_job FROM /* TEMPLATE: schema */deliveries s
+    WHERE s.hook_id = f.hook_id AND s.order_key = f.order_key AND s.order_seq > f.order_seq AND s.status = 'pending'
+    ORDER BY s.order_seq
+    LIMIT 1
+    FOR UPDATE
+) n
+WHERE n.waiting_job IS NOT NULL
+`
+
+type DeliveryWaitingAfterParams struct {
+	HookIds   []string
+	OrderKeys []string
+	OrderSeqs []int64
+}
+
+// DeliveryWaitingAfter returns the jobs holding back the next pending
+// delivery of each (hook, order key) after the given order sequence numbers:
+// the successors of deliveries that just became final. It locks the
+// successors: a job noting that it holds one back (DeliveryWaitOn) either
+// committed before, and is returned, or waits for this transaction, and its
+// look then finds the predecessor final.
+func (q *Queries) DeliveryWaitingAfter(ctx context.Context, arg *DeliveryWaitingAfterParams) ([]int64, error) {
+	rows, err := q.db.Query(ctx, deliveryWaitingAfter, arg.HookIds, arg.OrderKeys, arg.OrderSeqs)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []int64
+	for rows.Next() {
+		var job_id int64
+		if err := rows.Scan(&job_id); err != nil {
+			return nil, err
+		}
+		items = append(items, job_id)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err

@@ -11,7 +11,7 @@ import (
 )
 
 const eventClaimBatch = `-- name: EventClaimBatch :many
-SELECT id, type, tenant_id, trace_parent
+SELECT id, type, tenant_id, trace_parent, subject, subject_seq
 FROM /* TEMPLATE: schema */events
 WHERE fanned_out_at IS NULL
 ORDER BY id
@@ -24,6 +24,8 @@ type EventClaimBatchRow struct {
 	Type        string
 	TenantID    *string
 	TraceParent *string
+	Subject     *string
+	SubjectSeq  *int64
 }
 
 // EventClaimBatch locks up to @max unclaimed events, oldest first. SKIP LOCKED
@@ -42,6 +44,8 @@ func (q *Queries) EventClaimBatch(ctx context.Context, max int32) ([]*EventClaim
 			&i.Type,
 			&i.TenantID,
 			&i.TraceParent,
+			&i.Subject,
+			&i.SubjectSeq,
 		); err != nil {
 			return nil, err
 		}
@@ -87,7 +91,7 @@ func (q *Queries) EventDeleteFinishedBefore(ctx context.Context, arg *EventDelet
 }
 
 const eventGetByID = `-- name: EventGetByID :one
-SELECT id, type, data, context, tenant_id, created_at, fanned_out_at, trace_parent FROM /* TEMPLATE: schema */events WHERE id = $1
+SELECT id, type, data, context, tenant_id, created_at, fanned_out_at, trace_parent, subject, subject_seq FROM /* TEMPLATE: schema */events WHERE id = $1
 `
 
 func (q *Queries) EventGetByID(ctx context.Context, id string) (*Event, error) {
@@ -102,13 +106,16 @@ func (q *Queries) EventGetByID(ctx context.Context, id string) (*Event, error) {
 		&i.CreatedAt,
 		&i.FannedOutAt,
 		&i.TraceParent,
+		&i.Subject,
+		&i.SubjectSeq,
 	)
 	return &i, err
 }
 
 const eventInsert = `-- name: EventInsert :one
-INSERT INTO /* TEMPLATE: schema */events (id, type, data, context, tenant_id, trace_parent)
-VALUES ($1, $2, $3, $4, $5, $6)
+INSERT INTO /* TEMPLATE: schema */events (id, type, data, context, tenant_id, trace_parent, subject, subject_seq)
+VALUES ($1, $2, $3, $4, $5, $6, $7::text,
+    CASE WHEN $7::text IS NOT NULL THEN nextval('/* TEMPLATE: schema */events_subject_seq') END)
 RETURNING id, CASE
     WHEN pg_try_advisory_xact_lock_shared(hashtext('/* TEMPLATE: schema */outbox')) THEN false
     WHEN NOT EXISTS (SELECT 1 FROM /* TEMPLATE: schema */outbox_sleepers) THEN false
@@ -123,6 +130,7 @@ type EventInsertParams struct {
 	Context     []byte
 	TenantID    *string
 	TraceParent *string
+	Subject     *string
 }
 
 type EventInsertRow struct {
@@ -140,6 +148,7 @@ func (q *Queries) EventInsert(ctx context.Context, arg *EventInsertParams) (*Eve
 		arg.Context,
 		arg.TenantID,
 		arg.TraceParent,
+		arg.Subject,
 	)
 	var i EventInsertRow
 	err := row.Scan(&i.ID, &i.Rang)
@@ -239,7 +248,7 @@ func (q *Queries) EventOldestUnfannedCreatedAt(ctx context.Context) ([]time.Time
 }
 
 const eventPublishSQL = `-- name: EventPublishSQL :one
-SELECT /* TEMPLATE: schema */publish($1::text, $2::jsonb, coalesce($3::jsonb, '{}'), $4::text)::text
+SELECT /* TEMPLATE: schema */publish($1::text, $2::jsonb, coalesce($3::jsonb, '{}'), $4::text, $5::text)::text
 `
 
 type EventPublishSQLParams struct {
@@ -247,6 +256,7 @@ type EventPublishSQLParams struct {
 	Data      []byte
 	Context   []byte
 	TenantID  *string
+	Subject   *string
 }
 
 // EventPublishSQL calls the SQL function that writers in other languages use.
@@ -256,6 +266,7 @@ func (q *Queries) EventPublishSQL(ctx context.Context, arg *EventPublishSQLParam
 		arg.Data,
 		arg.Context,
 		arg.TenantID,
+		arg.Subject,
 	)
 	var column_1 string
 	err := row.Scan(&column_1)

@@ -22,7 +22,7 @@ func (q *Queries) HookCount(ctx context.Context) (int64, error) {
 }
 
 const hookDelete = `-- name: HookDelete :one
-DELETE FROM /* TEMPLATE: schema */hooks WHERE id = $1 RETURNING id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at, key_rotated_at, rate_count, rate_period_s, rate_burst, filter
+DELETE FROM /* TEMPLATE: schema */hooks WHERE id = $1 RETURNING id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at, key_rotated_at, rate_count, rate_period_s, rate_burst, filter, ordering
 `
 
 func (q *Queries) HookDelete(ctx context.Context, id string) (*Hook, error) {
@@ -48,6 +48,7 @@ func (q *Queries) HookDelete(ctx context.Context, id string) (*Hook, error) {
 		&i.RatePeriodS,
 		&i.RateBurst,
 		&i.Filter,
+		&i.Ordering,
 	)
 	return &i, err
 }
@@ -56,7 +57,7 @@ const hookDisable = `-- name: HookDisable :one
 UPDATE /* TEMPLATE: schema */hooks
 SET enabled = false, disabled_reason = $1, failing_since = NULL, updated_at = now()
 WHERE id = $2 AND enabled
-RETURNING id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at, key_rotated_at, rate_count, rate_period_s, rate_burst, filter
+RETURNING id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at, key_rotated_at, rate_count, rate_period_s, rate_burst, filter, ordering
 `
 
 type HookDisableParams struct {
@@ -88,6 +89,7 @@ func (q *Queries) HookDisable(ctx context.Context, arg *HookDisableParams) (*Hoo
 		&i.RatePeriodS,
 		&i.RateBurst,
 		&i.Filter,
+		&i.Ordering,
 	)
 	return &i, err
 }
@@ -132,7 +134,7 @@ func (q *Queries) HookFilterMatch(ctx context.Context, arg *HookFilterMatchParam
 }
 
 const hookGetByID = `-- name: HookGetByID :one
-SELECT id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at, key_rotated_at, rate_count, rate_period_s, rate_burst, filter FROM /* TEMPLATE: schema */hooks WHERE id = $1
+SELECT id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at, key_rotated_at, rate_count, rate_period_s, rate_burst, filter, ordering FROM /* TEMPLATE: schema */hooks WHERE id = $1
 `
 
 func (q *Queries) HookGetByID(ctx context.Context, id string) (*Hook, error) {
@@ -158,14 +160,15 @@ func (q *Queries) HookGetByID(ctx context.Context, id string) (*Hook, error) {
 		&i.RatePeriodS,
 		&i.RateBurst,
 		&i.Filter,
+		&i.Ordering,
 	)
 	return &i, err
 }
 
 const hookInsert = `-- name: HookInsert :one
-INSERT INTO /* TEMPLATE: schema */hooks (name, url, events, headers, tenant_id, enabled, signing_key, rate_count, rate_period_s, rate_burst, filter)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonpath)
-RETURNING id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at, key_rotated_at, rate_count, rate_period_s, rate_burst, filter
+INSERT INTO /* TEMPLATE: schema */hooks (name, url, events, headers, tenant_id, enabled, signing_key, rate_count, rate_period_s, rate_burst, filter, ordering)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonpath, $12)
+RETURNING id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at, key_rotated_at, rate_count, rate_period_s, rate_burst, filter, ordering
 `
 
 type HookInsertParams struct {
@@ -180,6 +183,7 @@ type HookInsertParams struct {
 	RatePeriodS *int32
 	RateBurst   int32
 	Filter      *string
+	Ordering    string
 }
 
 func (q *Queries) HookInsert(ctx context.Context, arg *HookInsertParams) (*Hook, error) {
@@ -195,6 +199,7 @@ func (q *Queries) HookInsert(ctx context.Context, arg *HookInsertParams) (*Hook,
 		arg.RatePeriodS,
 		arg.RateBurst,
 		arg.Filter,
+		arg.Ordering,
 	)
 	var i Hook
 	err := row.Scan(
@@ -217,12 +222,13 @@ func (q *Queries) HookInsert(ctx context.Context, arg *HookInsertParams) (*Hook,
 		&i.RatePeriodS,
 		&i.RateBurst,
 		&i.Filter,
+		&i.Ordering,
 	)
 	return &i, err
 }
 
 const hookList = `-- name: HookList :many
-SELECT id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at, key_rotated_at, rate_count, rate_period_s, rate_burst, filter FROM /* TEMPLATE: schema */hooks ORDER BY id
+SELECT id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at, key_rotated_at, rate_count, rate_period_s, rate_burst, filter, ordering FROM /* TEMPLATE: schema */hooks ORDER BY id
 `
 
 func (q *Queries) HookList(ctx context.Context) ([]*Hook, error) {
@@ -254,6 +260,7 @@ func (q *Queries) HookList(ctx context.Context) ([]*Hook, error) {
 			&i.RatePeriodS,
 			&i.RateBurst,
 			&i.Filter,
+			&i.Ordering,
 		); err != nil {
 			return nil, err
 		}
@@ -266,7 +273,7 @@ func (q *Queries) HookList(ctx context.Context) ([]*Hook, error) {
 }
 
 const hookListEnabled = `-- name: HookListEnabled :many
-SELECT id, events, tenant_id, (filter IS NOT NULL)::boolean AS filtered FROM /* TEMPLATE: schema */hooks WHERE enabled ORDER BY id
+SELECT id, events, tenant_id, (filter IS NOT NULL)::boolean AS filtered, (ordering = 'subject')::boolean AS ordered FROM /* TEMPLATE: schema */hooks WHERE enabled ORDER BY id
 `
 
 type HookListEnabledRow struct {
@@ -274,6 +281,7 @@ type HookListEnabledRow struct {
 	Events   []string
 	TenantID *string
 	Filtered bool
+	Ordered  bool
 }
 
 func (q *Queries) HookListEnabled(ctx context.Context) ([]*HookListEnabledRow, error) {
@@ -290,6 +298,7 @@ func (q *Queries) HookListEnabled(ctx context.Context) ([]*HookListEnabledRow, e
 			&i.Events,
 			&i.TenantID,
 			&i.Filtered,
+			&i.Ordered,
 		); err != nil {
 			return nil, err
 		}
@@ -309,7 +318,7 @@ SET previous_signing_key = CASE WHEN $1::timestamptz > now() THEN signing_key EN
     key_rotated_at = now(),
     updated_at = now()
 WHERE id = $3
-RETURNING id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at, key_rotated_at, rate_count, rate_period_s, rate_burst, filter
+RETURNING id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at, key_rotated_at, rate_count, rate_period_s, rate_burst, filter, ordering
 `
 
 type HookRotateKeyParams struct {
@@ -341,6 +350,7 @@ func (q *Queries) HookRotateKey(ctx context.Context, arg *HookRotateKeyParams) (
 		&i.RatePeriodS,
 		&i.RateBurst,
 		&i.Filter,
+		&i.Ordering,
 	)
 	return &i, err
 }
@@ -349,7 +359,7 @@ const hookSetEnabled = `-- name: HookSetEnabled :one
 UPDATE /* TEMPLATE: schema */hooks
 SET enabled = $1, disabled_reason = $2, failing_since = NULL, updated_at = now()
 WHERE id = $3
-RETURNING id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at, key_rotated_at, rate_count, rate_period_s, rate_burst, filter
+RETURNING id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at, key_rotated_at, rate_count, rate_period_s, rate_burst, filter, ordering
 `
 
 type HookSetEnabledParams struct {
@@ -381,6 +391,7 @@ func (q *Queries) HookSetEnabled(ctx context.Context, arg *HookSetEnabledParams)
 		&i.RatePeriodS,
 		&i.RateBurst,
 		&i.Filter,
+		&i.Ordering,
 	)
 	return &i, err
 }
@@ -447,9 +458,9 @@ const hookUpdate = `-- name: HookUpdate :one
 UPDATE /* TEMPLATE: schema */hooks
 SET name = $1, url = $2, events = $3, headers = $4, tenant_id = $5,
     rate_count = $6, rate_period_s = $7, rate_burst = $8,
-    filter = $9::jsonpath, updated_at = now()
-WHERE id = $10
-RETURNING id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at, key_rotated_at, rate_count, rate_period_s, rate_burst, filter
+    filter = $9::jsonpath, ordering = $10, updated_at = now()
+WHERE id = $11
+RETURNING id, name, url, events, headers, tenant_id, enabled, disabled_reason, signing_key, previous_signing_key, previous_key_expires_at, failing_since, created_at, updated_at, key_rotated_at, rate_count, rate_period_s, rate_burst, filter, ordering
 `
 
 type HookUpdateParams struct {
@@ -462,6 +473,7 @@ type HookUpdateParams struct {
 	RatePeriodS *int32
 	RateBurst   int32
 	Filter      *string
+	Ordering    string
 	ID          string
 }
 
@@ -476,6 +488,7 @@ func (q *Queries) HookUpdate(ctx context.Context, arg *HookUpdateParams) (*Hook,
 		arg.RatePeriodS,
 		arg.RateBurst,
 		arg.Filter,
+		arg.Ordering,
 		arg.ID,
 	)
 	var i Hook
@@ -499,6 +512,7 @@ func (q *Queries) HookUpdate(ctx context.Context, arg *HookUpdateParams) (*Hook,
 		&i.RatePeriodS,
 		&i.RateBurst,
 		&i.Filter,
+		&i.Ordering,
 	)
 	return &i, err
 }

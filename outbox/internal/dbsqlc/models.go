@@ -43,6 +43,9 @@ type Delivery struct {
 	FinishedAt       *time.Time
 	NextAttemptAt    *time.Time
 	ReplayedAttempts int32
+	OrderKey         *string
+	OrderSeq         *int64
+	WaitingJob       *int64
 }
 
 type DeliveryAttempt struct {
@@ -65,6 +68,8 @@ type Event struct {
 	CreatedAt   time.Time
 	FannedOutAt *time.Time
 	TraceParent *string
+	Subject     *string
+	SubjectSeq  *int64
 }
 
 type EventType struct {
@@ -93,6 +98,7 @@ type Hook struct {
 	RatePeriodS          *int32
 	RateBurst            int32
 	Filter               *string
+	Ordering             string
 }
 
 type HookRate struct {

@@ -177,7 +177,7 @@ func drain(ctx context.Context, pool *pgxpool.Pool, databaseURL string, o *drain
 	for range writers {
 		go func() {
 			for next.Add(1) <= int64(events) {
-				if _, err := store.PublishSQL(ctx, outbox.EventUserCreated, sampleData, nil, ""); err != nil {
+				if _, err := store.PublishSQL(ctx, outbox.EventUserCreated, sampleData, nil, "", ""); err != nil {
 					errs <- err
 					return
 				}

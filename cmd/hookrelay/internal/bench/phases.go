@@ -193,7 +193,7 @@ func (e *environment) latency(ctx context.Context, rate int, duration time.Durat
 			var id string
 			var err error
 			if viaSQL {
-				id, err = e.store.PublishSQL(ctx, outbox.EventUserCreated, sampleData, nil, "")
+				id, err = e.store.PublishSQL(ctx, outbox.EventUserCreated, sampleData, nil, "", "")
 			} else {
 				id, err = e.store.Publish(ctx, &outbox.Event{Type: outbox.EventUserCreated, Data: sampleData})
 			}
