@@ -132,7 +132,7 @@ func (e *entity) changed(before, after string) string {
 // holds; published is set when one was published.
 func (c *Capturer) updateEvents(e *entity, st style, tenant, alsoChanged string) string {
 	publish := func(event string) string {
-		return fmt.Sprintf("%s\n            PERFORM %s(%s, after, context, %s);\n            published := true;",
+		return fmt.Sprintf("%s\n            PERFORM %s(%s, after, context, %s, subject);\n            published := true;",
 			fitData("after", "context"), c.publishIdent(), quoteLiteral(e.name+event), tenant)
 	}
 	changed := e.changed("before", "after")
@@ -174,11 +174,11 @@ func (c *Capturer) entityDDL(e *entity, st style) string {
     IF TG_OP = 'INSERT' THEN
         after := %[6]s;
         %[7]s
-        PERFORM %[8]s(%[9]s, after, context, tenant);
+        PERFORM %[8]s(%[9]s, after, context, tenant, subject);
     ELSIF TG_OP = 'DELETE' THEN
         before := %[5]s;
         %[10]s
-        PERFORM %[8]s(%[11]s, before, context || jsonb_build_object('entityId', before->%[12]s), tenant);
+        PERFORM %[8]s(%[11]s, before, context || jsonb_build_object('entityId', before->%[12]s), tenant, subject);
     ELSE
         before := %[5]s;
         after := %[6]s;
@@ -189,7 +189,7 @@ func (c *Capturer) entityDDL(e *entity, st style) string {
 		c.publishIdent(), quoteLiteral(e.name+".Created"),
 		fitData("before", "context"), quoteLiteral(e.name+".Deleted"), quoteLiteral(e.keyName(st)),
 		c.updateEvents(e, st, "tenant", ""))
-	return function(c.functionIdent(e.table), entityDeclare, body) + fmt.Sprintf(`
+	return function(c.functionIdent(e.table), entityDeclare, setSubject(e.name, e.key)+body) + fmt.Sprintf(`
 CREATE TRIGGER %s AFTER INSERT OR UPDATE OR DELETE ON %s
     FOR EACH ROW EXECUTE FUNCTION %s();`, c.triggerName(""), e.table.ident.Sanitize(), c.functionIdent(e.table))
 }
@@ -200,7 +200,8 @@ const entityDeclare = `    before jsonb;
     tenant text;
     published boolean := false;
     id text;
-    state text;`
+    state text;
+    subject text;`
 
 // keyName is the data key of the entity's key column.
 func (e *entity) keyName(st style) string {
@@ -315,14 +316,14 @@ func (c *Capturer) perTransactionDDL(e *entity, st style) string {
             tenant := %[9]s;
             %[10]s
             %[11]s
-            PERFORM %[12]s(%[13]s, before, context || jsonb_build_object('entityId', before->%[14]s), tenant);
+            PERFORM %[12]s(%[13]s, before, context || jsonb_build_object('entityId', before->%[14]s), tenant, subject);
             published := true;
         END IF;
     ELSE
         %[10]s
         IF TG_OP = 'INSERT' THEN
             %[15]s
-            PERFORM %[12]s(%[16]s, after, context, tenant);
+            PERFORM %[12]s(%[16]s, after, context, tenant, subject);
             published := true;
         ELSE
             before := %[8]s;
@@ -335,7 +336,7 @@ func (c *Capturer) perTransactionDDL(e *entity, st style) string {
 		e.build("OLD", st, false), e.tenantSQL("OLD"), skipTenant(e.skipTenants, "tenant"), fitData("before", "context"),
 		c.publishIdent(), quoteLiteral(e.name+".Deleted"), quoteLiteral(e.keyName(st)), fitData("after", "context"),
 		quoteLiteral(e.name+".Created"), c.updateEvents(e, st, "tenant", "state = 'C'"), c.note(e, "CASE WHEN published THEN 'P' ELSE 'Q' END"), touch)
-	ddl := function(c.functionIdent(e.table), entityDeclare, body) + fmt.Sprintf(`
+	ddl := function(c.functionIdent(e.table), entityDeclare, setSubject(e.name, e.key)+body) + fmt.Sprintf(`
 CREATE CONSTRAINT TRIGGER %s AFTER INSERT OR UPDATE OR DELETE ON %s
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION %s();`, c.triggerName(""), e.table.ident.Sanitize(), c.functionIdent(e.table))
 	if touch != "" {
@@ -408,13 +409,13 @@ func (c *Capturer) includeDDL(e *entity, inc *include, st style) string {
     END IF;
     %[12]s
     %[13]s
-    PERFORM %[14]s(%[15]s, after, context, tenant);
+    PERFORM %[14]s(%[15]s, after, context, tenant, subject);
     %[16]s`,
 		tableCheck(inc.table), childData("OLD"), childData("NEW"), quiet,
 		e.entityID("OLD", inc.by, e.tenant), e.entityID("NEW", inc.by, e.tenant), c.stateOf(e), c.note(e, "'C'"),
 		typeCheck(e.compared()), readBack("OLD"), readBack("NEW"), skipTenant(e.skipTenants, "tenant"),
 		fitData("after", "context"), c.publishIdent(), quoteLiteral(e.name+".Data.Updated"), c.note(e, "'P'"))
-	return function(c.functionIdent(inc.table), entityDeclare, body) + fmt.Sprintf(`
+	return function(c.functionIdent(inc.table), entityDeclare, setSubject(e.name, inc.by)+body) + fmt.Sprintf(`
 CREATE CONSTRAINT TRIGGER %s AFTER INSERT OR UPDATE OR DELETE ON %s
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION %s();`, c.triggerName(""), inc.table.ident.Sanitize(), c.functionIdent(inc.table))
 }

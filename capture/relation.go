@@ -2,6 +2,7 @@ package capture
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -62,6 +63,15 @@ func (r *relation) reads() (reads, compared []tableColumn) {
 	return reads, compared
 }
 
+// subject is the SQL of the subject of r's events, for the changed rows r:
+// their parent, as the parent entity's own events name it (the event's first
+// word), or none when too long.
+func (r *relation) subject() string {
+	entity, _, _ := strings.Cut(r.event, ".")
+	subject := quoteLiteral(entity+":") + " || " + textValue("r.parent_id")
+	return fmt.Sprintf("CASE WHEN octet_length(%[1]s) <= %[2]d THEN %[1]s END", subject, outbox.SubjectMaxLength)
+}
+
 // relationDDL is the trigger function and statement-level triggers of r.
 // Every lookup matches the tenant, and compares columns of one key class in
 // their own types: a tenant's relation row naming another tenant's parent
@@ -81,9 +91,9 @@ func (c *Capturer) relationDDL(r *relation, st style) string {
             %[3]s, r.parent_id,
             %[4]s, to_jsonb(r.added[1:%[6]d]),
             %[5]s, to_jsonb(r.removed[1:%[6]d]),
-            'truncated', CASE WHEN cardinality(r.added) > %[6]d OR cardinality(r.removed) > %[6]d THEN true END)), r.tenant_id);`,
+            'truncated', CASE WHEN cardinality(r.added) > %[6]d OR cardinality(r.removed) > %[6]d THEN true END)), r.tenant_id, %[7]s);`,
 			publish, quoteLiteral(r.event), quoteLiteral(r.parentKey),
-			quoteLiteral("added"+r.members), quoteLiteral("removed"+r.members), outbox.MembershipIDsMax)
+			quoteLiteral("added"+r.members), quoteLiteral("removed"+r.members), outbox.MembershipIDsMax, r.subject())
 	} else {
 		// The parent's children after the change, of the parent's tenant
 		// only, bounded.
@@ -98,12 +108,12 @@ func (c *Capturer) relationDDL(r *relation, st style) string {
             WINDOW w AS (ORDER BY c.id)
         ) c;
         PERFORM %[1]s(%[2]s, children,
-            jsonb_strip_nulls(jsonb_build_object(%[8]s, r.parent_id, 'truncated', CASE WHEN truncated THEN true END)), r.tenant_id);`,
+            jsonb_strip_nulls(jsonb_build_object(%[8]s, r.parent_id, 'truncated', CASE WHEN truncated THEN true END)), r.tenant_id, %[13]s);`,
 			publish, quoteLiteral(r.event), jsonObject(r.children, "c", r.childColumns, st),
 			r.table.ident.Sanitize(), r.children.ident.Sanitize(),
 			pgx.Identifier{r.child}.Sanitize(), pgx.Identifier{r.parent}.Sanitize(), quoteLiteral(r.parentKey),
 			relationChildrenMax, relationDataMaxBytes,
-			sameTenant(col("c", r.tenant), col("rel", r.tenant)), sameTenant(col("rel", r.tenant), "r.tenant"))
+			sameTenant(col("c", r.tenant), col("rel", r.tenant)), sameTenant(col("rel", r.tenant), "r.tenant"), r.subject())
 	}
 	// The changed rows as (tenant, parent, child, added), in their types.
 	changed := func(rows string) string {

@@ -73,6 +73,7 @@ func (c *Capturer) prepareRole(ctx context.Context, tx pgx.Tx, reads []tableColu
 	grants := []string{
 		fmt.Sprintf("GRANT USAGE ON SCHEMA %s TO %s", pgx.Identifier{c.schema}.Sanitize(), role),
 		fmt.Sprintf("GRANT EXECUTE ON FUNCTION %s(text, jsonb, jsonb, text) TO %s", c.publishIdent(), role),
+		fmt.Sprintf("GRANT EXECUTE ON FUNCTION %s(text, jsonb, jsonb, text, text) TO %s", c.publishIdent(), role),
 		// The notes of per-transaction entities, which no one else may touch.
 		fmt.Sprintf("GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE %s TO %s", c.publishedIdent(), role),
 	}

@@ -5,6 +5,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/hookrelay/hookrelay/outbox"
 )
 
 // rowEvent is a table whose inserted rows are events, such as Logto's log
@@ -176,9 +178,10 @@ func (c *Capturer) rowEventDDL(e *rowEvent, st style) string {
                 WHERE v <> 'null'::jsonb) || %[5]s;
     %[6]s%[7]s
     %[8]s
-    PERFORM %[9]s(%[10]s, NULL, context, tenant);`,
+    PERFORM %[9]s(%[10]s, NULL, context, tenant,
+        CASE WHEN octet_length(context->>'userId') <= %[11]d THEN 'User:' || (context->>'userId') END);`,
 		tableCheck(e.table), tenant, skipTenant(e.skip, "tenant"), strings.Join(fields, ", "), extra,
-		typeCheck(compared), joins.String(), fitData("context", "context"), c.publishIdent(), event)
+		typeCheck(compared), joins.String(), fitData("context", "context"), c.publishIdent(), event, outbox.SubjectMaxLength-len("User:"))
 	declare := `    context jsonb;
     joined jsonb;
     tenant text;`

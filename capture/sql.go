@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/hookrelay/hookrelay/outbox"
 )
 
 // Capture functions run with the capture role's rights (SECURITY DEFINER),
@@ -230,6 +232,19 @@ func fitData(data, context string) string {
             END IF;
             %[4]s := %[4]s || jsonb_build_object('truncated', true);
         END IF;`, data, dataMaxBytes, valueMaxBytes, context)
+}
+
+// setSubject is the statement that sets subject, the subject of the events
+// of entity whose key is the column key of the row changed (OLD when
+// deleted): "Entity:key", which orders its events for hooks ordered by
+// subject, as Logto's and Supabase's own entity keys name them. Too long a
+// key leaves the event without a subject: unordered, never refused.
+func setSubject(entity, key string) string {
+	return fmt.Sprintf(`    subject := %[1]s || CASE WHEN TG_OP = 'DELETE' THEN %[2]s ELSE %[3]s END;
+    IF octet_length(subject) > %[4]d THEN
+        subject := NULL;
+    END IF;
+`, quoteLiteral(entity+":"), textValue(col("OLD", key)), textValue(col("NEW", key)), outbox.SubjectMaxLength)
 }
 
 // function is the DDL of a capture function with body, between CREATE and

@@ -33,6 +33,9 @@ type capturedEvent struct {
 	Data    any
 	Context map[string]any
 	Tenant  *string
+	// Subject orders the events of one entity for hooks ordered by
+	// subject.
+	Subject *string
 }
 
 // object is the event's data when it is a JSON object.
@@ -46,11 +49,11 @@ func (e capturedEvent) object() map[string]any {
 // within a millisecond at random.
 func capturedEvents(t *testing.T, bundle *storeBundle) []capturedEvent {
 	t.Helper()
-	rows, err := bundle.pool.Query(context.Background(), "SELECT type, data, context, tenant_id FROM hookrelay.events ORDER BY created_at, id")
+	rows, err := bundle.pool.Query(context.Background(), "SELECT type, data, context, tenant_id, subject FROM hookrelay.events ORDER BY created_at, id")
 	require.NoError(t, err)
 	events, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (capturedEvent, error) {
 		var e capturedEvent
-		err := row.Scan(&e.Type, &e.Data, &e.Context, &e.Tenant)
+		err := row.Scan(&e.Type, &e.Data, &e.Context, &e.Tenant, &e.Subject)
 		return e, err
 	})
 	require.NoError(t, err)

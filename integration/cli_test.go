@@ -129,6 +129,10 @@ func TestCLI(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(update.stdout), &updated))
 	require.Equal(t, []string{"*"}, updated.Events)
 	require.Equal(t, "crm", updated.Name, "unset flags leave settings alone")
+	require.Equal(t, outbox.OrderingNone, updated.Ordering)
+	ordered := runCLI(t, url, "hooks", "update", hook.ID, "--ordering", "subject")
+	require.Equal(t, 0, ordered.code, ordered.stderr)
+	require.Contains(t, ordered.stdout, `"ordering": "subject"`)
 
 	disable := runCLI(t, url, "hooks", "disable", hook.ID)
 	require.Equal(t, 0, disable.code, disable.stderr)
@@ -160,10 +164,13 @@ func TestCLI(t *testing.T) {
 	require.NotContains(t, rotate.stdout, rotated.SigningKey)
 	require.NotContains(t, rotate.stdout, "Bearer abc")
 
-	publish := runCLI(t, url, "publish", "--event", "User.Created", "--data", `{"id":"u1"}`, "--context", `{"ip":"203.0.113.1"}`, "--tenant", "t1")
+	publish := runCLI(t, url, "publish", "--event", "User.Created", "--data", `{"id":"u1"}`, "--context", `{"ip":"203.0.113.1"}`, "--tenant", "t1", "--subject", "user:u1")
 	require.Equal(t, 0, publish.code, publish.stderr)
 	eventID := strings.TrimSpace(publish.stdout)
 	require.Len(t, eventID, 36)
+	shown := runCLI(t, url, "events", "show", eventID)
+	require.Equal(t, 0, shown.code, shown.stderr)
+	require.Contains(t, shown.stdout, `"subject": "user:u1"`)
 
 	t.Run("Events", func(t *testing.T) {
 		// Payloads past a command line's limit come from a file or stdin.
@@ -257,6 +264,8 @@ func TestCLI(t *testing.T) {
 			{[]string{"hooks", "create", "--url", "https://example.com", "--event", "Usr.*"}, 1, "did you mean User.*?"},
 			{[]string{"hooks", "create", "--url", "https://example.com", "--event", "User.Deleted", "--event", "User.Craeted2"}, 1, "did you mean User.Created?"},
 			{[]string{"publish", "--event", "PostSignin"}, 1, "did you mean PostSignIn?"},
+			{[]string{"hooks", "create", "--url", "https://example.com", "--event", "*", "--ordering", "fifo"}, 1, `invalid ordering: "fifo"; it is "subject" or "none"`},
+			{[]string{"publish", "--event", "User.Created", "--subject", strings.Repeat("s", 257)}, 1, "invalid subject: 257 bytes; at most 256"},
 			{[]string{"publish", "--event", "User.Created", "--data", "@/nonexistent/data.json"}, 2, "no such file"},
 			{[]string{"publish", "--event", "User.Created", "--data", "-", "--context", "-"}, 2, "not both"},
 			{[]string{"deliveries", "replay", "--hook", hook.ID, "--since", "2026-01-02T15:04:05Z", "--status", "pending"}, 1, "replay failed (the default), succeeded, canceled or all"},

@@ -280,6 +280,7 @@ func TestLogtoPreset(t *testing.T) {
 		require.Equal(t, []string{"User.Created"}, eventTypes(events))
 		created := events[0]
 		require.Equal(t, "t1", *created.Tenant, "the tenant set_tenant_id filled in")
+		require.Equal(t, "User:u1", *created.Subject, "the user's events are ordered together")
 		data := created.object()
 		var keys []string
 		for key := range data {
@@ -314,6 +315,7 @@ func TestLogtoPreset(t *testing.T) {
 		deleted := exec("DELETE FROM users WHERE id = 'u2'")
 		require.Equal(t, []string{"User.Deleted"}, eventTypes(deleted))
 		require.Equal(t, "bob", deleted[0].object()["username"])
+		require.Equal(t, "User:u2", *deleted[0].Subject)
 	})
 
 	t.Run("Entities", func(t *testing.T) {
@@ -344,6 +346,7 @@ func TestLogtoPreset(t *testing.T) {
 		require.Equal(t, []string{"Role.Scopes.Updated"}, eventTypes(events))
 		require.Equal(t, "r1", events[0].Context["roleId"])
 		require.Equal(t, "t1", *events[0].Tenant)
+		require.Equal(t, "Role:r1", *events[0].Subject, "a relation's events are its parent's")
 		scopes := events[0].Data.([]any)
 		require.Len(t, scopes, 3, "the role's scopes after the change")
 		require.Equal(t, "s1", scopes[0].(map[string]any)["id"])
@@ -536,6 +539,7 @@ func TestLogtoInteractionEvents(t *testing.T) {
 			require.ElementsMatch(t, []string{"interactionEvent", "userId", "userIp", "userAgent", "user", "application"}, keys)
 			require.Equal(t, tt.interaction, e.Context["interactionEvent"])
 			require.Equal(t, "u1", e.Context["userId"])
+			require.Equal(t, "User:u1", *e.Subject, "an interaction's events are its user's")
 			require.Equal(t, "203.0.113.7", e.Context["userIp"])
 			require.Equal(t, "curl/8", e.Context["userAgent"])
 			require.Equal(t, map[string]any{"id": "web", "type": "SPA", "name": "Web", "description": nil}, e.Context["application"])

@@ -330,6 +330,22 @@ func TestWriterNeedsExecuteOnly(t *testing.T) {
 	require.NoError(t, err)
 	require.JSONEq(t, `{"id": "u1"}`, string(event.Data))
 
+	// publish with a subject is a function of its own, which the writer
+	// calls once granted it, and which PUBLIC may not call.
+	withSubject := "SELECT hookrelay.publish('User.Data.Updated', '{}', '{}', NULL, 'user:u1')"
+	_, err = writerConn.Exec(ctx, withSubject)
+	var denied *pgconn.PgError
+	require.ErrorAs(t, err, &denied)
+	require.Equal(t, "42501", denied.Code, "permission denied")
+	_, err = bundle.pool.Exec(ctx, fmt.Sprintf("GRANT EXECUTE ON FUNCTION hookrelay.publish(text, jsonb, jsonb, text, text) TO %s", writer))
+	require.NoError(t, err)
+	require.NoError(t, writerConn.QueryRow(ctx, withSubject).Scan(&id))
+	event, err = bundle.store.GetEvent(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, "user:u1", event.Subject)
+	_, err = writerConn.Exec(ctx, "SELECT hookrelay.publish('User.Data.Updated', '{}', '{}', NULL, $1)", strings.Repeat("s", 257))
+	require.ErrorContains(t, err, "invalid subject")
+
 	// A Go application's role inserts events itself; the table holds it to
 	// publish's rules.
 	_, err = bundle.pool.Exec(ctx, fmt.Sprintf("GRANT INSERT, SELECT ON hookrelay.events TO %s", writer))
