@@ -231,6 +231,13 @@ func (w *deliverWorker) NextRetry(job *river.Job[DeliverArgs]) time.Time {
 // of the schedule are used up (or by the 410 and auto-disable rules); a
 // snooze uses no River attempt.
 func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
+	return w.run(ctx, job, time.Now())
+}
+
+// run is a run of Work, which started at started: a run that finishes a
+// delivery whose successor of its subject is held back in the job runs
+// again at once, within sendWindow of the start (see againWithin).
+func (w *deliverWorker) run(ctx context.Context, job *river.Job[DeliverArgs], started time.Time) error {
 	previous := lastReport(job)
 	sends, err := w.store.LoadSends(ctx, job.Args.ids())
 	if err != nil {
@@ -254,8 +261,9 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 	if err := w.endLeasesOfDead(ctx, previous, sends, report, self, now); err != nil {
 		return w.storeFailed(ctx, job, err)
 	}
+	var heldKeys map[string]bool
 	if !job.Args.Test {
-		if sends, err = w.holdBack(ctx, job.ID, sends, report, now); err != nil {
+		if sends, heldKeys, err = w.holdBack(ctx, job.ID, sends, report, now); err != nil {
 			return w.storeFailed(ctx, job, err)
 		}
 	}
@@ -359,6 +367,13 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 	if err := w.record(ctx, rec); err != nil {
 		return w.storeFailed(ctx, job, err)
 	}
+	// The jobs holding back successors of what the run finished wake once
+	// their runs end; this one runs again at once when it holds one.
+	again := disable == nil && againWithin(started, records, heldKeys)
+	if again {
+		rec.wake = slices.DeleteFunc(rec.wake, func(id int64) bool { return id == job.ID })
+	}
+	w.wakeAfterRun(rec.wake)
 	switch {
 	case disable != nil:
 		if rec.disabled {
@@ -367,6 +382,9 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 		return w.snooze(ctx, report, 0) // the next run cancels what is left
 	case report.Pending == 0:
 		return w.complete(ctx, previous, report)
+	case again:
+		withOutput(job, report)
+		return w.run(ctx, job, started)
 	case report.NotSent > 0:
 		// Not sent through no fault of their own: again at once.
 		return w.snooze(ctx, report, 0)
@@ -437,9 +455,10 @@ const orderRecheck = 2 * time.Second
 
 // holdBack returns sends without the deliveries that wait for an earlier
 // delivery of their subject (hooks ordered by subject), which it counts in
-// report: they stay pending, and the job comes back when a run finishes a
-// predecessor and wakes it, or after orderRecheck.
-func (w *deliverWorker) holdBack(ctx context.Context, jobID int64, sends []*outbox.Send, report *RunReport, now time.Time) ([]*outbox.Send, error) {
+// report, and the order keys of those: they stay pending, and the job comes
+// back when a run finishes a predecessor and wakes it, or after
+// orderRecheck.
+func (w *deliverWorker) holdBack(ctx context.Context, jobID int64, sends []*outbox.Send, report *RunReport, now time.Time) ([]*outbox.Send, map[string]bool, error) {
 	var ordered []*outbox.Send
 	for _, send := range sends {
 		if send.OrderKey != "" {
@@ -447,17 +466,49 @@ func (w *deliverWorker) holdBack(ctx context.Context, jobID int64, sends []*outb
 		}
 	}
 	if len(ordered) == 0 {
-		return sends, nil
+		return sends, nil, nil
 	}
 	held, err := w.store.HoldBack(ctx, jobID, ordered)
 	if err != nil || len(held) == 0 {
-		return sends, err
+		return sends, nil, err
 	}
 	report.HeldBack = len(held)
 	if recheck := now.Add(orderRecheck); report.NextAttemptAt.IsZero() || recheck.Before(report.NextAttemptAt) {
 		report.NextAttemptAt = recheck
 	}
-	return slices.DeleteFunc(sends, func(s *outbox.Send) bool { return held[s.DeliveryID] }), nil
+	keys := map[string]bool{}
+	sends = slices.DeleteFunc(sends, func(s *outbox.Send) bool {
+		if held[s.DeliveryID] {
+			keys[s.OrderKey] = true
+		}
+		return held[s.DeliveryID]
+	})
+	return sends, keys, nil
+}
+
+// againWithin reports whether a run that started at started and recorded
+// records, holding back deliveries of heldKeys, runs again at once: when it
+// made final a delivery of a subject whose next delivery the job holds
+// back, and its sending window is not over. Waking the job instead would
+// wait for River to record the run's end, up to a quarter of a second.
+func againWithin(started time.Time, records []*outbox.AttemptRecord, heldKeys map[string]bool) bool {
+	if len(heldKeys) == 0 || time.Since(started) >= sendWindow {
+		return false
+	}
+	return slices.ContainsFunc(records, func(r *outbox.AttemptRecord) bool {
+		return r.Status != outbox.DeliveryPending && heldKeys[r.Send.OrderKey]
+	})
+}
+
+// withOutput sets the job's report in its metadata, as River stores it, for
+// a run that follows this one at once.
+func withOutput(job *river.Job[DeliverArgs], report *RunReport) {
+	var metadata map[string]json.RawMessage
+	if json.Unmarshal(job.Metadata, &metadata) != nil || metadata == nil {
+		metadata = map[string]json.RawMessage{}
+	}
+	metadata["output"], _ = json.Marshal(report)
+	job.Metadata, _ = json.Marshal(metadata)
 }
 
 // wakeWaitingTx wakes, inside tx, the jobs that hold back the successors of
@@ -541,6 +592,14 @@ func (w *deliverWorker) wakeWhenStopped(ids []int64) {
 		if woken {
 			_ = client.Driver().GetExecutor().NotifyMany(ctx, fetchNow(client))
 		}
+	}
+}
+
+// wakeAfterRun wakes the running jobs ids once their runs end, in the
+// background.
+func (w *deliverWorker) wakeAfterRun(ids []int64) {
+	if len(ids) > 0 {
+		go w.wakeWhenStopped(ids)
 	}
 }
 
@@ -666,9 +725,6 @@ func (w *deliverWorker) record(ctx context.Context, r *runRecord) error {
 	if err != nil {
 		return err
 	}
-	if len(r.wake) > 0 {
-		go w.wakeWhenStopped(r.wake)
-	}
 	for _, rec := range r.records {
 		w.logger.DebugContext(ctx, "delivery attempted", "delivery_id", rec.Send.DeliveryID, "hook_id", rec.Send.Hook.ID,
 			"attempt", rec.Result.Attempt, "status_code", rec.Result.StatusCode, "status", rec.Status)
@@ -698,6 +754,7 @@ func (w *deliverWorker) recordDetached(send *outbox.Send, out *outcome, test boo
 		w.logger.WarnContext(ctx, "recording the outcome of a request failed: the delivery goes again", "delivery_id", send.DeliveryID, "error", err)
 		return
 	}
+	w.wakeAfterRun(rec.wake)
 	if rec.disabled {
 		w.hookDisabled(ctx, disable.Hook.ID, reason)
 	}
