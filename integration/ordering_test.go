@@ -183,3 +183,38 @@ func TestOrderedBySubjectThroughKills(t *testing.T) {
 	require.Empty(t, ordered.inversions)
 	require.Len(t, ordered.succeeded, subjects*events)
 }
+
+// TestOrderedWithinOneJob: a subject's events written in one transaction,
+// interleaved with another subject's, fan out to one job, which sends each
+// once the one before it of its subject succeeded, running again at once
+// rather than waiting to be woken.
+func TestOrderedWithinOneJob(t *testing.T) {
+	t.Parallel()
+	const events = 20
+	ctx := context.Background()
+	bundle := setupPipeline(t, &jobs.Config{RetrySchedule: jobs.RetryScheduleDefault, Timeout: jobs.TimeoutDefault})
+	ordered := newOrderedReceiver(t, 1<<30)
+	hook, err := bundle.store.CreateHook(ctx, &outbox.HookParams{URL: ordered.URL, Events: []string{"User.*"}, Ordering: outbox.OrderingSubject})
+	require.NoError(t, err)
+	require.NoError(t, pgx.BeginFunc(ctx, bundle.pool, func(tx pgx.Tx) error {
+		for e := range events {
+			for s := range 2 {
+				if _, err := bundle.store.PublishTx(ctx, tx, &outbox.Event{
+					Type: "User.Data.Updated", Subject: fmt.Sprintf("user:%d", s), Data: map[string]int{"s": s, "e": e},
+				}); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}))
+	bundle.waitDelivery(t, hook.ID, outbox.DeliverySucceeded, 2*events)
+	require.Len(t, bundle.deliverJobs(t), 1, "one job")
+
+	ordered.mu.Lock()
+	defer ordered.mu.Unlock()
+	require.Empty(t, ordered.inversions)
+	require.Len(t, ordered.succeeded, 2*events)
+	slices.Sort(ordered.handOffs)
+	t.Logf("success to the next event's first request: p50 %s, max %s", ordered.handOffs[len(ordered.handOffs)/2], ordered.handOffs[len(ordered.handOffs)-1])
+}

@@ -15,7 +15,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/hookrelay/hookrelay/outbox"
@@ -106,6 +105,8 @@ type deliverWorker struct {
 	// hook ID: they are woken when it answers again.
 	refusedMu sync.Mutex
 	refused   map[string]map[int64]struct{}
+	// waker wakes jobs holding back successors once their runs end.
+	waker waker
 }
 
 // blockedLogEvery is how often a hook whose receiver the SSRF guard refuses
@@ -445,166 +446,6 @@ func (w *deliverWorker) endLeasesOfDead(ctx context.Context, previous *RunReport
 	}
 	return nil
 }
-
-// orderRecheck is how long a job whose deliveries wait for their
-// predecessors (hooks ordered by subject) sleeps at most: the run that
-// finishes a predecessor wakes it at once; this is the backstop for one that
-// could not (its process died after committing, an earlier event made no
-// delivery to the hook, an operator canceled the predecessor).
-const orderRecheck = 2 * time.Second
-
-// holdBack returns sends without the deliveries that wait for an earlier
-// delivery of their subject (hooks ordered by subject), which it counts in
-// report, and the order keys of those: they stay pending, and the job comes
-// back when a run finishes a predecessor and wakes it, or after
-// orderRecheck.
-func (w *deliverWorker) holdBack(ctx context.Context, jobID int64, sends []*outbox.Send, report *RunReport, now time.Time) ([]*outbox.Send, map[string]bool, error) {
-	var ordered []*outbox.Send
-	for _, send := range sends {
-		if send.OrderKey != "" {
-			ordered = append(ordered, send)
-		}
-	}
-	if len(ordered) == 0 {
-		return sends, nil, nil
-	}
-	held, err := w.store.HoldBack(ctx, jobID, ordered)
-	if err != nil || len(held) == 0 {
-		return sends, nil, err
-	}
-	report.HeldBack = len(held)
-	if recheck := now.Add(orderRecheck); report.NextAttemptAt.IsZero() || recheck.Before(report.NextAttemptAt) {
-		report.NextAttemptAt = recheck
-	}
-	keys := map[string]bool{}
-	sends = slices.DeleteFunc(sends, func(s *outbox.Send) bool {
-		if held[s.DeliveryID] {
-			keys[s.OrderKey] = true
-		}
-		return held[s.DeliveryID]
-	})
-	return sends, keys, nil
-}
-
-// againWithin reports whether a run that started at started and recorded
-// records, holding back deliveries of heldKeys, runs again at once: when it
-// made final a delivery of a subject whose next delivery the job holds
-// back, and its sending window is not over. Waking the job instead would
-// wait for River to record the run's end, up to a quarter of a second.
-func againWithin(started time.Time, records []*outbox.AttemptRecord, heldKeys map[string]bool) bool {
-	if len(heldKeys) == 0 || time.Since(started) >= sendWindow {
-		return false
-	}
-	return slices.ContainsFunc(records, func(r *outbox.AttemptRecord) bool {
-		return r.Status != outbox.DeliveryPending && heldKeys[r.Send.OrderKey]
-	})
-}
-
-// withOutput sets the job's report in its metadata, as River stores it, for
-// a run that follows this one at once.
-func withOutput(job *river.Job[DeliverArgs], report *RunReport) {
-	var metadata map[string]json.RawMessage
-	if json.Unmarshal(job.Metadata, &metadata) != nil || metadata == nil {
-		metadata = map[string]json.RawMessage{}
-	}
-	metadata["output"], _ = json.Marshal(report)
-	job.Metadata, _ = json.Marshal(metadata)
-}
-
-// wakeWaitingTx wakes, inside tx, the jobs that hold back the successors of
-// the ordered deliveries that records made final, and returns those
-// running, which it cannot wake yet (this job among them when it holds a
-// successor): wakeWhenStopped wakes them once their run ends.
-func (w *deliverWorker) wakeWaitingTx(ctx context.Context, tx pgx.Tx, records []*outbox.AttemptRecord, recorded map[string]string) ([]int64, error) {
-	var finished []*outbox.Send
-	for _, r := range records {
-		if r.Send.OrderKey != "" && recorded[r.Send.DeliveryID] != "" && recorded[r.Send.DeliveryID] != outbox.DeliveryPending {
-			finished = append(finished, r.Send)
-		}
-	}
-	if len(finished) == 0 {
-		return nil, nil
-	}
-	ids, err := w.store.WaitingAfterTx(ctx, tx, finished)
-	if err != nil || len(ids) == 0 {
-		return nil, err
-	}
-	client := w.client()
-	exec := client.Driver().UnwrapExecutor(tx)
-	jobs, err := exec.JobGetByIDMany(ctx, &riverdriver.JobGetByIDManyParams{ID: ids, Schema: client.Schema()})
-	if err != nil {
-		return nil, fmt.Errorf("read %d waiting jobs: %w", len(ids), err)
-	}
-	var running []int64
-	woken := false
-	for _, job := range jobs {
-		switch job.State {
-		case rivertype.JobStateRunning:
-			running = append(running, job.ID)
-		case rivertype.JobStateScheduled, rivertype.JobStateRetryable, rivertype.JobStateAvailable:
-			if _, err := client.JobRetryTx(ctx, tx, job.ID); err != nil {
-				return nil, fmt.Errorf("wake job %d: %w", job.ID, err)
-			}
-			woken = true
-		default: // finished, or replaced by the rescuer: its successor runs on its own
-		}
-	}
-	if woken {
-		err = exec.NotifyMany(ctx, fetchNow(client))
-	}
-	return running, err
-}
-
-// fetchNow is the notification that has every process fetch deliver jobs at
-// once, as River's own after an insert ("river_insert"): a woken job is
-// otherwise found at the next fetch poll, up to a second later.
-func fetchNow(client *river.Client[pgx.Tx]) *riverdriver.NotifyManyParams {
-	return &riverdriver.NotifyManyParams{Payload: []string{fmt.Sprintf(`{"queue": %q}`, QueueDeliver)}, Schema: client.Schema(), Topic: "river_insert"}
-}
-
-// wakeWhenStopped wakes the jobs, once each has ended its run (River
-// records a run's end a moment after it returns), looking every
-// wakePollInterval for as long as a run may last.
-func (w *deliverWorker) wakeWhenStopped(ids []int64) {
-	ctx, cancel := context.WithTimeout(w.owner.base, jobTimeout(w.timeout))
-	defer cancel()
-	client := w.client()
-	for len(ids) > 0 && sleep(ctx, wakePollInterval) {
-		jobs, err := client.Driver().GetExecutor().JobGetByIDMany(ctx, &riverdriver.JobGetByIDManyParams{ID: ids, Schema: client.Schema()})
-		if err != nil {
-			continue
-		}
-		ids = ids[:0]
-		woken := false
-		for _, job := range jobs {
-			switch job.State {
-			case rivertype.JobStateRunning:
-				ids = append(ids, job.ID)
-			case rivertype.JobStateScheduled, rivertype.JobStateRetryable, rivertype.JobStateAvailable:
-				// A short snooze leaves a job available, but not before its
-				// time: waking makes it due now.
-				if _, err := client.JobRetry(ctx, job.ID); err == nil {
-					woken = true
-				}
-			default:
-			}
-		}
-		if woken {
-			_ = client.Driver().GetExecutor().NotifyMany(ctx, fetchNow(client))
-		}
-	}
-}
-
-// wakeAfterRun wakes the running jobs ids once their runs end, in the
-// background.
-func (w *deliverWorker) wakeAfterRun(ids []int64) {
-	if len(ids) > 0 {
-		go w.wakeWhenStopped(ids)
-	}
-}
-
-// wakePollInterval is how often wakeWhenStopped looks.
-const wakePollInterval = 10 * time.Millisecond
 
 // dueTime is when send is due; never attempted (or handed back) is the
 // earliest.

@@ -3,6 +3,8 @@ package outbox
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -107,6 +109,7 @@ func (s *Store) FanOutTx(ctx context.Context, tx pgx.Tx, maxEvents int) (*FanOut
 			return nil, fmt.Errorf("insert %d deliveries: %w", len(deliveryEventIDs), err)
 		}
 		byHook := make(map[string]*HookDeliveries)
+		keys := make(map[string]string) // delivery → its subject's order key
 		for _, row := range rows {
 			group := byHook[row.HookID]
 			if group == nil {
@@ -115,6 +118,17 @@ func (s *Store) FanOutTx(ctx context.Context, tx pgx.Tx, maxEvents int) (*FanOut
 				res.Deliveries = append(res.Deliveries, group)
 			}
 			group.DeliveryIDs = append(group.DeliveryIDs, row.ID)
+			if row.OrderKey != nil {
+				keys[row.ID] = *row.OrderKey
+			}
+		}
+		// A subject's deliveries side by side, so that they share a job,
+		// which sends each as soon as the one before it is final
+		// without waiting to be woken.
+		if len(keys) > 0 {
+			for _, group := range res.Deliveries {
+				slices.SortStableFunc(group.DeliveryIDs, func(a, b string) int { return strings.Compare(keys[a], keys[b]) })
+			}
 		}
 	}
 	if err := q.EventMarkFannedOut(ctx, eventIDs); err != nil {

@@ -16,7 +16,7 @@ WHERE CASE WHEN p.filtered THEN coalesce((
     WHERE e.id = p.event_id AND h.id = p.hook_id), false)
     ELSE true END
 ON CONFLICT (event_id, hook_id) DO NOTHING
-RETURNING id, hook_id;
+RETURNING id, hook_id, order_key;
 
 -- name: DeliveryGetByID :one
 SELECT sqlc.embed(d), sqlc.embed(e), sqlc.embed(h)
@@ -167,7 +167,8 @@ WITH reset AS (
     WHERE status = 'succeeded' AND last_attempt_at IS NOT NULL
 )
 UPDATE /* TEMPLATE: schema */deliveries d
-SET status = 'pending', updated_at = now(), finished_at = NULL, next_attempt_at = NULL, replayed_attempts = d.attempts
+SET status = 'pending', updated_at = now(), finished_at = NULL, next_attempt_at = NULL, replayed_attempts = d.attempts,
+    order_key = NULL -- a replay goes at once, in no order
 FROM reset
 WHERE d.id = reset.id
 RETURNING d.id;

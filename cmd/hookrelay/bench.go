@@ -149,6 +149,8 @@ func inProcessRows(res *bench.Result) [][2]string {
 			res.RateLimit.UnlimitedSeconds, res.RateLimit.LimitedSeconds)},
 		{"latency_ms below the rate limit", fmt.Sprintf("%.1f / %.1f / %.1f  (p99 %.2f× the Go phase's; every hook limited to 10× its load)",
 			res.RateLimit.BelowLimit.P50, res.RateLimit.BelowLimit.P95, res.RateLimit.BelowLimit.P99, res.RateLimit.BelowLimitRatio)},
+		{"ordering by subject", fmt.Sprintf("%d events of %d subjects: the ordered hook in %.2f s, the hooks in no order in %.2f s (throughput %.2f× theirs)",
+			res.Ordering.Events, res.Ordering.Subjects, res.Ordering.OrderedSeconds, res.Ordering.UnorderedSeconds, res.Ordering.Ratio)},
 		{"latency_ms first event after quiet", fmt.Sprintf("%.1f / %.1f / %.1f  (p50/p95/max of %d)", res.Latency.Wake.P50, res.Latency.Wake.P95, res.Latency.Wake.P99, res.Latency.Wake.N)},
 		{"publish_overhead", fmt.Sprintf("%.2f  (%.0f tx/s plain insert, %.0f tx/s PublishTx)", res.PublishOverhead, res.PlainInsertTxPerS, res.PublishTxPerS)},
 		{"fan-out per delivery, 100 hooks", fmt.Sprintf("%.1f µs, %.1f µs with a filter each (%.2f×)", res.FanOutUS, res.FanOutFilteredUS, res.FanOutFilteredRatio)},

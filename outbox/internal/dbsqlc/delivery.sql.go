@@ -337,7 +337,7 @@ WHERE CASE WHEN p.filtered THEN coalesce((
     WHERE e.id = p.event_id AND h.id = p.hook_id), false)
     ELSE true END
 ON CONFLICT (event_id, hook_id) DO NOTHING
-RETURNING id, hook_id
+RETURNING id, hook_id, order_key
 `
 
 type DeliveryInsertBatchParams struct {
@@ -349,8 +349,9 @@ type DeliveryInsertBatchParams struct {
 }
 
 type DeliveryInsertBatchRow struct {
-	ID     string
-	HookID string
+	ID       string
+	HookID   string
+	OrderKey *string
 }
 
 // DeliveryInsertBatch creates the deliveries of (event, hook) pairs; a pair
@@ -373,7 +374,7 @@ func (q *Queries) DeliveryInsertBatch(ctx context.Context, arg *DeliveryInsertBa
 	var items []*DeliveryInsertBatchRow
 	for rows.Next() {
 		var i DeliveryInsertBatchRow
-		if err := rows.Scan(&i.ID, &i.HookID); err != nil {
+		if err := rows.Scan(&i.ID, &i.HookID, &i.OrderKey); err != nil {
 			return nil, err
 		}
 		items = append(items, &i)
@@ -851,7 +852,8 @@ WITH reset AS (
     WHERE status = 'succeeded' AND last_attempt_at IS NOT NULL
 )
 UPDATE /* TEMPLATE: schema */deliveries d
-SET status = 'pending', updated_at = now(), finished_at = NULL, next_attempt_at = NULL, replayed_attempts = d.attempts
+SET status = 'pending', updated_at = now(), finished_at = NULL, next_attempt_at = NULL, replayed_attempts = d.attempts,
+    order_key = NULL -- a replay goes at once, in no order
 FROM reset
 WHERE d.id = reset.id
 RETURNING d.id

@@ -89,6 +89,8 @@ type Result struct {
 	PublishTxPerS         float64 `json:"publish_tx_per_s"`
 	// RateLimit is the rate-limit phase.
 	RateLimit *RateResult `json:"rate_limit"`
+	// Ordering is the ordering phase.
+	Ordering *OrderResult `json:"ordering"`
 	// FanOutUS and FanOutFilteredUS are the fan-out's time per delivery
 	// made to 100 hooks, without filters and with one each.
 	FanOutUS             float64 `json:"fan_out_us_per_delivery"`
@@ -227,6 +229,10 @@ func runInProcess(ctx context.Context, pool *pgxpool.Pool, config *Config, res *
 		return fmt.Errorf("rate limit: %w", err)
 	}
 	res.RateLimit.BelowLimitRatio = res.RateLimit.BelowLimit.P99 / res.Latency.Go.P99
+	step("a backlog drained to a hook ordered by subject")
+	if res.Ordering, err = env.ordered(ctx, config.Events); err != nil {
+		return fmt.Errorf("ordering: %w", err)
+	}
 	step("latency of the first event after quiet spells")
 	if res.Latency.Wake, err = env.wakeLatency(ctx, wakeSamples); err != nil {
 		return err

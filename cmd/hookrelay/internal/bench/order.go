@@ -1,0 +1,71 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/hookrelay/hookrelay/outbox"
+)
+
+// OrderResult is the ordering phase: a backlog of Events events of Subjects
+// subjects, each subject's n-th event published before any one's n+1-th,
+// drained to a hook ordered by subject beside the environment's hooks in no
+// order, all at one receiver.
+type OrderResult struct {
+	Subjects int `json:"subjects"`
+	Events   int `json:"events"`
+	// OrderedSeconds and UnorderedSeconds are how long the ordered hook and
+	// the others took to receive the backlog; Ratio is the ordered hook's
+	// throughput over theirs.
+	OrderedSeconds   float64 `json:"ordered_seconds"`
+	UnorderedSeconds float64 `json:"unordered_seconds"`
+	Ratio            float64 `json:"ratio"`
+}
+
+// orderSubjects is the ordering phase's number of subjects, as the issue's
+// goal counts them.
+const orderSubjects = 1000
+
+// ordered runs the ordering phase with a backlog of events.
+func (e *environment) ordered(ctx context.Context, events int) (*OrderResult, error) {
+	subjects := min(orderSubjects, events)
+	res := &OrderResult{Subjects: subjects, Events: events / subjects * subjects}
+	hook, err := e.store.CreateHook(ctx, &outbox.HookParams{URL: e.rec.URL("/ordered"), Events: []string{"*"}, Ordering: outbox.OrderingSubject})
+	if err != nil {
+		return nil, err
+	}
+	e.rec.AddHook(hook)
+	e.counter.tracking.Store(true)
+	e.counter.takeArrivals()
+	// One statement writes the events in the order of i: by subject, the
+	// order of the rounds.
+	_, err = e.pool.Exec(ctx, fmt.Sprintf(`SELECT %s.publish('User.Data.Updated', '{}', '{}', NULL, 'user:' || (i %% $2))
+		FROM generate_series(0, $1 - 1) i`, benchSchema), res.Events, subjects)
+	start := time.Now()
+	var ordered, unordered []time.Time
+	if err == nil {
+		err = waitUntil(ctx, 5*time.Minute, func() bool {
+			for _, a := range e.counter.takeArrivals() {
+				if a.HookID == hook.ID {
+					ordered = append(ordered, a.At)
+				} else {
+					unordered = append(unordered, a.At)
+				}
+			}
+			return len(ordered) >= res.Events && len(unordered) >= res.Events*e.hooks
+		})
+	}
+	e.counter.tracking.Store(false)
+	if deleteErr := e.store.DeleteHook(context.WithoutCancel(ctx), hook.ID); err == nil {
+		err = deleteErr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("drain to an ordered hook: %d of %d arrived: %w", len(ordered), res.Events, err)
+	}
+	res.OrderedSeconds = slices.MaxFunc(ordered, time.Time.Compare).Sub(start).Seconds()
+	res.UnorderedSeconds = slices.MaxFunc(unordered, time.Time.Compare).Sub(start).Seconds()
+	res.Ratio = res.UnorderedSeconds / res.OrderedSeconds
+	return res, nil
+}
