@@ -222,3 +222,35 @@ func TestOrderedWithinOneJob(t *testing.T) {
 	slices.Sort(ordered.handOffs)
 	t.Logf("success to the next event's first request: p50 %s, max %s", ordered.handOffs[len(ordered.handOffs)/2], ordered.handOffs[len(ordered.handOffs)-1])
 }
+
+// TestHeldBackWaitsForItsHead: while the first event of a subject fails
+// (its receiver answers 500), the job holding back the others sleeps until
+// the head's next attempt (the schedule's second step, 5 minutes), not 2 s
+// at a time: a subject held back by a dead receiver costs a run per attempt
+// of its head, not one every 2 s for hours.
+func TestHeldBackWaitsForItsHead(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	bundle := setupPipeline(t, &jobs.Config{RetrySchedule: jobs.RetryScheduleDefault, Timeout: jobs.TimeoutDefault})
+	rec := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, _ int) { w.WriteHeader(http.StatusInternalServerError) })
+	_, err := bundle.store.CreateHook(ctx, &outbox.HookParams{URL: rec.URL, Events: []string{"User.*"}, Ordering: outbox.OrderingSubject})
+	require.NoError(t, err)
+	require.NoError(t, pgx.BeginFunc(ctx, bundle.pool, func(tx pgx.Tx) error {
+		for range 3 {
+			if _, err := bundle.store.PublishTx(ctx, tx, &outbox.Event{Type: "User.Data.Updated", Subject: "user:1"}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	// The head's first attempt, then its second, 5 s later.
+	reqs := rec.waitFor(t, 30*time.Second, func(r []received) bool { return len(r) == 2 })
+	require.Equal(t, reqs[0].Header.Get("webhook-id"), reqs[1].Header.Get("webhook-id"), "only the head is sent")
+	require.Eventually(t, func() bool {
+		var later bool
+		require.NoError(t, bundle.pool.QueryRow(ctx, `SELECT coalesce(bool_and(state <> 'running' AND scheduled_at > now() + interval '4 minutes'), false)
+			FROM hookrelay.river_job WHERE kind = 'hookrelay_deliver'`).Scan(&later))
+		return later
+	}, 10*time.Second, 20*time.Millisecond, "the job sleeps until the head's third attempt")
+	require.Len(t, rec.all(), 2)
+}

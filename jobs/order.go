@@ -23,18 +23,20 @@ import (
 // subject, or once that job's run has ended (waker), or runs again at once
 // when its own job holds it.
 
-// orderRecheck is how long a job whose deliveries wait for their
-// predecessors (hooks ordered by subject) sleeps at most: the run that
-// finishes a predecessor wakes it at once; this is the backstop for one that
-// could not (its process died after committing, an earlier event made no
-// delivery to the hook, an operator canceled the predecessor).
+// A job whose deliveries wait for their predecessors (hooks ordered by
+// subject) is woken by the run that finishes one. As a backstop, for a wake
+// that could not be made (its process died after committing, an earlier
+// event made no delivery to the hook), it looks again at the soonest a
+// predecessor may become final, its next attempt, and orderRecheck after
+// its run at the soonest: a subject held back by a dead receiver costs a
+// run per attempt of its head, not one every orderRecheck for hours.
 const orderRecheck = 2 * time.Second
 
 // holdBack returns sends without the deliveries that wait for an earlier
 // delivery of their subject (hooks ordered by subject), which it counts in
 // report, and the order keys of those: they stay pending, and the job comes
-// back when a run finishes a predecessor and wakes it, or after
-// orderRecheck.
+// back when a run finishes a predecessor and wakes it, or at the backstop
+// (see orderRecheck).
 func (w *deliverWorker) holdBack(ctx context.Context, jobID int64, sends []*outbox.Send, report *RunReport, now time.Time) ([]*outbox.Send, map[string]bool, error) {
 	var ordered []*outbox.Send
 	for _, send := range sends {
@@ -50,17 +52,32 @@ func (w *deliverWorker) holdBack(ctx context.Context, jobID int64, sends []*outb
 		return sends, nil, err
 	}
 	report.HeldBack = len(held)
-	if recheck := now.Add(orderRecheck); report.NextAttemptAt.IsZero() || recheck.Before(report.NextAttemptAt) {
+	var soonest time.Time
+	for _, until := range held {
+		if soonest.IsZero() || until.Before(soonest) {
+			soonest = until
+		}
+	}
+	if recheck := later(soonest, now.Add(orderRecheck)); report.NextAttemptAt.IsZero() || recheck.Before(report.NextAttemptAt) {
 		report.NextAttemptAt = recheck
 	}
 	keys := map[string]bool{}
 	sends = slices.DeleteFunc(sends, func(s *outbox.Send) bool {
-		if held[s.DeliveryID] {
+		_, isHeld := held[s.DeliveryID]
+		if isHeld {
 			keys[s.OrderKey] = true
 		}
-		return held[s.DeliveryID]
+		return isHeld
 	})
 	return sends, keys, nil
+}
+
+// later is the later of a and b.
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // againWithin reports whether a run that started at started and recorded

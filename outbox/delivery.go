@@ -361,14 +361,14 @@ func (s *Store) CancelDeliveries(ctx context.Context, ids []string, reason strin
 	return wrap(err, "cancel %d deliveries", len(ids))
 }
 
-// HoldBack returns the IDs of those of sends, deliveries of a hook ordered
-// by subject, that come after a delivery of their subject that is not final
-// yet (or an event not fanned out yet), and notes that job jobID holds them
-// back. It notes first, in a statement of its own, and looks after: whoever
+// HoldBack returns those of sends, deliveries of a hook ordered by subject,
+// that come after a delivery of their subject that is not final yet (or an
+// event not fanned out yet), each mapped to the soonest that one may become
+// final (its next attempt), and notes that job jobID holds them back. It notes first, in a statement of its own, and looks after: whoever
 // finishes a delivery before one of them either reads the note, and wakes
 // the job, or holds the lock of the delivery noted until it commits, and the
 // look then finds it final (see WaitingAfterTx).
-func (s *Store) HoldBack(ctx context.Context, jobID int64, sends []*Send) (map[string]bool, error) {
+func (s *Store) HoldBack(ctx context.Context, jobID int64, sends []*Send) (map[string]time.Time, error) {
 	var all, unnoted []string
 	for _, send := range sends {
 		all = append(all, send.DeliveryID)
@@ -382,13 +382,13 @@ func (s *Store) HoldBack(ctx context.Context, jobID int64, sends []*Send) (map[s
 			return nil, fmt.Errorf("note the job of %d ordered deliveries: %w", len(unnoted), err)
 		}
 	}
-	ids, err := q.DeliveryHeldBack(ctx, all)
+	rows, err := q.DeliveryHeldBack(ctx, all)
 	if err != nil {
 		return nil, fmt.Errorf("look for the predecessors of %d ordered deliveries: %w", len(all), err)
 	}
-	held := make(map[string]bool, len(ids))
-	for _, id := range ids {
-		held[id] = true
+	held := make(map[string]time.Time, len(rows))
+	for _, row := range rows {
+		held[row.ID] = row.Until
 	}
 	return held, nil
 }

@@ -245,16 +245,26 @@ WHERE id = ANY(@ids::uuid[]) AND waiting_job IS DISTINCT FROM @job_id;
 -- DeliveryHeldBack returns those of the given deliveries (of hooks ordered
 -- by subject) that come after one of their subject that is not final yet: a
 -- delivery to their hook still pending, or an event not yet fanned out (a
--- fan-out that claimed it may commit after the one that made them).
+-- fan-out that claimed it may commit after the one that made them). Each
+-- comes with the soonest it may go: now for an event not fanned out, else
+-- the next attempt of the first of its subject still pending, which all the
+-- others wait for (now when due).
 -- name: DeliveryHeldBack :many
-SELECT d.id FROM /* TEMPLATE: schema */deliveries d
+SELECT d.id, h.until::timestamptz AS until
+FROM /* TEMPLATE: schema */deliveries d
 JOIN /* TEMPLATE: schema */events e ON e.id = d.event_id
-WHERE d.id = ANY(@ids::uuid[]) AND d.order_key IS NOT NULL AND (
-    EXISTS (SELECT 1 FROM /* TEMPLATE: schema */deliveries p
-            WHERE p.hook_id = d.hook_id AND p.order_key = d.order_key AND p.order_seq < d.order_seq AND p.status = 'pending')
-    OR EXISTS (SELECT 1 FROM /* TEMPLATE: schema */events u
-               WHERE u.fanned_out_at IS NULL AND u.subject = e.subject AND u.subject_seq < e.subject_seq
-                 AND u.tenant_id IS NOT DISTINCT FROM e.tenant_id));
+CROSS JOIN LATERAL (
+    SELECT CASE
+        WHEN EXISTS (SELECT 1 FROM /* TEMPLATE: schema */events u
+                     WHERE u.fanned_out_at IS NULL AND u.subject = e.subject AND u.subject_seq < e.subject_seq
+                       AND u.tenant_id IS NOT DISTINCT FROM e.tenant_id) THEN now()
+        ELSE (SELECT greatest(coalesce(p.next_attempt_at, now()), now()) FROM /* TEMPLATE: schema */deliveries p
+              WHERE p.hook_id = d.hook_id AND p.order_key = d.order_key AND p.order_seq < d.order_seq AND p.status = 'pending'
+              ORDER BY p.order_seq
+              LIMIT 1)
+    END AS until
+) h
+WHERE d.id = ANY(@ids::uuid[]) AND d.order_key IS NOT NULL AND h.until IS NOT NULL;
 
 -- DeliveryWaitingAfter returns the jobs holding back the next pending
 -- delivery of each (hook, order key) after the given order sequence numbers:

@@ -277,33 +277,48 @@ func (q *Queries) DeliveryGetForSendMany(ctx context.Context, ids []string) ([]*
 }
 
 const deliveryHeldBack = `-- name: DeliveryHeldBack :many
-SELECT d.id FROM /* TEMPLATE: schema */deliveries d
+SELECT d.id, h.until::timestamptz AS until
+FROM /* TEMPLATE: schema */deliveries d
 JOIN /* TEMPLATE: schema */events e ON e.id = d.event_id
-WHERE d.id = ANY($1::uuid[]) AND d.order_key IS NOT NULL AND (
-    EXISTS (SELECT 1 FROM /* TEMPLATE: schema */deliveries p
-            WHERE p.hook_id = d.hook_id AND p.order_key = d.order_key AND p.order_seq < d.order_seq AND p.status = 'pending')
-    OR EXISTS (SELECT 1 FROM /* TEMPLATE: schema */events u
-               WHERE u.fanned_out_at IS NULL AND u.subject = e.subject AND u.subject_seq < e.subject_seq
-                 AND u.tenant_id IS NOT DISTINCT FROM e.tenant_id))
+CROSS JOIN LATERAL (
+    SELECT CASE
+        WHEN EXISTS (SELECT 1 FROM /* TEMPLATE: schema */events u
+                     WHERE u.fanned_out_at IS NULL AND u.subject = e.subject AND u.subject_seq < e.subject_seq
+                       AND u.tenant_id IS NOT DISTINCT FROM e.tenant_id) THEN now()
+        ELSE (SELECT greatest(coalesce(p.next_attempt_at, now()), now()) FROM /* TEMPLATE: schema */deliveries p
+              WHERE p.hook_id = d.hook_id AND p.order_key = d.order_key AND p.order_seq < d.order_seq AND p.status = 'pending'
+              ORDER BY p.order_seq
+              LIMIT 1)
+    END AS until
+) h
+WHERE d.id = ANY($1::uuid[]) AND d.order_key IS NOT NULL AND h.until IS NOT NULL
 `
+
+type DeliveryHeldBackRow struct {
+	ID    string
+	Until time.Time
+}
 
 // DeliveryHeldBack returns those of the given deliveries (of hooks ordered
 // by subject) that come after one of their subject that is not final yet: a
 // delivery to their hook still pending, or an event not yet fanned out (a
-// fan-out that claimed it may commit after the one that made them).
-func (q *Queries) DeliveryHeldBack(ctx context.Context, ids []string) ([]string, error) {
+// fan-out that claimed it may commit after the one that made them). Each
+// comes with the soonest it may go: now for an event not fanned out, else
+// the next attempt of the first of its subject still pending, which all the
+// others wait for (now when due).
+func (q *Queries) DeliveryHeldBack(ctx context.Context, ids []string) ([]*DeliveryHeldBackRow, error) {
 	rows, err := q.db.Query(ctx, deliveryHeldBack, ids)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var items []string
+	var items []*DeliveryHeldBackRow
 	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
+		var i DeliveryHeldBackRow
+		if err := rows.Scan(&i.ID, &i.Until); err != nil {
 			return nil, err
 		}
-		items = append(items, id)
+		items = append(items, &i)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
