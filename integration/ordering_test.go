@@ -226,8 +226,8 @@ func TestOrderedWithinOneJob(t *testing.T) {
 // TestHeldBackWaitsForItsHead: while the first event of a subject fails
 // (its receiver answers 500), the job holding back the others sleeps until
 // the head's next attempt (the schedule's second step, 5 minutes), not 2 s
-// at a time: a subject held back by a dead receiver costs a run per attempt
-// of its head, not one every 2 s for hours.
+// at a time: a subject held back by a dead receiver costs a run or two per
+// attempt of its head, not one every 2 s for hours.
 func TestHeldBackWaitsForItsHead(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()

@@ -29,7 +29,7 @@ import (
 // event made no delivery to the hook), it looks again at the soonest a
 // predecessor may become final, its next attempt, and orderRecheck after
 // its run at the soonest: a subject held back by a dead receiver costs a
-// run per attempt of its head, not one every orderRecheck for hours.
+// run or two per attempt of its head, not one every orderRecheck for hours.
 const orderRecheck = 2 * time.Second
 
 // holdBack returns sends without the deliveries that wait for an earlier
