@@ -107,6 +107,10 @@ type deliverWorker struct {
 	refused   map[string]map[int64]struct{}
 	// waker wakes jobs holding back successors once their runs end.
 	waker waker
+	// fetch has River fetch jobs whose short snoozes end (fetch.go), which
+	// its poll, every fetchPoll, would find late.
+	fetch     fetchTimer
+	fetchPoll time.Duration
 }
 
 // blockedLogEvery is how often a hook whose receiver the SSRF guard refuses
@@ -619,6 +623,7 @@ func (w *deliverWorker) snooze(ctx context.Context, report *RunReport, d time.Du
 	if err := river.RecordOutput(ctx, report); err != nil {
 		w.logger.WarnContext(ctx, "recording a deliver job's report failed", "error", err)
 	}
+	w.fetchAfter(d)
 	return river.JobSnooze(max(d, 0))
 }
 

@@ -123,6 +123,7 @@ func (r *Relay) AddWorkers(workers *river.Workers) error {
 			metrics:      r.metrics,
 			logger:       config.Logger,
 			timeout:      config.Timeout,
+			fetchPoll:    config.FetchPollInterval,
 		}),
 		river.AddWorkerSafely(workers, &reconcileWorker{
 			owner:       r.owner,
