@@ -32,15 +32,16 @@ func (w *deliverWorker) fetchAfter(d time.Duration) {
 		return
 	}
 	d = max(d, 0)
-	w.fetch.at(w, d+fetchBucket)
+	w.fetchIn(d + fetchBucket)
 	if d < completerLag {
-		w.fetch.at(w, completerLag+fetchBucket)
+		w.fetchIn(completerLag + fetchBucket)
 	}
 }
 
-// at has every process fetch deliver jobs after d, within fetchBucket.
-func (t *fetchTimer) at(w *deliverWorker, d time.Duration) {
+// fetchIn has every process fetch deliver jobs in d, within fetchBucket.
+func (w *deliverWorker) fetchIn(d time.Duration) {
 	bucket := time.Now().Add(d).UnixNano() / int64(fetchBucket)
+	t := &w.fetch
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.pending[bucket] {
@@ -54,11 +55,9 @@ func (t *fetchTimer) at(w *deliverWorker, d time.Duration) {
 		t.mu.Lock()
 		delete(t.pending, bucket)
 		t.mu.Unlock()
-		ctx := w.owner.base
-		if ctx.Err() != nil {
-			return
+		if ctx := w.owner.base; ctx.Err() == nil {
+			client := w.client()
+			_ = client.Driver().GetExecutor().NotifyMany(ctx, fetchNow(client))
 		}
-		client := w.client()
-		_ = client.Driver().GetExecutor().NotifyMany(ctx, fetchNow(client))
 	})
 }
