@@ -238,15 +238,13 @@ func (w *deliverWorker) NextRetry(job *river.Job[DeliverArgs]) time.Time {
 // of the schedule are used up (or by the 410 and auto-disable rules); a
 // snooze uses no River attempt.
 func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
-	return w.run(ctx, job, time.Now(), nil)
+	return w.run(ctx, job, time.Now())
 }
 
 // run is a run of Work, which started at started: a run that finishes a
-// delivery whose successor of its subject is held back in the job, or that
-// adopted successors held back in other jobs (adopted, which this run
-// sends as they come), runs again at once, within sendWindow of the start (see
-// againWithin).
-func (w *deliverWorker) run(ctx context.Context, job *river.Job[DeliverArgs], started time.Time, adopted map[string]bool) error {
+// delivery whose successor of its subject is held back in the job runs
+// again at once, within sendWindow of the start (see againWithin).
+func (w *deliverWorker) run(ctx context.Context, job *river.Job[DeliverArgs], started time.Time) error {
 	previous := lastReport(job)
 	sends, err := w.store.LoadSends(ctx, job.Args.ids())
 	if err != nil {
@@ -272,14 +270,14 @@ func (w *deliverWorker) run(ctx context.Context, job *river.Job[DeliverArgs], st
 	}
 	var heldKeys map[string]bool
 	if !job.Args.Test {
-		if sends, heldKeys, err = w.holdBack(ctx, job.ID, sends, adopted, report, now); err != nil {
+		if sends, heldKeys, err = w.holdBack(ctx, job.ID, sends, report, now); err != nil {
 			return w.storeFailed(ctx, job, err)
 		}
 	}
 	due := make([]*outbox.Send, 0, len(sends))
 	for _, send := range sends {
 		switch {
-		case send.NextAttemptAt == nil || !send.NextAttemptAt.After(now.Add(dueSlack)) || job.Args.Test || adopted[send.DeliveryID]:
+		case send.NextAttemptAt == nil || !send.NextAttemptAt.After(now.Add(dueSlack)) || job.Args.Test:
 			due = append(due, send)
 		case report.NextAttemptAt.IsZero() || send.NextAttemptAt.Before(report.NextAttemptAt):
 			report.NextAttemptAt = *send.NextAttemptAt
@@ -373,16 +371,12 @@ func (w *deliverWorker) run(ctx context.Context, job *river.Job[DeliverArgs], st
 	// outcomes, the leases (with the report that names them) and a hook's
 	// disabling commit together.
 	rec := &runRecord{records: records, leased: run.detached, lease: lease, job: job.JobRow, report: report, disable: disable, disableReason: disableReason}
-	if disable == nil && !job.Args.Test && ctx.Err() == nil && time.Since(started) < sendWindow {
-		rec.adoptUntil = time.Now().Add(adoptLease)
-	}
 	if err := w.record(ctx, rec); err != nil {
 		return w.storeFailed(ctx, job, err)
 	}
 	// The jobs holding back successors of what the run finished wake once
-	// their runs end; this one runs again at once when it holds one, or
-	// adopted some.
-	again := disable == nil && (len(rec.adopted) > 0 || againWithin(started, records, heldKeys))
+	// their runs end; this one runs again at once when it holds one.
+	again := disable == nil && againWithin(started, records, heldKeys)
 	if again {
 		rec.wake = slices.DeleteFunc(rec.wake, func(id int64) bool { return id == job.ID })
 	}
@@ -393,16 +387,11 @@ func (w *deliverWorker) run(ctx context.Context, job *river.Job[DeliverArgs], st
 			w.hookDisabled(ctx, disable.Hook.ID, disableReason)
 		}
 		return w.snooze(ctx, report, 0) // the next run cancels what is left
-	case report.Pending == 0 && len(rec.adopted) == 0:
+	case report.Pending == 0:
 		return w.complete(ctx, previous, report)
 	case again:
 		withOutput(job, report)
-		adopted = make(map[string]bool, len(rec.adopted))
-		for _, id := range rec.adopted {
-			adopted[id] = true
-			job.Args.Deliveries += " " + id
-		}
-		return w.run(ctx, job, started, adopted)
+		return w.run(ctx, job, started)
 	case report.NotSent > 0:
 		// Not sent through no fault of their own: again at once.
 		return w.snooze(ctx, report, 0)
@@ -533,11 +522,6 @@ type runRecord struct {
 	// wake are the running jobs to wake once their run ends: they hold
 	// back successors of deliveries the record made final.
 	wake []int64
-	// adoptUntil, when set, has the record adopt the successors it may
-	// send at once (see outbox.Store.WaitingAfterTx), leased until then:
-	// adopted.
-	adoptUntil time.Time
-	adopted    []string
 }
 
 // record records r in one transaction, retried within recordTimeout:
@@ -568,7 +552,7 @@ func (w *deliverWorker) record(ctx context.Context, r *runRecord) error {
 				return err
 			}
 			w.countFinished(r.records, recorded) // an overcount if the commit fails
-			if err = w.wakeWaitingTx(recordCtx, tx, r, recorded); err != nil {
+			if r.wake, err = w.wakeWaitingTx(recordCtx, tx, r.records, recorded); err != nil {
 				return err
 			}
 			if r.disable != nil {

@@ -19,12 +19,8 @@ import (
 // Ordered delivery (hooks ordered by subject): a run sends no delivery that
 // an earlier one of its subject holds back (outbox.Store.HoldBack), and
 // notes its job on those it holds back; the run that makes a delivery final
-// adopts, in the same transaction, the next one of its subject and runs
-// again at once to send it, within sendWindow of its job's start: it hands
-// the subject on within milliseconds, where waking another job waits for
-// River to fetch it. Past that window, or for a successor it may not send
-// at once (one waiting for its retry), it wakes the job holding it back,
-// or does so once that job's run has ended (waker), or runs again at once
+// wakes, in the same transaction, the job holding back the next one of its
+// subject, or once that job's run has ended (waker), or runs again at once
 // when its own job holds it.
 
 // A job whose deliveries wait for their predecessors (hooks ordered by
@@ -36,23 +32,15 @@ import (
 // run or two per attempt of its head, not one every orderRecheck for hours.
 const orderRecheck = 2 * time.Second
 
-// adoptLease is how long a successor adopted by a run is left to it: the
-// run sends it next, and records its outcome (or leases it while its
-// request is in flight) well within this time; should its process die
-// first, the successor's own job sends it once the lease ends.
-const adoptLease = sendWindow + detachAfter + recordTimeout
-
 // holdBack returns sends without the deliveries that wait for an earlier
 // delivery of their subject (hooks ordered by subject), which it counts in
 // report, and the order keys of those: they stay pending, and the job comes
-// back when a run finishes a predecessor and adopts them or wakes it, or at
-// the backstop (see orderRecheck). Those that another run adopted wait for
-// its lease, and those no longer pending are dropped. The run's own adopted
-// deliveries were checked as they were adopted.
-func (w *deliverWorker) holdBack(ctx context.Context, jobID int64, sends []*outbox.Send, adopted map[string]bool, report *RunReport, now time.Time) ([]*outbox.Send, map[string]bool, error) {
+// back when a run finishes a predecessor and wakes it, or at the backstop
+// (see orderRecheck).
+func (w *deliverWorker) holdBack(ctx context.Context, jobID int64, sends []*outbox.Send, report *RunReport, now time.Time) ([]*outbox.Send, map[string]bool, error) {
 	var ordered []*outbox.Send
 	for _, send := range sends {
-		if send.OrderKey != "" && !adopted[send.DeliveryID] {
+		if send.OrderKey != "" {
 			ordered = append(ordered, send)
 		}
 	}
@@ -63,33 +51,24 @@ func (w *deliverWorker) holdBack(ctx context.Context, jobID int64, sends []*outb
 	if err != nil || len(held) == 0 {
 		return sends, nil, err
 	}
+	report.HeldBack = len(held)
 	var soonest time.Time
-	keys := map[string]bool{}
-	sends = slices.DeleteFunc(sends, func(s *outbox.Send) bool {
-		h, ok := held[s.DeliveryID]
-		switch {
-		case !ok:
-			return false
-		case h.Why == outbox.HeldFinal:
-			report.Pending--
-			return true
-		case h.Why == outbox.HeldLeased:
-			s.NextAttemptAt = &h.Until // left to the run that adopted it
-			return false
+	for _, until := range held {
+		if soonest.IsZero() || until.Before(soonest) {
+			soonest = until
 		}
-		report.HeldBack++
-		keys[s.OrderKey] = true
-		if soonest.IsZero() || h.Until.Before(soonest) {
-			soonest = h.Until
-		}
-		return true
-	})
-	if report.HeldBack == 0 {
-		return sends, nil, nil
 	}
 	if recheck := later(soonest, now.Add(orderRecheck)); report.NextAttemptAt.IsZero() || recheck.Before(report.NextAttemptAt) {
 		report.NextAttemptAt = recheck
 	}
+	keys := map[string]bool{}
+	sends = slices.DeleteFunc(sends, func(s *outbox.Send) bool {
+		_, isHeld := held[s.DeliveryID]
+		if isHeld {
+			keys[s.OrderKey] = true
+		}
+		return isHeld
+	})
 	return sends, keys, nil
 }
 
@@ -126,59 +105,48 @@ func withOutput(job *river.Job[DeliverArgs], report *RunReport) {
 	job.Metadata, _ = json.Marshal(metadata)
 }
 
-// wakeWaitingTx adopts, inside tx, the successors of the ordered
-// deliveries that r's records made final that the run may send at once
-// (when r.adoptUntil is set), and wakes the jobs that hold back the others;
-// it notes in r those adopted and the jobs running, which it cannot wake
-// yet (this job among them when it holds a successor): wakeWhenStopped
-// wakes them once their run ends.
-func (w *deliverWorker) wakeWaitingTx(ctx context.Context, tx pgx.Tx, r *runRecord, recorded map[string]string) error {
-	r.wake, r.adopted = nil, nil
+// wakeWaitingTx wakes, inside tx, the jobs that hold back the successors of
+// the ordered deliveries that records made final, and returns those
+// running, which it cannot wake yet (this job among them when it holds a
+// successor): wakeWhenStopped wakes them once their run ends.
+func (w *deliverWorker) wakeWaitingTx(ctx context.Context, tx pgx.Tx, records []*outbox.AttemptRecord, recorded map[string]string) ([]int64, error) {
 	var finished []*outbox.Send
-	for _, record := range r.records {
-		if record.Send.OrderKey != "" && recorded[record.Send.DeliveryID] != "" && recorded[record.Send.DeliveryID] != outbox.DeliveryPending {
-			finished = append(finished, record.Send)
+	for _, r := range records {
+		if r.Send.OrderKey != "" && recorded[r.Send.DeliveryID] != "" && recorded[r.Send.DeliveryID] != outbox.DeliveryPending {
+			finished = append(finished, r.Send)
 		}
 	}
 	if len(finished) == 0 {
-		return nil
+		return nil, nil
 	}
-	var jobID int64
-	if r.job != nil {
-		jobID = r.job.ID
-	}
-	next, err := w.store.WaitingAfterTx(ctx, tx, finished, jobID, r.adoptUntil)
-	if err != nil {
-		return err
-	}
-	r.adopted = next.Adopted
-	ids := next.Jobs
-	if len(ids) == 0 {
-		return nil
+	ids, err := w.store.WaitingAfterTx(ctx, tx, finished)
+	if err != nil || len(ids) == 0 {
+		return nil, err
 	}
 	client := w.client()
 	exec := client.Driver().UnwrapExecutor(tx)
 	jobs, err := exec.JobGetByIDMany(ctx, &riverdriver.JobGetByIDManyParams{ID: ids, Schema: client.Schema()})
 	if err != nil {
-		return fmt.Errorf("read %d waiting jobs: %w", len(ids), err)
+		return nil, fmt.Errorf("read %d waiting jobs: %w", len(ids), err)
 	}
+	var running []int64
 	woken := false
 	for _, job := range jobs {
 		switch job.State {
 		case rivertype.JobStateRunning:
-			r.wake = append(r.wake, job.ID)
+			running = append(running, job.ID)
 		case rivertype.JobStateScheduled, rivertype.JobStateRetryable, rivertype.JobStateAvailable:
 			if _, err := client.JobRetryTx(ctx, tx, job.ID); err != nil {
-				return fmt.Errorf("wake job %d: %w", job.ID, err)
+				return nil, fmt.Errorf("wake job %d: %w", job.ID, err)
 			}
 			woken = true
 		default: // finished, or replaced by the rescuer: its successor runs on its own
 		}
 	}
 	if woken {
-		return exec.NotifyMany(ctx, fetchNow(client))
+		err = exec.NotifyMany(ctx, fetchNow(client))
 	}
-	return nil
+	return running, err
 }
 
 // fetchNow is the notification that has every process fetch deliver jobs at

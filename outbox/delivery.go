@@ -361,32 +361,14 @@ func (s *Store) CancelDeliveries(ctx context.Context, ids []string, reason strin
 	return wrap(err, "cancel %d deliveries", len(ids))
 }
 
-// Why a job may not send an ordered delivery now (see HoldBack), besides
-// "held", behind a delivery of its subject not final yet.
-const (
-	// HeldLeased: another run adopted it and sends it (see WaitingAfterTx).
-	HeldLeased = "leased"
-	// HeldFinal: it is no longer pending.
-	HeldFinal = "final"
-)
-
-// Held is why a job may not send an ordered delivery now, and until when.
-type Held struct {
-	Why   string
-	Until time.Time
-}
-
 // HoldBack returns those of sends, deliveries of a hook ordered by subject,
-// that job jobID may not send now, whatever it read of them before: those
 // that come after a delivery of their subject that is not final yet (or an
-// event not fanned out yet), until the soonest that one may become final
-// (its next attempt); those another run adopted, until its lease ends; and
-// those no longer pending. It notes that the job holds them back first, in
-// a statement of its own, and looks after: whoever finishes a delivery
-// before one of them either reads the note, and wakes the job, or holds the
-// lock of the delivery noted until it commits, and the look then finds it
-// final (see WaitingAfterTx).
-func (s *Store) HoldBack(ctx context.Context, jobID int64, sends []*Send) (map[string]Held, error) {
+// event not fanned out yet), each mapped to the soonest that one may become
+// final (its next attempt), and notes that job jobID holds them back. It notes first, in a statement of its own, and looks after: whoever
+// finishes a delivery before one of them either reads the note, and wakes
+// the job, or holds the lock of the delivery noted until it commits, and the
+// look then finds it final (see WaitingAfterTx).
+func (s *Store) HoldBack(ctx context.Context, jobID int64, sends []*Send) (map[string]time.Time, error) {
 	var all, unnoted []string
 	for _, send := range sends {
 		all = append(all, send.DeliveryID)
@@ -404,51 +386,25 @@ func (s *Store) HoldBack(ctx context.Context, jobID int64, sends []*Send) (map[s
 	if err != nil {
 		return nil, fmt.Errorf("look for the predecessors of %d ordered deliveries: %w", len(all), err)
 	}
-	held := make(map[string]Held, len(rows))
+	held := make(map[string]time.Time, len(rows))
 	for _, row := range rows {
-		held[row.ID] = Held{Why: row.Why, Until: row.Until}
+		held[row.ID] = row.Until
 	}
 	return held, nil
 }
 
-// Successors are what WaitingAfterTx found after the deliveries made final:
-// the jobs holding back successors that may go now, and the successors
-// adopted.
-type Successors struct {
-	Jobs    []int64
-	Adopted []string
-}
-
-// WaitingAfterTx looks, inside tx, at the next delivery of the subjects of
-// finished, ordered deliveries that tx made final, which may go now. With
-// adoptUntil set, job jobID adopts those it may send at once (never
-// attempted, due, held back by another job or none): leased to it until
-// adoptUntil, their own jobs leave them alone (HoldBack), and it sends them
-// next. It returns the adopted and the jobs holding back the others.
-func (s *Store) WaitingAfterTx(ctx context.Context, tx pgx.Tx, finished []*Send, jobID int64, adoptUntil time.Time) (*Successors, error) {
-	p := &dbsqlc.DeliveryWaitingAfterParams{JobID: jobID}
-	if !adoptUntil.IsZero() {
-		p.AdoptUntil = &adoptUntil
-	}
+// WaitingAfterTx returns, inside tx, the deliver jobs that hold back the next
+// delivery of the subjects of finished, ordered deliveries that tx made
+// final: they may send it now.
+func (s *Store) WaitingAfterTx(ctx context.Context, tx pgx.Tx, finished []*Send) ([]int64, error) {
+	p := &dbsqlc.DeliveryWaitingAfterParams{}
 	for _, send := range finished {
 		p.HookIds = append(p.HookIds, send.Hook.ID)
 		p.OrderKeys = append(p.OrderKeys, send.OrderKey)
 		p.OrderSeqs = append(p.OrderSeqs, send.OrderSeq)
 	}
-	rows, err := s.queries(tx).DeliveryWaitingAfter(ctx, p)
-	if err != nil {
-		return nil, fmt.Errorf("look for the successors of %d ordered deliveries: %w", len(finished), err)
-	}
-	next := &Successors{}
-	for _, row := range rows {
-		switch {
-		case row.Adopted:
-			next.Adopted = append(next.Adopted, row.ID)
-		case row.JobID != 0 && !slices.Contains(next.Jobs, row.JobID):
-			next.Jobs = append(next.Jobs, row.JobID)
-		}
-	}
-	return next, nil
+	jobs, err := s.queries(tx).DeliveryWaitingAfter(ctx, p)
+	return jobs, wrap(err, "look for the jobs waiting after %d ordered deliveries", len(finished))
 }
 
 // LeaseTx makes the given deliveries not due before until, inside tx, each

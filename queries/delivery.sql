@@ -243,24 +243,18 @@ UPDATE /* TEMPLATE: schema */deliveries SET waiting_job = @job_id
 WHERE id = ANY(@ids::uuid[]) AND waiting_job IS DISTINCT FROM @job_id;
 
 -- DeliveryHeldBack returns those of the given deliveries (of hooks ordered
--- by subject) that a job may not send now, whatever it read before, each
--- with why and until when: 'held' after one of their subject that is not
--- final yet, a delivery to their hook still pending, or an event not yet
--- fanned out (a fan-out that claimed it may commit after the one that made
--- them), until the next attempt of the first of its subject still pending,
--- which all the others wait for (now when due, or for an event not fanned
--- out); 'leased' while another run sends it, never attempted yet (adopted
--- by the run that finished its predecessor: DeliveryWaitingAfter), until
--- its lease ends; 'final' when no longer pending.
+-- by subject) that come after one of their subject that is not final yet: a
+-- delivery to their hook still pending, or an event not yet fanned out (a
+-- fan-out that claimed it may commit after the one that made them). Each
+-- comes with the soonest it may go: now for an event not fanned out, else
+-- the next attempt of the first of its subject still pending, which all the
+-- others wait for (now when due).
 -- name: DeliveryHeldBack :many
-SELECT d.id,
-       CASE WHEN d.status <> 'pending' THEN 'final' WHEN h.until IS NOT NULL THEN 'held' ELSE 'leased' END::text AS why,
-       coalesce(h.until, d.next_attempt_at, now())::timestamptz AS until
+SELECT d.id, h.until::timestamptz AS until
 FROM /* TEMPLATE: schema */deliveries d
 JOIN /* TEMPLATE: schema */events e ON e.id = d.event_id
 CROSS JOIN LATERAL (
     SELECT CASE
-        WHEN d.order_key IS NULL THEN NULL
         WHEN EXISTS (SELECT 1 FROM /* TEMPLATE: schema */events u
                      WHERE u.fanned_out_at IS NULL AND u.subject = e.subject AND u.subject_seq < e.subject_seq
                        AND u.tenant_id IS NOT DISTINCT FROM e.tenant_id) THEN now()
@@ -270,39 +264,22 @@ CROSS JOIN LATERAL (
               LIMIT 1)
     END AS until
 ) h
-WHERE d.id = ANY(@ids::uuid[])
-  AND (d.status <> 'pending' OR h.until IS NOT NULL OR (d.attempts = 0 AND d.next_attempt_at > now()));
+WHERE d.id = ANY(@ids::uuid[]) AND d.order_key IS NOT NULL AND h.until IS NOT NULL;
 
--- DeliveryWaitingAfter returns the next pending delivery of each (hook,
--- order key) after the given order sequence numbers, the successors of
--- deliveries that just became final, with the job holding each back, and
--- adopts for job @job_id those it may send now (never attempted, due, held
--- by another job or none, no earlier event of their subject unfanned) when
--- @adopt_until is set: they are leased to it until then, and their own
--- job's look finds them leased (DeliveryHeldBack). It locks the successors:
--- a job noting that it holds one back (DeliveryWaitOn) either committed
--- before, and is returned, or waits for this transaction, and its look then
--- finds the predecessor final.
+-- DeliveryWaitingAfter returns the jobs holding back the next pending
+-- delivery of each (hook, order key) after the given order sequence numbers:
+-- the successors of deliveries that just became final. It locks the
+-- successors: a job noting that it holds one back (DeliveryWaitOn) either
+-- committed before, and is returned, or waits for this transaction, and its
+-- look then finds the predecessor final.
 -- name: DeliveryWaitingAfter :many
-WITH n AS (
-    SELECT s.id, s.waiting_job,
-           (sqlc.narg(adopt_until)::timestamptz IS NOT NULL AND s.waiting_job IS DISTINCT FROM @job_id::bigint
-            AND s.attempts = 0 AND coalesce(s.next_attempt_at <= now(), true)
-            AND NOT EXISTS (SELECT 1 FROM /* TEMPLATE: schema */events e
-                            JOIN /* TEMPLATE: schema */events u ON u.subject = e.subject AND u.subject_seq < e.subject_seq
-                              AND u.tenant_id IS NOT DISTINCT FROM e.tenant_id
-                            WHERE e.id = s.event_id AND u.fanned_out_at IS NULL)) AS adopt
-    FROM (SELECT unnest(@hook_ids::uuid[]) AS hook_id, unnest(@order_keys::text[]) AS order_key, unnest(@order_seqs::bigint[]) AS order_seq) f
-    CROSS JOIN LATERAL (
-        SELECT s.id, s.waiting_job, s.attempts, s.next_attempt_at, s.event_id FROM /* TEMPLATE: schema */deliveries s
-        WHERE s.hook_id = f.hook_id AND s.order_key = f.order_key AND s.order_seq > f.order_seq AND s.status = 'pending'
-        ORDER BY s.order_seq
-        LIMIT 1
-        FOR UPDATE
-    ) s
-), adopted AS (
-    UPDATE /* TEMPLATE: schema */deliveries d SET next_attempt_at = sqlc.narg(adopt_until)::timestamptz
-    FROM n
-    WHERE d.id = n.id AND n.adopt
-)
-SELECT DISTINCT n.id, coalesce(n.waiting_job, 0)::bigint AS job_id, n.adopt::boolean AS adopted FROM n;
+SELECT DISTINCT n.waiting_job::bigint AS job_id
+FROM (SELECT unnest(@hook_ids::uuid[]) AS hook_id, unnest(@order_keys::text[]) AS order_key, unnest(@order_seqs::bigint[]) AS order_seq) f
+CROSS JOIN LATERAL (
+    SELECT s.waiting_job FROM /* TEMPLATE: schema */deliveries s
+    WHERE s.hook_id = f.hook_id AND s.order_key = f.order_key AND s.order_seq > f.order_seq AND s.status = 'pending'
+    ORDER BY s.order_seq
+    LIMIT 1
+    FOR UPDATE
+) n
+WHERE n.waiting_job IS NOT NULL;

@@ -277,14 +277,11 @@ func (q *Queries) DeliveryGetForSendMany(ctx context.Context, ids []string) ([]*
 }
 
 const deliveryHeldBack = `-- name: DeliveryHeldBack :many
-SELECT d.id,
-       CASE WHEN d.status <> 'pending' THEN 'final' WHEN h.until IS NOT NULL THEN 'held' ELSE 'leased' END::text AS why,
-       coalesce(h.until, d.next_attempt_at, now())::timestamptz AS until
+SELECT d.id, h.until::timestamptz AS until
 FROM /* TEMPLATE: schema */deliveries d
 JOIN /* TEMPLATE: schema */events e ON e.id = d.event_id
 CROSS JOIN LATERAL (
     SELECT CASE
-        WHEN d.order_key IS NULL THEN NULL
         WHEN EXISTS (SELECT 1 FROM /* TEMPLATE: schema */events u
                      WHERE u.fanned_out_at IS NULL AND u.subject = e.subject AND u.subject_seq < e.subject_seq
                        AND u.tenant_id IS NOT DISTINCT FROM e.tenant_id) THEN now()
@@ -294,26 +291,21 @@ CROSS JOIN LATERAL (
               LIMIT 1)
     END AS until
 ) h
-WHERE d.id = ANY($1::uuid[])
-  AND (d.status <> 'pending' OR h.until IS NOT NULL OR (d.attempts = 0 AND d.next_attempt_at > now()))
+WHERE d.id = ANY($1::uuid[]) AND d.order_key IS NOT NULL AND h.until IS NOT NULL
 `
 
 type DeliveryHeldBackRow struct {
 	ID    string
-	Why   string
 	Until time.Time
 }
 
 // DeliveryHeldBack returns those of the given deliveries (of hooks ordered
-// by subject) that a job may not send now, whatever it read before, each
-// with why and until when: 'held' after one of their subject that is not
-// final yet, a delivery to their hook still pending, or an event not yet
-// fanned out (a fan-out that claimed it may commit after the one that made
-// them), until the next attempt of the first of its subject still pending,
-// which all the others wait for (now when due, or for an event not fanned
-// out); 'leased' while another run sends it, never attempted yet (adopted
-// by the run that finished its predecessor: DeliveryWaitingAfter), until
-// its lease ends; 'final' when no longer pending.
+// by subject) that come after one of their subject that is not final yet: a
+// delivery to their hook still pending, or an event not yet fanned out (a
+// fan-out that claimed it may commit after the one that made them). Each
+// comes with the soonest it may go: now for an event not fanned out, else
+// the next attempt of the first of its subject still pending, which all the
+// others wait for (now when due).
 func (q *Queries) DeliveryHeldBack(ctx context.Context, ids []string) ([]*DeliveryHeldBackRow, error) {
 	rows, err := q.db.Query(ctx, deliveryHeldBack, ids)
 	if err != nil {
@@ -323,7 +315,7 @@ func (q *Queries) DeliveryHeldBack(ctx context.Context, ids []string) ([]*Delive
 	var items []*DeliveryHeldBackRow
 	for rows.Next() {
 		var i DeliveryHeldBackRow
-		if err := rows.Scan(&i.ID, &i.Why, &i.Until); err != nil {
+		if err := rows.Scan(&i.ID, &i.Until); err != nil {
 			return nil, err
 		}
 		items = append(items, &i)
@@ -925,73 +917,43 @@ func (q *Queries) DeliveryWaitOn(ctx context.Context, arg *DeliveryWaitOnParams)
 }
 
 const deliveryWaitingAfter = `-- name: DeliveryWaitingAfter :many
-WITH n AS (
-    SELECT s.id, s.waiting_job,
-           ($1::timestamptz IS NOT NULL AND s.waiting_job IS DISTINCT FROM $2::bigint
-            AND s.attempts = 0 AND coalesce(s.next_attempt_at <= now(), true)
-            AND NOT EXISTS (SELECT 1 FROM /* TEMPLATE: schema */events e
-                            JOIN /* TEMPLATE: schema */events u ON u.subject = e.subject AND u.subject_seq < e.subject_seq
-                              AND u.tenant_id IS NOT DISTINCT FROM e.tenant_id
-                            WHERE e.id = s.event_id AND u.fanned_out_at IS NULL)) AS adopt
-    FROM (SELECT unnest($3::uuid[]) AS hook_id, unnest($4::text[]) AS order_key, unnest($5::bigint[]) AS order_seq) f
-    CROSS JOIN LATERAL (
-        SELECT s.id, s.waiting_job, s.attempts, s.next_attempt_at, s.event_id FROM /* TEMPLATE: schema */deliveries s
-        WHERE s.hook_id = f.hook_id AND s.order_key = f.order_key AND s.order_seq > f.order_seq AND s.status = 'pending'
-        ORDER BY s.order_seq
-        LIMIT 1
-        FOR UPDATE
-    ) s
-), adopted AS (
-    UPDATE /* TEMPLATE: schema */deliveries d SET next_attempt_at = $1::timestamptz
-    FROM n
-    WHERE d.id = n.id AND n.adopt
-)
-SELECT DISTINCT n.id, coalesce(n.waiting_job, 0)::bigint AS job_id, n.adopt::boolean AS adopted FROM n
+SELECT DISTINCT n.waiting_job::bigint AS job_id
+FROM (SELECT unnest($1::uuid[]) AS hook_id, unnest($2::text[]) AS order_key, unnest($3::bigint[]) AS order_seq) f
+CROSS JOIN LATERAL (
+    SELECT s.waiting_job FROM /* TEMPLATE: schema */deliveries s
+    WHERE s.hook_id = f.hook_id AND s.order_key = f.order_key AND s.order_seq > f.order_seq AND s.status = 'pending'
+    ORDER BY s.order_seq
+    LIMIT 1
+    FOR UPDATE
+) n
+WHERE n.waiting_job IS NOT NULL
 `
 
 type DeliveryWaitingAfterParams struct {
-	AdoptUntil *time.Time
-	JobID      int64
-	HookIds    []string
-	OrderKeys  []string
-	OrderSeqs  []int64
+	HookIds   []string
+	OrderKeys []string
+	OrderSeqs []int64
 }
 
-type DeliveryWaitingAfterRow struct {
-	ID      string
-	JobID   int64
-	Adopted bool
-}
-
-// DeliveryWaitingAfter returns the next pending delivery of each (hook,
-// order key) after the given order sequence numbers, the successors of
-// deliveries that just became final, with the job holding each back, and
-// adopts for job @job_id those it may send now (never attempted, due, held
-// by another job or none, no earlier event of their subject unfanned) when
-// @adopt_until is set: they are leased to it until then, and their own
-// job's look finds them leased (DeliveryHeldBack). It locks the successors:
-// a job noting that it holds one back (DeliveryWaitOn) either committed
-// before, and is returned, or waits for this transaction, and its look then
-// finds the predecessor final.
-func (q *Queries) DeliveryWaitingAfter(ctx context.Context, arg *DeliveryWaitingAfterParams) ([]*DeliveryWaitingAfterRow, error) {
-	rows, err := q.db.Query(ctx, deliveryWaitingAfter,
-		arg.AdoptUntil,
-		arg.JobID,
-		arg.HookIds,
-		arg.OrderKeys,
-		arg.OrderSeqs,
-	)
+// DeliveryWaitingAfter returns the jobs holding back the next pending
+// delivery of each (hook, order key) after the given order sequence numbers:
+// the successors of deliveries that just became final. It locks the
+// successors: a job noting that it holds one back (DeliveryWaitOn) either
+// committed before, and is returned, or waits for this transaction, and its
+// look then finds the predecessor final.
+func (q *Queries) DeliveryWaitingAfter(ctx context.Context, arg *DeliveryWaitingAfterParams) ([]int64, error) {
+	rows, err := q.db.Query(ctx, deliveryWaitingAfter, arg.HookIds, arg.OrderKeys, arg.OrderSeqs)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var items []*DeliveryWaitingAfterRow
+	var items []int64
 	for rows.Next() {
-		var i DeliveryWaitingAfterRow
-		if err := rows.Scan(&i.ID, &i.JobID, &i.Adopted); err != nil {
+		var job_id int64
+		if err := rows.Scan(&job_id); err != nil {
 			return nil, err
 		}
-		items = append(items, &i)
+		items = append(items, job_id)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
