@@ -625,7 +625,9 @@ func (w *deliverWorker) snooze(ctx context.Context, report *RunReport, d time.Du
 	if err := river.RecordOutput(ctx, report); err != nil {
 		w.logger.WarnContext(ctx, "recording a deliver job's report failed", "error", err)
 	}
-	w.fetchAfter(d)
+	if report.Throttled > 0 {
+		w.fetchAfter(d)
+	}
 	return river.JobSnooze(max(d, 0))
 }
 
