@@ -149,12 +149,10 @@ const (
 // window of a run paced by a rate limit, so that its last reserved request,
 // due just within the window from the reservation, is sent; a paced request
 // that cannot leave within one interval of the rate (paceLate at least) of
-// its time, or before its reservation's end, is left to the next
-// reservation (a busy machine's timers are late by milliseconds: a tighter
-// bound wasted reserved requests, and a hook at 50/s got 46; a reservation
-// that came back late would send its last requests into the next one's
-// time); a job whose deliveries wait for the rate comes back rateWakeAhead
-// before the rate allows more.
+// its time is left to the next reservation (a busy machine's timers are
+// late by milliseconds: a tighter bound wasted reserved requests, and a
+// hook at 50/s got 46); a job whose deliveries wait for the rate comes back
+// rateWakeAhead before the rate allows more.
 const (
 	paceSlack     = 100 * time.Millisecond
 	paceLate      = 5 * time.Millisecond
@@ -717,9 +715,9 @@ func (w *deliverWorker) sendAll(ctx context.Context, sends []*outbox.Send, test 
 	calls := make([]*call, 0, len(sends))
 	for i, send := range sends {
 		// A paced request leaves at its time, and not later than an
-		// interval after it or its reservation's end, lest it crowd the
-		// next one: it waits for the next reservation then.
-		if pace != nil && (!pace.Due(i).Before(pace.End()) || !sleep(ctx, time.Until(pace.Due(i)))) {
+		// interval after it, lest it crowd the next one: it waits for the
+		// next reservation then.
+		if pace != nil && !sleep(ctx, time.Until(pace.Due(i))) {
 			break
 		}
 		select {
@@ -741,7 +739,7 @@ func (w *deliverWorker) sendAll(ctx context.Context, sends []*outbox.Send, test 
 		go func() {
 			defer w.inFlight.Done()
 			var out *outcome
-			if pace != nil && (time.Since(pace.Due(i)) > max(paceLate, pace.Interval) || time.Now().After(pace.End())) {
+			if pace != nil && time.Since(pace.Due(i)) > max(paceLate, pace.Interval) {
 				out = &outcome{result: &outbox.AttemptResult{}, aborted: true} // not sent: see paceLate
 			} else {
 				out = w.sender.send(requests, send, send.Attempts+1, slot)

@@ -75,26 +75,16 @@ func rateColumns(rate string, burst int) (count, periodS *int32, burst32 int32, 
 // Reservation is what a run may send to a hook with a rate limit: Reserved
 // requests, the i-th due at At + Lead + i × Interval (at once when that is
 // past); a later reservation gets its first request at At + Next. At is
-// when the reservation came back, at least the database's now, and Asked
-// when it was asked for, at most the database's now: the reservation's
-// times are known within At − Asked.
+// when the reservation came back, at least the database's now.
 type Reservation struct {
 	Reserved             int
-	Asked, At            time.Time
+	At                   time.Time
 	Interval, Lead, Next time.Duration
 }
 
-// Due is when the i-th request of r is due, at the soonest.
+// Due is when the i-th request of r is due.
 func (r *Reservation) Due(i int) time.Time {
 	return r.At.Add(r.Lead + time.Duration(i)*r.Interval)
-}
-
-// End is when the next reservation's first request may be due, at the
-// soonest: none of r's may leave after it. A reservation that came back
-// late (a slow statement, a process not scheduled) has its requests late
-// too, and would otherwise meet the next one's.
-func (r *Reservation) End() time.Time {
-	return r.Asked.Add(r.Lead + time.Duration(r.Reserved)*r.Interval)
 }
 
 // ReserveRate reserves up to n requests to the hook within horizon from
@@ -104,12 +94,10 @@ func (r *Reservation) End() time.Time {
 func (s *Store) ReserveRate(ctx context.Context, hookID string, n int, horizon time.Duration) (*Reservation, error) {
 	q := s.queries(s.pool)
 	params := &dbsqlc.RateReserveParams{HookID: hookID, N: int32(min(n, RateCountMax)), HorizonS: horizon.Seconds()} //nolint:gosec // bounded
-	asked := time.Now()
 	row, err := q.RateReserve(ctx, params)
 	if errors.Is(err, pgx.ErrNoRows) {
 		// The hook's first reservation, or it has no limit.
 		if err = q.RateInit(ctx, hookID); err == nil {
-			asked = time.Now()
 			row, err = q.RateReserve(ctx, params)
 		}
 	}
@@ -123,5 +111,5 @@ func (s *Store) ReserveRate(ctx context.Context, hookID string, n int, horizon t
 	// late by the statement's time, never early.
 	at := time.Now()
 	seconds := func(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
-	return &Reservation{Reserved: int(row.Reserved), Asked: asked, At: at, Interval: seconds(row.IntervalS), Lead: seconds(row.LeadS), Next: seconds(row.NextS)}, nil
+	return &Reservation{Reserved: int(row.Reserved), At: at, Interval: seconds(row.IntervalS), Lead: seconds(row.LeadS), Next: seconds(row.NextS)}, nil
 }

@@ -39,18 +39,3 @@ func TestParseRate(t *testing.T) {
 	require.Equal(t, int32(10), burst)
 	require.Equal(t, "600/m", formatRate(count, period))
 }
-
-// TestReservationEnd: a reservation that came back 50 ms after it was asked
-// for has its requests due 50 ms late at the soonest, and ends where the next
-// reservation may begin, reckoned from when it was asked for: its last
-// requests, which would leave in the next one's time, do not leave.
-func TestReservationEnd(t *testing.T) {
-	t.Parallel()
-	asked := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
-	r := &Reservation{Reserved: 5, Asked: asked, At: asked.Add(50 * time.Millisecond), Interval: 20 * time.Millisecond, Lead: 10 * time.Millisecond}
-	require.Equal(t, asked.Add(60*time.Millisecond), r.Due(0))
-	require.Equal(t, asked.Add(140*time.Millisecond), r.Due(4))
-	require.Equal(t, asked.Add(110*time.Millisecond), r.End())
-	require.True(t, r.Due(2).Before(r.End()))
-	require.False(t, r.Due(3).Before(r.End()), "the fourth request would leave in the next reservation's time")
-}
