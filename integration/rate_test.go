@@ -78,10 +78,9 @@ func TestRateLimitAcrossProcesses(t *testing.T) {
 	t.Logf("limited hook: %d requests in %s, %.2f/s, at most %d in a second; the other hook's last %s after the limited hook's first",
 		len(got), drain.Round(time.Millisecond), rate, most, freeDrain.Round(time.Millisecond))
 	// Requests leave at their times, 1 % apart more than the rate's, or not
-	// at all when more than an interval late or after their reservation's
-	// end; what jitter remains between processes
-	// and the receiver (this test's process, under the race detector) still
-	// puts up to three more in a second: 50–53 measured, short of the goal
+	// at all when more than an interval late; what jitter remains between
+	// processes and the receiver (this test's process, under the race
+	// detector) still puts up to three more in a second: 50–53 measured, short of the goal
 	// of 50. Unlimited, the backlog would arrive within a second.
 	require.LessOrEqual(t, most, 55, "no second holds much more than the rate")
 	require.LessOrEqual(t, rate, 50.0, "the backlog drains no faster than the rate")
