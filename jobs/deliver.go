@@ -623,9 +623,7 @@ func (w *deliverWorker) snooze(ctx context.Context, report *RunReport, d time.Du
 	if err := river.RecordOutput(ctx, report); err != nil {
 		w.logger.WarnContext(ctx, "recording a deliver job's report failed", "error", err)
 	}
-	if report.Throttled > 0 {
-		w.fetchAfter(d)
-	}
+	w.fetchAfter(d)
 	return river.JobSnooze(max(d, 0))
 }
 

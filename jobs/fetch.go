@@ -9,13 +9,9 @@ import (
 // only at the next poll (or the next insert's notification), up to a
 // second after its time: River makes such a job available at once with a
 // later scheduled time rather than scheduling it. fetchTimer has every
-// process fetch deliver jobs when the snooze of a job waiting for its
-// hook's rate ends, so that the rate, which wakes its jobs before it allows
-// more, keeps its pace: waiting for the poll lost 40 ms of every second at
-// 50/s. Other short snoozes keep River's poll: with the jobs stepping
-// aside for a stalled hook made punctual too, the stalled hook's host held
-// back its other hooks beside CPU hogs (TestHangingHooksLeaveTheirHost-
-// ToOthers, p99 0.92–0.96 s in two runs, 0.29 s without).
+// process fetch deliver jobs when such a snooze ends, so that a hook's rate
+// limit, which wakes its jobs before the rate allows more, keeps its pace:
+// waiting for the poll lost 40 ms of every second at 50/s.
 type fetchTimer struct {
 	mu      sync.Mutex
 	pending map[int64]bool // buckets of fetchBucket with a fetch to come
