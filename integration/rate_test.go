@@ -28,7 +28,7 @@ func mostInWindow(times []time.Time, window time.Duration) int {
 
 // TestRateLimitAcrossProcesses: a backlog of 1,000 deliveries to a hook
 // limited to 50/s, drained by three serve processes with their defaults:
-// no second holds more than 50 of its requests (up to 53 with jitter, 55
+// no second holds more than 50 of its requests (up to 53 with jitter, 60
 // allowed), the backlog drains at the rate and no faster, every delivery is
 // sent once with one attempt (waiting for the rate uses none), and another
 // hook of the same events gets all of them at once.
