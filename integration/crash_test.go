@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hookrelay/hookrelay/jobs"
@@ -423,6 +424,7 @@ func TestProcessThatLosesItsLockStops(t *testing.T) {
 		for id, s := range spans {
 			if overlapping(s) {
 				t.Logf("delivery %s in flight twice: %+v", id, s)
+				logJobsOf(t, bundle.pool, id)
 			}
 		}
 		t.Logf("serve logs:\n%s", logs)
@@ -519,6 +521,86 @@ func TestLeaseOfALostProcessHoldsUntilItIsDead(t *testing.T) {
 	bundle.waitDelivery(t, hook.ID, outbox.DeliverySucceeded, 2)
 }
 
+// TestReplacedJobNeverRunsAgain: a job the rescuer replaced (its process
+// died running it) never works again, even made available again by River's
+// JobRetry (an operator's retry in River's UI, or a wake that raced the
+// rescue): its replacement alone sends its deliveries. Before, such a job
+// ran beside its replacement, and after a process lost its lock the two
+// sent a delivery at once (TestProcessThatLosesItsLockStops, beside CPU
+// hogs).
+func TestReplacedJobNeverRunsAgain(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var failing atomic.Bool
+	failing.Store(true)
+	rec := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
+		if failing.Load() {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		// Long enough for the replaced job, retried, to be fetched while
+		// its replacement's request is in flight.
+		time.Sleep(3 * time.Second)
+		w.WriteHeader(http.StatusNoContent)
+	})
+	bundle := setupPipeline(t, &jobs.Config{RetrySchedule: jobs.RetryScheduleDefault, Timeout: jobs.TimeoutDefault})
+	hook := bundle.createHook(t, rec.URL, "User.*")
+	_, err := bundle.store.Publish(ctx, &outbox.Event{Type: "User.Created"})
+	require.NoError(t, err)
+	// The delivery failed once; its job is canceled, and a job is made by
+	// hand as a process left it when it died: running, the delivery due.
+	rec.waitFor(t, 30*time.Second, func(r []received) bool { return len(r) == 1 })
+	var delivery *outbox.Delivery
+	require.Eventually(t, func() bool {
+		deliveries, err := bundle.store.ListDeliveries(ctx, &outbox.DeliveryFilter{HookID: hook.ID, Max: 1})
+		require.NoError(t, err)
+		if len(deliveries) == 1 && deliveries[0].AttemptCount == 1 {
+			delivery = deliveries[0]
+		}
+		return delivery != nil
+	}, 10*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool {
+		_, err := bundle.pool.Exec(ctx, `UPDATE hookrelay.river_job SET state = 'cancelled', finalized_at = now()
+			WHERE kind = 'hookrelay_deliver' AND state IN ('available', 'scheduled', 'retryable')`)
+		require.NoError(t, err)
+		var live bool
+		require.NoError(t, bundle.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM hookrelay.river_job
+			WHERE kind = 'hookrelay_deliver' AND finalized_at IS NULL)`).Scan(&live))
+		return !live
+	}, 10*time.Second, 20*time.Millisecond)
+	_, err = bundle.pool.Exec(ctx, `UPDATE hookrelay.deliveries SET next_attempt_at = now() WHERE id = $1`, delivery.ID)
+	require.NoError(t, err)
+	failing.Store(false)
+
+	ghost, err := bundle.store.TakeProcessLock(ctx, "ghost")
+	require.NoError(t, err)
+	client := bundle.service.Client()
+	inserted, err := client.Insert(ctx, jobs.DeliverArgs{HookID: hook.ID, Deliveries: delivery.ID},
+		&river.InsertOpts{Queue: jobs.QueueDeliver, ScheduledAt: time.Now().Add(time.Hour)})
+	require.NoError(t, err)
+	old := inserted.Job.ID
+	_, err = bundle.pool.Exec(ctx, `UPDATE hookrelay.river_job SET state = 'running', attempt = 1, attempted_at = now(),
+		attempted_by = ARRAY['ghost'] WHERE id = $1`, old)
+	require.NoError(t, err)
+
+	// The process dies; once the rescuer has replaced its job, the job is
+	// retried at once.
+	ghost.Close(ctx)
+	state := func() rivertype.JobState {
+		job, err := client.JobGet(ctx, old)
+		require.NoError(t, err)
+		return job.State
+	}
+	require.Eventually(t, func() bool { return state() == rivertype.JobStateCancelled }, 30*time.Second, 5*time.Millisecond)
+	_, err = client.JobRetry(ctx, old)
+	require.NoError(t, err)
+
+	require.Eventually(t, func() bool { return state() == rivertype.JobStateCompleted }, 10*time.Second, 20*time.Millisecond,
+		"the retried job ended without working")
+	bundle.waitDelivery(t, hook.ID, outbox.DeliverySucceeded, 1)
+	require.Len(t, rec.all(), 2, "the delivery failed once, then went once, from the replacement only")
+}
+
 // requestSpan is a request as the receiver saw it.
 type requestSpan struct {
 	from       string
@@ -540,6 +622,23 @@ func overlapping(spans []requestSpan) bool {
 		}
 	}
 	return false
+}
+
+// logJobsOf logs the River jobs that carried a delivery, for a failure's
+// reader.
+func logJobsOf(t *testing.T, pool *pgxpool.Pool, deliveryID string) {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), `SELECT id, state, attempted_by, attempted_at, finalized_at, errors, metadata
+		FROM hookrelay.river_job WHERE strpos(args->>'deliveries', $1) > 0 ORDER BY id`, deliveryID)
+	if err != nil {
+		t.Logf("list the jobs of delivery %s: %v", deliveryID, err)
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		values, _ := rows.Values()
+		t.Logf("  job %v", values)
+	}
 }
 
 // cutProxy forwards connections to Postgres until cut: then it closes those

@@ -77,13 +77,17 @@ func (o *owner) lost() {
 }
 
 // ownedWork is the middleware of hookrelay's workers: a job works only while
-// its process holds its lock, and stops when the lock is lost.
+// its process holds its lock, and stops when the lock is lost. A job the
+// rescuer replaced, made available again, ends at once.
 type ownedWork struct {
 	river.MiddlewareDefaults
 	owner *owner
 }
 
-func (m *ownedWork) Work(ctx context.Context, _ *rivertype.JobRow, doInner func(context.Context) error) error {
+func (m *ownedWork) Work(ctx context.Context, job *rivertype.JobRow, doInner func(context.Context) error) error {
+	if wasReplaced(job) {
+		return nil // its replacement does its work
+	}
 	held, ok := m.owner.context()
 	if !ok {
 		return river.JobSnooze(notOwnedWait)

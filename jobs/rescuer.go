@@ -3,12 +3,16 @@ package jobs
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/rivertype"
@@ -100,10 +104,9 @@ func (r *Relay) rescueOnce(ctx context.Context, lastScan *time.Time) (int, error
 	if err != nil {
 		return 0, fmt.Errorf("list running jobs: %w", err)
 	}
-	params := &riverdriver.JobRescueManyParams{Schema: client.Schema(), StuckHorizon: now}
-	reasons := map[int64]string{}
+	stranded := map[int64]strandedJob{}
 	for _, job := range running {
-		if !slices.Contains(rescuedKinds, job.Kind) {
+		if !slices.Contains(rescuedKinds, job.Kind) || job.AttemptedAt == nil {
 			continue
 		}
 		runner := lastRunner(job)
@@ -113,83 +116,126 @@ func (r *Relay) rescueOnce(ctx context.Context, lastScan *time.Time) (int, error
 		// Only jobs it started before it was found gone: a process that
 		// takes its lock again under the same client ID (it had lost its
 		// connection) is alive, and so are the jobs it starts.
-		case isDead && job.AttemptedAt != nil && job.AttemptedAt.Before(goneSince):
+		case isDead && job.AttemptedAt.Before(goneSince):
 			reason = fmt.Sprintf("its process (River client %s) is gone", runner)
-		case runner == self && job.AttemptedAt != nil && job.AttemptedAt.Before(r.startedAt):
+		case runner == self && job.AttemptedAt.Before(r.startedAt):
 			reason = fmt.Sprintf("running under this process's client ID %s since before it started", self)
-		case job.AttemptedAt != nil && job.AttemptedAt.Before(now.Add(-r.config.RescueAfter)):
+		case job.AttemptedAt.Before(now.Add(-r.config.RescueAfter)):
 			reason = fmt.Sprintf("still running %s after it started, so its process died or was cut off", r.config.RescueAfter)
 		default:
 			continue
 		}
-		// Unique to this look, so that it tells which jobs this look
-		// replaced.
-		reason = fmt.Sprintf("replaced by hookrelay's rescuer (River client %s at %s): %s", self, now.UTC().Format(time.RFC3339Nano), reason)
-		encoded, err := json.Marshal(rivertype.AttemptError{At: now.UTC(), Attempt: job.Attempt, Error: reason})
-		if err != nil {
-			return 0, err
-		}
-		reasons[job.ID] = reason
-		params.ID = append(params.ID, job.ID)
-		params.Error = append(params.Error, encoded)
-		params.FinalizedAt = append(params.FinalizedAt, &now)
-		params.ScheduledAt = append(params.ScheduledAt, now.UTC())
-		params.State = append(params.State, string(rivertype.JobStateCancelled))
+		stranded[job.ID] = strandedJob{attemptedAt: *job.AttemptedAt,
+			reason: fmt.Sprintf("%s (River client %s at %s): %s", replacedMark, self, now.UTC().Format(time.RFC3339Nano), reason)}
 	}
-	if len(params.ID) > 0 {
-		if err := r.replace(ctx, params, reasons); err != nil {
+	rescued := 0
+	if len(stranded) > 0 {
+		if rescued, err = r.replace(ctx, stranded, now); err != nil {
 			return 0, err
 		}
 	}
 	if len(dead) > 0 {
 		if err := r.wakeLeased(ctx, dead); err != nil {
-			return len(params.ID), err
+			return rescued, err
 		}
 		if err := r.store.ForgetDeadProcesses(ctx, slices.Collect(maps.Keys(dead)), deadGrace); err != nil {
-			return len(params.ID), err
+			return rescued, err
 		}
 	}
-	return len(params.ID), nil
+	return rescued, nil
 }
 
-// replace cancels the rescued jobs that are still running and started before
-// this look (two processes rescuing at once rescue each job once), and
-// inserts in their place, in the same transaction, new jobs with their args
-// and metadata (the last run's report: its leases). A rescued job is not
-// made available again itself: its process, if only cut off from Postgres,
-// may still record the end of its run once it reaches Postgres again, and
-// River would apply that to the job, run again meanwhile by another process.
-// Its replacement is another job, which nothing of the old run can touch.
-func (r *Relay) replace(ctx context.Context, params *riverdriver.JobRescueManyParams, reasons map[int64]string) error {
+// replacedMark begins the error the rescuer records on each job it replaces.
+// Such a job never works again (see ownedWork), lest River's JobRetry (a
+// wake that raced the rescue, an operator's retry in River's UI) run it
+// beside its replacement, which would send its deliveries twice at once.
+// A storage format: changing it would let older replaced jobs run again.
+const replacedMark = "replaced by hookrelay's rescuer"
+
+// strandedJob is a running job the rescuer replaces: when the run it
+// replaces started, as it was listed, and why.
+type strandedJob struct {
+	attemptedAt time.Time
+	reason      string
+}
+
+// replace cancels the stranded jobs still in the run they were listed in,
+// and inserts in their place, in the same transaction, new jobs with their
+// args and metadata (the last run's report: its leases); it returns how many
+// it replaced. One snapshot reads and cancels them: a job whose run ended
+// meanwhile, and may run again in a live process, or that another look
+// rescued, is left alone. A rescued job is not made available again
+// itself: its process, if only cut off from Postgres, may still record the
+// end of its run once it reaches Postgres again, and River would apply that
+// to the job, run again meanwhile by another process. Its replacement is
+// another job, which nothing of the old run can touch.
+func (r *Relay) replace(ctx context.Context, stranded map[int64]strandedJob, now time.Time) (int, error) {
 	client := r.Client()
-	return pgx.BeginFunc(ctx, r.store.Pool(), func(tx pgx.Tx) error {
+	replaced := 0
+	err := inSnapshot(ctx, r.store.Pool(), func(tx pgx.Tx) error {
 		exec := client.Driver().UnwrapExecutor(tx)
-		if _, err := exec.JobRescueMany(ctx, params); err != nil {
-			return fmt.Errorf("rescue %d stranded jobs: %w", len(params.ID), err)
-		}
-		jobs, err := exec.JobGetByIDMany(ctx, &riverdriver.JobGetByIDManyParams{ID: params.ID, Schema: client.Schema()})
+		jobs, err := exec.JobGetByIDMany(ctx, &riverdriver.JobGetByIDManyParams{ID: slices.Collect(maps.Keys(stranded)), Schema: client.Schema()})
 		if err != nil {
-			return fmt.Errorf("read rescued jobs: %w", err)
+			return fmt.Errorf("read %d stranded jobs: %w", len(stranded), err)
 		}
+		params := &riverdriver.JobRescueManyParams{Schema: client.Schema(), StuckHorizon: now}
 		var replacements []river.InsertManyParams
 		for _, job := range jobs {
-			if job.State != rivertype.JobStateCancelled || len(job.Errors) == 0 || job.Errors[len(job.Errors)-1].Error != reasons[job.ID] {
-				continue // another look rescued it, or it ended meanwhile
+			listed := stranded[job.ID]
+			if job.State != rivertype.JobStateRunning || job.AttemptedAt == nil || !job.AttemptedAt.Equal(listed.attemptedAt) {
+				continue
+			}
+			encoded, err := json.Marshal(rivertype.AttemptError{At: now.UTC(), Attempt: job.Attempt, Error: listed.reason})
+			if err != nil {
+				return err
 			}
 			args, err := rescuedArgs(job)
 			if err != nil {
 				return err
 			}
+			params.ID = append(params.ID, job.ID)
+			params.Error = append(params.Error, encoded)
+			params.FinalizedAt = append(params.FinalizedAt, &now)
+			params.ScheduledAt = append(params.ScheduledAt, now.UTC())
+			params.State = append(params.State, string(rivertype.JobStateCancelled))
 			replacements = append(replacements, river.InsertManyParams{Args: args, InsertOpts: &river.InsertOpts{
 				Queue: job.Queue, Priority: job.Priority, MaxAttempts: job.MaxAttempts, Metadata: job.Metadata}})
 		}
-		if len(replacements) == 0 {
+		replaced = len(params.ID)
+		if replaced == 0 {
 			return nil
 		}
+		if _, err := exec.JobRescueMany(ctx, params); err != nil {
+			return fmt.Errorf("rescue %d stranded jobs: %w", replaced, err)
+		}
 		_, err = client.InsertManyTx(ctx, tx, replacements)
-		return wrap(err, "insert the jobs replacing %d rescued ones", len(replacements))
+		return wrap(err, "insert the jobs replacing %d rescued ones", replaced)
 	})
+	return replaced, err
 }
+
+// wasReplaced reports whether the rescuer replaced the job.
+func wasReplaced(job *rivertype.JobRow) bool {
+	return slices.ContainsFunc(job.Errors, func(e rivertype.AttemptError) bool { return strings.HasPrefix(e.Error, replacedMark) })
+}
+
+// inSnapshot runs fn in a repeatable-read transaction, again while it fails
+// because a row it read changed before it committed (a serialization
+// failure): what fn decides from its reads still holds when it commits.
+func inSnapshot(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
+	for attempt := 1; ; attempt++ {
+		err := pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead}, fn)
+		var pgErr *pgconn.PgError
+		if attempt < snapshotAttempts && errors.As(err, &pgErr) && pgErr.Code == "40001" { // serialization_failure
+			continue
+		}
+		return err
+	}
+}
+
+// snapshotAttempts bounds inSnapshot's attempts: rows that keep changing
+// are left to the next look.
+const snapshotAttempts = 3
 
 // rescuedArgs decodes a rescued job's args.
 func rescuedArgs(job *rivertype.JobRow) (river.JobArgs, error) {
