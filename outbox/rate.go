@@ -75,7 +75,7 @@ func rateColumns(rate string, burst int) (count, periodS *int32, burst32 int32, 
 // Reservation is what a run may send to a hook with a rate limit: Reserved
 // requests, the i-th due at At + Lead + i × Interval (at once when that is
 // past); a later reservation gets its first request at At + Next. At is
-// when the reservation came back, at least the database's now.
+// the database's now as this process's clock sees it, at the latest.
 type Reservation struct {
 	Reserved             int
 	At                   time.Time
@@ -107,9 +107,12 @@ func (s *Store) ReserveRate(ctx context.Context, hookID string, n int, horizon t
 	if err != nil {
 		return nil, fmt.Errorf("reserve requests at the rate of hook %s: %w", hookID, err)
 	}
-	// From now, when the database's now has passed: a request may leave
-	// late by the statement's time, never early.
-	at := time.Now()
+	// The database's now was at least its statement's time before the
+	// answer came back: a request may leave late by the answer's way back,
+	// never early. Counted from the answer, a statement that waited for
+	// another process's reservation sent every request late by the wait
+	// (up to 1.4 s beside CPU hogs), into the next reservation's second.
 	seconds := func(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+	at := time.Now().Add(-seconds(row.ExecS))
 	return &Reservation{Reserved: int(row.Reserved), At: at, Interval: seconds(row.IntervalS), Lead: seconds(row.LeadS), Next: seconds(row.NextS)}, nil
 }

@@ -90,7 +90,9 @@ INSERT INTO /* TEMPLATE: schema */hook_rates (hook_id) VALUES (@hook_id) ON CONF
 -- soonest), and the next reservation gets its first at next_s. t is the
 -- period over the count, 1 % longer: requests leave a little late, never
 -- early, and the margin keeps a late one from meeting the next one's
--- second. No row: the hook is not limited, or has no state yet.
+-- second. exec_s is the statement's time in the database, a wait for another
+-- process's reservation among it: the caller maps now to its own clock by
+-- it. No row: the hook is not limited, or has no state yet.
 -- name: RateReserve :one
 WITH cur AS (
     SELECT r.hook_id, greatest(r.tat, now()) AS a, @n::integer AS n, @horizon_s::float8 AS horizon,
@@ -110,7 +112,8 @@ FROM res
 WHERE r.hook_id = res.hook_id
 RETURNING res.k::integer AS reserved, res.t::float8 AS interval_s,
           (date_part('epoch', res.a - now()) - res.tolerance)::float8 AS lead_s,
-          (date_part('epoch', r.tat - now()) - res.tolerance)::float8 AS next_s;
+          (date_part('epoch', r.tat - now()) - res.tolerance)::float8 AS next_s,
+          date_part('epoch', clock_timestamp() - now())::float8 AS exec_s;
 
 -- HookFilterCheck checks a filter: it must parse as a SQL/JSON path and be a
 -- predicate, which yields one boolean (or unknown) for the sample event.

@@ -545,7 +545,8 @@ FROM res
 WHERE r.hook_id = res.hook_id
 RETURNING res.k::integer AS reserved, res.t::float8 AS interval_s,
           (date_part('epoch', res.a - now()) - res.tolerance)::float8 AS lead_s,
-          (date_part('epoch', r.tat - now()) - res.tolerance)::float8 AS next_s
+          (date_part('epoch', r.tat - now()) - res.tolerance)::float8 AS next_s,
+          date_part('epoch', clock_timestamp() - now())::float8 AS exec_s
 `
 
 type RateReserveParams struct {
@@ -559,6 +560,7 @@ type RateReserveRow struct {
 	IntervalS float64
 	LeadS     float64
 	NextS     float64
+	ExecS     float64
 }
 
 // RateReserve reserves for a limited hook up to @n requests whose times fall
@@ -568,7 +570,9 @@ type RateReserveRow struct {
 // soonest), and the next reservation gets its first at next_s. t is the
 // period over the count, 1 % longer: requests leave a little late, never
 // early, and the margin keeps a late one from meeting the next one's
-// second. No row: the hook is not limited, or has no state yet.
+// second. exec_s is the statement's time in the database, a wait for another
+// process's reservation among it: the caller maps now to its own clock by
+// it. No row: the hook is not limited, or has no state yet.
 func (q *Queries) RateReserve(ctx context.Context, arg *RateReserveParams) (*RateReserveRow, error) {
 	row := q.db.QueryRow(ctx, rateReserve, arg.N, arg.HorizonS, arg.HookID)
 	var i RateReserveRow
@@ -577,6 +581,7 @@ func (q *Queries) RateReserve(ctx context.Context, arg *RateReserveParams) (*Rat
 		&i.IntervalS,
 		&i.LeadS,
 		&i.NextS,
+		&i.ExecS,
 	)
 	return &i, err
 }
