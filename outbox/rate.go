@@ -75,7 +75,8 @@ func rateColumns(rate string, burst int) (count, periodS *int32, burst32 int32, 
 // Reservation is what a run may send to a hook with a rate limit: Reserved
 // requests, the i-th due at At + Lead + i × Interval (at once when that is
 // past); a later reservation gets its first request at At + Next. At is
-// the database's now as this process's clock sees it, at the latest.
+// the reservation's now (see RateReserve) as this process's clock sees it,
+// at the latest.
 type Reservation struct {
 	Reserved             int
 	At                   time.Time
@@ -107,11 +108,13 @@ func (s *Store) ReserveRate(ctx context.Context, hookID string, n int, horizon t
 	if err != nil {
 		return nil, fmt.Errorf("reserve requests at the rate of hook %s: %w", hookID, err)
 	}
-	// The database's now was at least its statement's time before the
-	// answer came back: a request may leave late by the answer's way back,
-	// never early. Counted from the answer, a statement that waited for
-	// another process's reservation sent every request late by the wait
-	// (up to 1.4 s beside CPU hogs), into the next reservation's second.
+	// The reservation's now was at least the statement's time since then
+	// before the answer came back: a request may leave late by the
+	// answer's way back, never early. Counted from when the statement
+	// began and mapped to when its answer came back, a statement that
+	// waited for another process's reservation (up to 1.4 s beside CPU
+	// hogs) had every request late by the wait, into the next
+	// reservation's second.
 	seconds := func(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
 	at := time.Now().Add(-seconds(row.ExecS))
 	return &Reservation{Reserved: int(row.Reserved), At: at, Interval: seconds(row.IntervalS), Lead: seconds(row.LeadS), Next: seconds(row.NextS)}, nil

@@ -90,30 +90,33 @@ INSERT INTO /* TEMPLATE: schema */hook_rates (hook_id) VALUES (@hook_id) ON CONF
 -- soonest), and the next reservation gets its first at next_s. t is the
 -- period over the count, 1 % longer: requests leave a little late, never
 -- early, and the margin keeps a late one from meeting the next one's
--- second. exec_s is the statement's time in the database, a wait for another
--- process's reservation among it: the caller maps now to its own clock by
--- it. No row: the hook is not limited, or has no state yet.
+-- second. Now is when the statement holds the lock of the hook's state
+-- (clock_timestamp() where the lock is taken: Postgres evaluates that row
+-- again once a wait for another reservation ends), not when the statement
+-- began; exec_s is the statement's time since, by which the caller maps
+-- it to its own clock. No row: the hook is not limited, or has no state
+-- yet.
 -- name: RateReserve :one
 WITH cur AS (
-    SELECT r.hook_id, greatest(r.tat, now()) AS a, @n::integer AS n, @horizon_s::float8 AS horizon,
+    SELECT r.hook_id, clock_timestamp() AS locked_at, r.tat, @n::integer AS n, @horizon_s::float8 AS horizon,
            1.01 * h.rate_period_s / h.rate_count AS t, 1.01 * h.rate_burst * h.rate_period_s / h.rate_count AS tolerance
     FROM /* TEMPLATE: schema */hook_rates r
     JOIN /* TEMPLATE: schema */hooks h ON h.id = r.hook_id
     WHERE r.hook_id = @hook_id AND h.rate_count IS NOT NULL
     FOR UPDATE OF r
 ), res AS (
-    SELECT c.hook_id, c.a, c.t, c.tolerance,
-           least(c.n, greatest(0, ceil((date_part('epoch', now() - c.a) + c.horizon + c.tolerance) / c.t)))::integer AS k
-    FROM cur c
+    SELECT c.hook_id, c.locked_at, c.a, c.t, c.tolerance,
+           least(c.n, greatest(0, ceil((date_part('epoch', c.locked_at - c.a) + c.horizon + c.tolerance) / c.t)))::integer AS k
+    FROM (SELECT cur.*, greatest(cur.tat, cur.locked_at) AS a FROM cur) c
 )
 UPDATE /* TEMPLATE: schema */hook_rates r
 SET tat = res.a + make_interval(secs => res.k * res.t)
 FROM res
 WHERE r.hook_id = res.hook_id
 RETURNING res.k::integer AS reserved, res.t::float8 AS interval_s,
-          (date_part('epoch', res.a - now()) - res.tolerance)::float8 AS lead_s,
-          (date_part('epoch', r.tat - now()) - res.tolerance)::float8 AS next_s,
-          date_part('epoch', clock_timestamp() - now())::float8 AS exec_s;
+          (date_part('epoch', res.a - res.locked_at) - res.tolerance)::float8 AS lead_s,
+          (date_part('epoch', r.tat - res.locked_at) - res.tolerance)::float8 AS next_s,
+          date_part('epoch', clock_timestamp() - res.locked_at)::float8 AS exec_s;
 
 -- HookFilterCheck checks a filter: it must parse as a SQL/JSON path and be a
 -- predicate, which yields one boolean (or unknown) for the sample event.
