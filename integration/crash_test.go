@@ -445,43 +445,10 @@ func TestProcessThatLosesItsLockStops(t *testing.T) {
 func TestLeaseOfALostProcessHoldsUntilItIsDead(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	var failing atomic.Bool
-	failing.Store(true)
-	rec := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
-		if failing.Load() {
-			w.WriteHeader(http.StatusInternalServerError)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
-	})
-	bundle := setupPipeline(t, &jobs.Config{RetrySchedule: jobs.RetryScheduleDefault, Timeout: jobs.TimeoutDefault})
-	hook := bundle.createHook(t, rec.URL, "User.*")
-	for range 2 {
-		_, err := bundle.store.Publish(ctx, &outbox.Event{Type: "User.Created"})
-		require.NoError(t, err)
-	}
-	// Both deliveries failed once; their jobs are canceled, and a job is
-	// made by hand as a process that lost its lock left it: one delivery
-	// under the process's lease, the other due.
-	rec.waitFor(t, 30*time.Second, func(r []received) bool { return len(r) == 2 })
-	var deliveries []*outbox.Delivery
-	require.Eventually(t, func() bool {
-		var err error
-		deliveries, err = bundle.store.ListDeliveries(ctx, &outbox.DeliveryFilter{HookID: hook.ID, Max: 2})
-		require.NoError(t, err)
-		return len(deliveries) == 2 && deliveries[0].AttemptCount == 1 && deliveries[1].AttemptCount == 1
-	}, 10*time.Second, 20*time.Millisecond)
-	require.Eventually(t, func() bool {
-		var running bool
-		require.NoError(t, bundle.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM hookrelay.river_job
-			WHERE kind = 'hookrelay_deliver' AND state = 'running')`).Scan(&running))
-		return !running
-	}, 10*time.Second, 20*time.Millisecond)
-	_, err := bundle.pool.Exec(ctx, `UPDATE hookrelay.river_job SET state = 'cancelled', finalized_at = now()
-		WHERE kind = 'hookrelay_deliver' AND finalized_at IS NULL`)
-	require.NoError(t, err)
-	failing.Store(false)
-
+	// Both deliveries failed once and have no job; a job is made by hand
+	// as a process that lost its lock left it: one delivery under the
+	// process's lease, the other due.
+	bundle, hook, rec, deliveries := deliveriesWithoutJob(t, 2, 0)
 	ghost, err := bundle.store.TakeProcessLock(ctx, "ghost")
 	require.NoError(t, err)
 	leased, due := deliveries[0], deliveries[1]
@@ -531,47 +498,14 @@ func TestLeaseOfALostProcessHoldsUntilItIsDead(t *testing.T) {
 func TestReplacedJobNeverRunsAgain(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	var failing atomic.Bool
-	failing.Store(true)
-	rec := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
-		if failing.Load() {
-			w.WriteHeader(http.StatusInternalServerError)
-			return
-		}
-		// Long enough for the replaced job, retried, to be fetched while
-		// its replacement's request is in flight.
-		time.Sleep(3 * time.Second)
-		w.WriteHeader(http.StatusNoContent)
-	})
-	bundle := setupPipeline(t, &jobs.Config{RetrySchedule: jobs.RetryScheduleDefault, Timeout: jobs.TimeoutDefault})
-	hook := bundle.createHook(t, rec.URL, "User.*")
-	_, err := bundle.store.Publish(ctx, &outbox.Event{Type: "User.Created"})
+	// The delivery failed once and has no job; a job is made by hand as a
+	// process left it when it died: running, the delivery due. Its
+	// receiver answers late enough for the replaced job, retried, to be
+	// fetched while its replacement's request is in flight.
+	bundle, hook, rec, deliveries := deliveriesWithoutJob(t, 1, 3*time.Second)
+	delivery := deliveries[0]
+	_, err := bundle.pool.Exec(ctx, `UPDATE hookrelay.deliveries SET next_attempt_at = now() WHERE id = $1`, delivery.ID)
 	require.NoError(t, err)
-	// The delivery failed once; its job is canceled, and a job is made by
-	// hand as a process left it when it died: running, the delivery due.
-	rec.waitFor(t, 30*time.Second, func(r []received) bool { return len(r) == 1 })
-	var delivery *outbox.Delivery
-	require.Eventually(t, func() bool {
-		deliveries, err := bundle.store.ListDeliveries(ctx, &outbox.DeliveryFilter{HookID: hook.ID, Max: 1})
-		require.NoError(t, err)
-		if len(deliveries) == 1 && deliveries[0].AttemptCount == 1 {
-			delivery = deliveries[0]
-		}
-		return delivery != nil
-	}, 10*time.Second, 20*time.Millisecond)
-	require.Eventually(t, func() bool {
-		_, err := bundle.pool.Exec(ctx, `UPDATE hookrelay.river_job SET state = 'cancelled', finalized_at = now()
-			WHERE kind = 'hookrelay_deliver' AND state IN ('available', 'scheduled', 'retryable')`)
-		require.NoError(t, err)
-		var live bool
-		require.NoError(t, bundle.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM hookrelay.river_job
-			WHERE kind = 'hookrelay_deliver' AND finalized_at IS NULL)`).Scan(&live))
-		return !live
-	}, 10*time.Second, 20*time.Millisecond)
-	_, err = bundle.pool.Exec(ctx, `UPDATE hookrelay.deliveries SET next_attempt_at = now() WHERE id = $1`, delivery.ID)
-	require.NoError(t, err)
-	failing.Store(false)
-
 	ghost, err := bundle.store.TakeProcessLock(ctx, "ghost")
 	require.NoError(t, err)
 	client := bundle.service.Client()
@@ -599,6 +533,51 @@ func TestReplacedJobNeverRunsAgain(t *testing.T) {
 		"the retried job ended without working")
 	bundle.waitDelivery(t, hook.ID, outbox.DeliverySucceeded, 1)
 	require.Len(t, rec.all(), 2, "the delivery failed once, then went once, from the replacement only")
+}
+
+// deliveriesWithoutJob publishes n events to a hook and returns their
+// deliveries once each failed its first attempt (the receiver answers 500)
+// and their jobs are canceled, the receiver answering 204 after delay from
+// then on: a test makes by hand the job a process left.
+func deliveriesWithoutJob(t *testing.T, n int, delay time.Duration) (*pipelineBundle, *outbox.Hook, *receiver, []*outbox.Delivery) {
+	t.Helper()
+	ctx := context.Background()
+	var failing atomic.Bool
+	failing.Store(true)
+	rec := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, _ int) {
+		if failing.Load() {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		time.Sleep(delay)
+		w.WriteHeader(http.StatusNoContent)
+	})
+	bundle := setupPipeline(t, &jobs.Config{RetrySchedule: jobs.RetryScheduleDefault, Timeout: jobs.TimeoutDefault})
+	hook := bundle.createHook(t, rec.URL, "User.*")
+	for range n {
+		_, err := bundle.store.Publish(ctx, &outbox.Event{Type: "User.Created"})
+		require.NoError(t, err)
+	}
+	rec.waitFor(t, 30*time.Second, func(r []received) bool { return len(r) == n })
+	var deliveries []*outbox.Delivery
+	require.Eventually(t, func() bool {
+		var err error
+		deliveries, err = bundle.store.ListDeliveries(ctx, &outbox.DeliveryFilter{HookID: hook.ID, Max: n})
+		require.NoError(t, err)
+		return len(deliveries) == n && !slices.ContainsFunc(deliveries, func(d *outbox.Delivery) bool { return d.AttemptCount != 1 })
+	}, 10*time.Second, 20*time.Millisecond)
+	// A running job is left to end its run first.
+	require.Eventually(t, func() bool {
+		_, err := bundle.pool.Exec(ctx, `UPDATE hookrelay.river_job SET state = 'cancelled', finalized_at = now()
+			WHERE kind = 'hookrelay_deliver' AND state IN ('available', 'scheduled', 'retryable')`)
+		require.NoError(t, err)
+		var live bool
+		require.NoError(t, bundle.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM hookrelay.river_job
+			WHERE kind = 'hookrelay_deliver' AND finalized_at IS NULL)`).Scan(&live))
+		return !live
+	}, 10*time.Second, 20*time.Millisecond)
+	failing.Store(false)
+	return bundle, hook, rec, deliveries
 }
 
 // requestSpan is a request as the receiver saw it.
