@@ -108,13 +108,9 @@ func (s *Store) ReserveRate(ctx context.Context, hookID string, n int, horizon t
 	if err != nil {
 		return nil, fmt.Errorf("reserve requests at the rate of hook %s: %w", hookID, err)
 	}
-	// The reservation's now was at least the statement's time since then
-	// before the answer came back: a request may leave late by the
-	// answer's way back, never early. Counted from when the statement
-	// began and mapped to when its answer came back, a statement that
-	// waited for another process's reservation (up to 1.4 s beside CPU
-	// hogs) had every request late by the wait, into the next
-	// reservation's second.
+	// The reservation's now came at least the statement's time since
+	// before its answer: counted from the answer less that time, a request
+	// is never early, and late by the answer's way back only.
 	seconds := func(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
 	at := time.Now().Add(-seconds(row.ExecS))
 	return &Reservation{Reserved: int(row.Reserved), At: at, Interval: seconds(row.IntervalS), Lead: seconds(row.LeadS), Next: seconds(row.NextS)}, nil
