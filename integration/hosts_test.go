@@ -79,7 +79,7 @@ func TestHostConnections(t *testing.T) {
 			const events = 2000
 			_, err := bundle.pool.Exec(ctx, "SELECT hookrelay.publish('User.Created', '{}') FROM generate_series(1, $1)", events)
 			require.NoError(t, err)
-			startServe(t, bundle.pool.Config().ConnString(), env...)
+			serve := startServe(t, bundle.pool.Config().ConnString(), env...)
 
 			deliveries := events * len(hooks)
 			require.Eventually(t, func() bool {
@@ -90,6 +90,10 @@ func TestHostConnections(t *testing.T) {
 			requests := perDelivery(rec.all())
 			require.Len(t, requests, deliveries)
 			for id, reqs := range requests {
+				if len(reqs) != 1 {
+					logText, _ := os.ReadFile(serve.logPath)
+					t.Logf("serve's log:\n%s", logText)
+				}
 				require.Len(t, reqs, 1, "delivery %s", id)
 			}
 			t.Logf("%d deliveries: %d connections (at most %d open at once), %d TLS handshakes; at most %d requests in flight to the host",
