@@ -50,7 +50,39 @@ func startPipeline(t testing.TB, bundle *storeBundle, config *jobs.Config) *pipe
 		defer cancel()
 		require.NoError(t, service.Stop(ctx))
 	})
+	// Before the service stops: what a failed test's pipeline held.
+	t.Cleanup(func() {
+		if t.Failed() {
+			logPipelineState(t, bundle)
+		}
+	})
 	return &pipelineBundle{storeBundle: bundle, service: service}
+}
+
+// logPipelineState logs, for a failed test's reader, where its events,
+// deliveries and River jobs stand.
+func logPipelineState(t testing.TB, bundle *storeBundle) {
+	t.Helper()
+	for _, q := range []struct{ what, query string }{
+		{"events (unclaimed, all)", "SELECT count(*) FILTER (WHERE fanned_out_at IS NULL), count(*) FROM hookrelay.events"},
+		{"deliveries (hook, status, count, soonest next attempt, most attempts)",
+			"SELECT hook_id::text, status, count(*), min(next_attempt_at), max(attempts) FROM hookrelay.deliveries GROUP BY 1, 2 ORDER BY 1, 2"},
+		{"River jobs (kind, state, count, soonest scheduled, last attempted, last finalized)", `SELECT kind, state, count(*),
+			min(scheduled_at), max(attempted_at), max(finalized_at) FROM hookrelay.river_job GROUP BY 1, 2 ORDER BY 1, 2`},
+		{"processes (client, gone since, lock held)", "SELECT client_id, gone_since, hookrelay.process_lock_held(lock_key, lock_pid) FROM hookrelay.processes"},
+		{"now", "SELECT now()"},
+	} {
+		rows, err := bundle.pool.Query(context.Background(), q.query)
+		if err != nil {
+			t.Logf("%s: %v", q.what, err)
+			continue
+		}
+		for rows.Next() {
+			values, _ := rows.Values()
+			t.Logf("%s: %v", q.what, values)
+		}
+		rows.Close()
+	}
 }
 
 func (b *storeBundle) createHook(t testing.TB, url string, events ...string) *outbox.Hook {
