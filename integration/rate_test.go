@@ -129,6 +129,9 @@ func TestRateReservationCountsFromItsLock(t *testing.T) {
 			WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%hook_rates%')`).Scan(&waiting))
 		return waiting
 	}, 10*time.Second, 5*time.Millisecond)
+	// A wait far longer than the answer's way back: counted from its
+	// statement's start, the reservation would be due that long before the
+	// release.
 	time.Sleep(300 * time.Millisecond)
 	released := time.Now()
 	require.NoError(t, tx.Commit(ctx))
