@@ -607,17 +607,8 @@ func overlapping(spans []requestSpan) bool {
 // reader.
 func logJobsOf(t *testing.T, pool *pgxpool.Pool, deliveryID string) {
 	t.Helper()
-	rows, err := pool.Query(context.Background(), `SELECT id, state, attempted_by, attempted_at, finalized_at, errors, metadata
+	logRows(t, pool, "job of delivery "+deliveryID, `SELECT id, state, attempted_by, attempted_at, finalized_at, errors, metadata
 		FROM hookrelay.river_job WHERE strpos(args->>'deliveries', $1) > 0 ORDER BY id`, deliveryID)
-	if err != nil {
-		t.Logf("list the jobs of delivery %s: %v", deliveryID, err)
-		return
-	}
-	defer rows.Close()
-	for rows.Next() {
-		values, _ := rows.Values()
-		t.Logf("  job %v", values)
-	}
 }
 
 // cutProxy forwards connections to Postgres until cut: then it closes those

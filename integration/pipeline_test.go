@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hookrelay/hookrelay/jobs"
@@ -72,16 +73,22 @@ func logPipelineState(t testing.TB, bundle *storeBundle) {
 		{"processes (client, gone since, lock held)", "SELECT client_id, gone_since, hookrelay.process_lock_held(lock_key, lock_pid) FROM hookrelay.processes"},
 		{"now", "SELECT now()"},
 	} {
-		rows, err := bundle.pool.Query(context.Background(), q.query)
-		if err != nil {
-			t.Logf("%s: %v", q.what, err)
-			continue
-		}
-		for rows.Next() {
-			values, _ := rows.Values()
-			t.Logf("%s: %v", q.what, values)
-		}
-		rows.Close()
+		logRows(t, bundle.pool, q.what, q.query)
+	}
+}
+
+// logRows logs each row query returns, as what, for a failure's reader.
+func logRows(t testing.TB, pool *pgxpool.Pool, what, query string, args ...any) {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), query, args...)
+	if err != nil {
+		t.Logf("%s: %v", what, err)
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		values, _ := rows.Values()
+		t.Logf("%s: %v", what, values)
 	}
 }
 

@@ -84,8 +84,8 @@ func TestRateLimitAcrossProcesses(t *testing.T) {
 	// detector) still puts up to three more in a second: 50–53 measured, short of the goal
 	// of 50; and a reservation that comes back late sends its last requests
 	// into the next one's time (a known limit, README): 56 seen once here,
-	// 52–77 beside CPU hogs, where the receiver is starved too. Unlimited, the backlog would arrive within a
-	// second.
+	// 52–77 beside CPU hogs, where the receiver is starved too. Unlimited,
+	// the backlog would arrive within a second.
 	require.LessOrEqual(t, most, 60, "no second holds much more than the rate")
 	require.LessOrEqual(t, rate, 50.0, "the backlog drains no faster than the rate")
 	require.GreaterOrEqual(t, rate, 40.0, "the backlog drains at about the rate")
@@ -117,7 +117,7 @@ func TestRateReservationCountsFromItsLock(t *testing.T) {
 	defer func() { _ = tx.Rollback(ctx) }()
 	_, err = tx.Exec(ctx, "UPDATE hookrelay.hook_rates SET tat = now() - interval '1 hour' WHERE hook_id = $1", hook.ID)
 	require.NoError(t, err)
-	reserved := make(chan *outbox.Reservation)
+	reserved := make(chan *outbox.Reservation, 1)
 	go func() {
 		r, err := bundle.store.ReserveRate(ctx, hook.ID, 10, time.Second)
 		assert.NoError(t, err)
