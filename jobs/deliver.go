@@ -105,8 +105,11 @@ type deliverWorker struct {
 	// hook ID: they are woken when it answers again.
 	refusedMu sync.Mutex
 	refused   map[string]map[int64]struct{}
-	// waker wakes jobs holding back successors once their runs end.
-	waker waker
+	// here are the jobs running in this process, and waker wakes those
+	// running elsewhere once their runs end: both for jobs holding back
+	// successors (wake.go).
+	here  *localRuns
+	waker *waker
 	// fetch has River fetch jobs whose short snoozes end (fetch.go), which
 	// its poll, every fetchPoll, would find late.
 	fetch     fetchTimer
@@ -236,13 +239,18 @@ func (w *deliverWorker) NextRetry(job *river.Job[DeliverArgs]) time.Time {
 // of the schedule are used up (or by the 410 and auto-disable rules); a
 // snooze uses no River attempt.
 func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
-	return w.run(ctx, job, time.Now())
+	here := w.here.begin(job.ID)
+	err := w.run(ctx, job, here, time.Now())
+	if w.here.end(job.ID) {
+		w.wakeAfterRun([]int64{job.ID})
+	}
+	return err
 }
 
-// run is a run of Work, which started at started: a run that finishes a
-// delivery whose successor of its subject is held back in the job runs
-// again at once, within sendWindow of the start (see againWithin).
-func (w *deliverWorker) run(ctx context.Context, job *river.Job[DeliverArgs], started time.Time) error {
+// run is a run of Work, which started at started: a run woken here, by a
+// run that finished a predecessor of a delivery the job holds back, runs
+// again at once, within orderRecheck of the start (see rest).
+func (w *deliverWorker) run(ctx context.Context, job *river.Job[DeliverArgs], here *localRun, started time.Time) error {
 	previous := lastReport(job)
 	sends, err := w.store.LoadSends(ctx, job.Args.ids())
 	if err != nil {
@@ -266,9 +274,10 @@ func (w *deliverWorker) run(ctx context.Context, job *river.Job[DeliverArgs], st
 	if err := w.endLeasesOfDead(ctx, previous, sends, report, self, now); err != nil {
 		return w.storeFailed(ctx, job, err)
 	}
-	var heldKeys map[string]bool
+	// held is the soonest a delivery the run holds back may go.
+	var held time.Time
 	if !job.Args.Test {
-		if sends, heldKeys, err = w.holdBack(ctx, job.ID, sends, report, now); err != nil {
+		if sends, held, err = w.holdBack(ctx, job.ID, sends, report); err != nil {
 			return w.storeFailed(ctx, job, err)
 		}
 	}
@@ -282,7 +291,7 @@ func (w *deliverWorker) run(ctx context.Context, job *river.Job[DeliverArgs], st
 		}
 	}
 	if len(due) == 0 {
-		return w.snooze(ctx, report, time.Until(report.NextAttemptAt))
+		return w.rest(ctx, job, here, started, report, held)
 	}
 	// The longest waiting first: never attempted (or handed back), then by
 	// due time.
@@ -372,12 +381,8 @@ func (w *deliverWorker) run(ctx context.Context, job *river.Job[DeliverArgs], st
 	if err := w.record(ctx, rec); err != nil {
 		return w.storeFailed(ctx, job, err)
 	}
-	// The jobs holding back successors of what the run finished wake once
-	// their runs end; this one runs again at once when it holds one.
-	again := disable == nil && againWithin(started, records, heldKeys)
-	if again {
-		rec.wake = slices.DeleteFunc(rec.wake, func(id int64) bool { return id == job.ID })
-	}
+	// Wake the jobs holding back successors of what the run finished, this
+	// one among them.
 	w.wakeAfterRun(rec.wake)
 	switch {
 	case disable != nil:
@@ -387,12 +392,31 @@ func (w *deliverWorker) run(ctx context.Context, job *river.Job[DeliverArgs], st
 		return w.snooze(ctx, report, 0) // the next run cancels what is left
 	case report.Pending == 0:
 		return w.complete(ctx, previous, report)
-	case again:
-		withOutput(job, report)
-		return w.run(ctx, job, started)
 	case report.NotSent > 0:
 		// Not sent through no fault of their own: again at once.
 		return w.snooze(ctx, report, 0)
+	}
+	return w.rest(ctx, job, here, started, report, held)
+}
+
+// rest ends a run that leaves deliveries pending until report.NextAttemptAt,
+// or the backstop of those it holds back, the soonest of which may go at
+// held (see orderRecheck). A run whose held-back deliveries may go within
+// orderRecheck of when the job started lingers until then first: woken, it
+// runs again at once.
+func (w *deliverWorker) rest(ctx context.Context, job *river.Job[DeliverArgs], here *localRun, started time.Time, report *RunReport, held time.Time) error {
+	if !held.IsZero() {
+		until := started.Add(orderRecheck)
+		if !report.NextAttemptAt.IsZero() {
+			until = earlier(until, report.NextAttemptAt)
+		}
+		if held.Before(until) && w.here.linger(ctx, here, until) {
+			withOutput(job, report)
+			return w.run(ctx, job, here, started)
+		}
+		if recheck := later(held, time.Now().Add(orderRecheck)); report.NextAttemptAt.IsZero() || recheck.Before(report.NextAttemptAt) {
+			report.NextAttemptAt = recheck
+		}
 	}
 	return w.snooze(ctx, report, time.Until(report.NextAttemptAt))
 }

@@ -56,6 +56,10 @@ type Relay struct {
 	// superseded receives ErrSchemaNewer once a later release migrated the
 	// schema (see watchSchema).
 	superseded chan error
+	// here are the deliver jobs running in this process, and waker wakes
+	// those running elsewhere once their runs end (wake.go).
+	here  *localRuns
+	waker *waker
 }
 
 // River queues. Fan-out has a queue of its own so that it never waits for a
@@ -88,6 +92,8 @@ func New(config *Config) (*Relay, error) {
 		store:       config.Store,
 		metrics:     newMetrics(config.Store, config.Now, config.Logger),
 		deliverOpts: &river.InsertOpts{Queue: QueueDeliver, MaxAttempts: deliverMaxAttempts},
+		here:        &localRuns{maxLingering: max(config.MaxWorkers/lingerShare, 1)},
+		waker:       &waker{},
 	}, nil
 }
 
@@ -117,6 +123,8 @@ func (r *Relay) AddWorkers(workers *river.Workers) error {
 			gate:         newSlotGate(config.gateBounds(), time.Now),
 			health:       newHealth(config.Logger),
 			refused:      make(map[string]map[int64]struct{}),
+			here:         r.here,
+			waker:        r.waker,
 			client:       r.Client,
 			owner:        r.owner,
 			inFlight:     &r.detached,
@@ -236,6 +244,7 @@ func (r *Relay) Start(ctx context.Context, client *river.Client[pgx.Tx]) error {
 	r.loops.Go(func() { r.poll(loopCtx) })
 	r.loops.Go(func() { r.rescue(loopCtx) })
 	r.loops.Go(func() { r.watchSchema(loopCtx) })
+	r.loops.Go(func() { r.hearWakes(loopCtx) })
 	return nil
 }
 
@@ -274,6 +283,9 @@ func (r *Relay) Drain(ctx context.Context) error {
 		<-done
 		err = ctx.Err()
 	}
+	// No run is left to wake another process's job: those wake at their
+	// backstop (see orderRecheck).
+	r.waker.stop()
 	if r.stopLock != nil {
 		r.stopLock()
 		<-r.lockHeld

@@ -283,3 +283,13 @@ CROSS JOIN LATERAL (
     FOR UPDATE
 ) n
 WHERE n.waiting_job IS NOT NULL;
+
+-- DeliveryJobWakeListen listens for wakes of deliver jobs (DeliveryJobWake).
+-- name: DeliveryJobWakeListen :exec
+LISTEN "/* TEMPLATE: schema */deliver_wake";
+
+-- DeliveryJobWake tells every listening process, once the transaction
+-- commits, that the deliver jobs job_ids (separated by spaces) may send
+-- deliveries they hold back: a process running one of them runs it again.
+-- name: DeliveryJobWake :exec
+SELECT pg_notify('/* TEMPLATE: schema */deliver_wake', @job_ids::text);

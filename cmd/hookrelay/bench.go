@@ -151,6 +151,8 @@ func inProcessRows(res *bench.Result) [][2]string {
 			res.RateLimit.BelowLimit.P50, res.RateLimit.BelowLimit.P95, res.RateLimit.BelowLimit.P99, res.RateLimit.BelowLimitRatio)},
 		{"ordering by subject", fmt.Sprintf("%d events of %d subjects: the ordered hook in %.2f s, the hooks in no order in %.2f s (throughput %.2f× theirs)",
 			res.Ordering.Events, res.Ordering.Subjects, res.Ordering.OrderedSeconds, res.Ordering.UnorderedSeconds, res.Ordering.Ratio)},
+		{"ordering hand-off_ms", fmt.Sprintf("%.1f / %.1f / %.1f  (p50/p95/p99 of %d, an event's arrival to its subject's next)",
+			res.Ordering.HandOff.P50, res.Ordering.HandOff.P95, res.Ordering.HandOff.P99, res.Ordering.HandOff.N)},
 		{"latency_ms first event after quiet", fmt.Sprintf("%.1f / %.1f / %.1f  (p50/p95/max of %d)", res.Latency.Wake.P50, res.Latency.Wake.P95, res.Latency.Wake.P99, res.Latency.Wake.N)},
 		{"publish_overhead", fmt.Sprintf("%.2f  (%.0f tx/s plain insert, %.0f tx/s PublishTx)", res.PublishOverhead, res.PlainInsertTxPerS, res.PublishTxPerS)},
 		{"fan-out per delivery, 100 hooks", fmt.Sprintf("%.1f µs, %.1f µs with a filter each (%.2f×)", res.FanOutUS, res.FanOutFilteredUS, res.FanOutFilteredRatio)},

@@ -426,6 +426,28 @@ func (q *Queries) DeliveryInsertTest(ctx context.Context, arg *DeliveryInsertTes
 	return id, err
 }
 
+const deliveryJobWake = `-- name: DeliveryJobWake :exec
+SELECT pg_notify('/* TEMPLATE: schema */deliver_wake', $1::text)
+`
+
+// DeliveryJobWake tells every listening process, once the transaction
+// commits, that the deliver jobs job_ids (separated by spaces) may send
+// deliveries they hold back: a process running one of them runs it again.
+func (q *Queries) DeliveryJobWake(ctx context.Context, jobIds string) error {
+	_, err := q.db.Exec(ctx, deliveryJobWake, jobIds)
+	return err
+}
+
+const deliveryJobWakeListen = `-- name: DeliveryJobWakeListen :exec
+LISTEN "/* TEMPLATE: schema */deliver_wake"
+`
+
+// DeliveryJobWakeListen listens for wakes of deliver jobs (DeliveryJobWake).
+func (q *Queries) DeliveryJobWakeListen(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, deliveryJobWakeListen)
+	return err
+}
+
 const deliveryLastFailedMany = `-- name: DeliveryLastFailedMany :many
 SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, d.next_attempt_at, d.replayed_attempts, d.order_key, d.order_seq, d.waiting_job, e.type AS event_type
 FROM /* TEMPLATE: schema */deliveries d
