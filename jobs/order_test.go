@@ -17,7 +17,7 @@ func TestLocalRuns(t *testing.T) {
 
 	t.Run("WakeEndsLinger", func(t *testing.T) {
 		t.Parallel()
-		runs := &localRuns{maxLingering: 1}
+		runs := newLocalRuns(lingerShare)
 		run := runs.begin(1)
 		go func() {
 			for !runs.wake(1) {
@@ -31,7 +31,7 @@ func TestLocalRuns(t *testing.T) {
 
 	t.Run("WakeDuringRunIsKept", func(t *testing.T) {
 		t.Parallel()
-		runs := &localRuns{maxLingering: 1}
+		runs := newLocalRuns(lingerShare)
 		run := runs.begin(1)
 		require.True(t, runs.wake(1))
 		require.True(t, runs.wake(1), "a second wake before the first is taken is the same")
@@ -41,7 +41,7 @@ func TestLocalRuns(t *testing.T) {
 
 	t.Run("WakeAfterLastLookIsHandedOn", func(t *testing.T) {
 		t.Parallel()
-		runs := &localRuns{maxLingering: 1}
+		runs := newLocalRuns(lingerShare)
 		runs.begin(1)
 		require.True(t, runs.wake(1))
 		require.True(t, runs.end(1), "a wake no run took goes to the waker")
@@ -49,7 +49,7 @@ func TestLocalRuns(t *testing.T) {
 
 	t.Run("CrowdedDoesNotLinger", func(t *testing.T) {
 		t.Parallel()
-		runs := &localRuns{maxLingering: 1}
+		runs := newLocalRuns(lingerShare)
 		first, second := runs.begin(1), runs.begin(2)
 		lingered := make(chan bool)
 		go func() { lingered <- runs.linger(ctx, first, never) }()
@@ -63,9 +63,19 @@ func TestLocalRuns(t *testing.T) {
 		require.True(t, <-lingered)
 	})
 
+	t.Run("StopEndsLinger", func(t *testing.T) {
+		t.Parallel()
+		runs := newLocalRuns(lingerShare)
+		run := runs.begin(1)
+		go runs.stop()
+		require.False(t, runs.linger(ctx, run, never))
+		runs.stop()
+		require.False(t, runs.linger(ctx, run, never), "no run lingers once the relay stopped")
+	})
+
 	t.Run("EndedContextEndsLinger", func(t *testing.T) {
 		t.Parallel()
-		runs := &localRuns{maxLingering: 1}
+		runs := newLocalRuns(lingerShare)
 		run := runs.begin(1)
 		ctx, cancel := context.WithCancel(ctx)
 		cancel()

@@ -39,7 +39,8 @@ type Relay struct {
 	// fanOutRunning counts fan-out jobs running in this process: while one
 	// claims events as they come, the poller need not look.
 	fanOutRunning atomic.Int32
-	// stopping ends lingering fan-out jobs, so that Stop drains quickly.
+	// stopping ends lingering fan-out jobs, so that Stop drains quickly
+	// (here.stop ends lingering deliver runs).
 	stopping atomic.Bool
 	// owner tells whether the process holds its lock (see liveness.go);
 	// its base context, cancelled by Drain at its deadline, ends every
@@ -92,7 +93,7 @@ func New(config *Config) (*Relay, error) {
 		store:       config.Store,
 		metrics:     newMetrics(config.Store, config.Now, config.Logger),
 		deliverOpts: &river.InsertOpts{Queue: QueueDeliver, MaxAttempts: deliverMaxAttempts},
-		here:        &localRuns{maxLingering: max(config.MaxWorkers/lingerShare, 1)},
+		here:        newLocalRuns(config.MaxWorkers),
 		waker:       &waker{},
 	}, nil
 }
@@ -258,6 +259,7 @@ func (r *Relay) Superseded() <-chan error { return r.superseded }
 // soon; stop the River client to drain its jobs, then call Drain.
 func (r *Relay) Stop() {
 	r.stopping.Store(true)
+	r.here.stop()
 	if r.stopLoops != nil {
 		r.stopLoops()
 		r.loops.Wait()

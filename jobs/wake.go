@@ -210,6 +210,24 @@ type localRuns struct {
 	// holds a River worker, and the others must be left to other jobs.
 	maxLingering int
 	lingering    int
+	// stopping is closed when the relay stops: no run lingers from then on,
+	// so that Stop drains quickly.
+	stopping chan struct{}
+}
+
+func newLocalRuns(maxWorkers int) *localRuns {
+	return &localRuns{maxLingering: max(maxWorkers/lingerShare, 1), stopping: make(chan struct{})}
+}
+
+// stop ends every linger, now and to come.
+func (l *localRuns) stop() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	select {
+	case <-l.stopping:
+	default:
+		close(l.stopping)
+	}
 }
 
 // lingerShare: at most one in lingerShare of a process's deliver workers
@@ -271,8 +289,8 @@ func (l *localRuns) end(id int64) bool {
 }
 
 // linger waits, if not too many runs linger already, until r is woken,
-// until, or ctx ends; it reports whether r was woken, ready to be woken
-// again.
+// until, ctx ends or the relay stops; it reports whether r was woken, ready
+// to be woken again.
 func (l *localRuns) linger(ctx context.Context, r *localRun, until time.Time) bool {
 	l.mu.Lock()
 	woken := r.woken
@@ -287,6 +305,7 @@ func (l *localRuns) linger(ctx context.Context, r *localRun, until time.Time) bo
 		case <-woken:
 		case <-timer.C:
 		case <-ctx.Done():
+		case <-l.stopping:
 		}
 		timer.Stop()
 	}
