@@ -201,8 +201,8 @@ func (k *waker) stop() {
 // run's end up to a quarter of a second after it returns (its batch
 // completer's pace), so a wake through River comes that much late. Woken
 // here, a run runs again at once; and a run holding back deliveries, with
-// nothing else to do, lingers for its wake until its sending window ends
-// rather than ending at once.
+// nothing else to do, lingers for its wake, within orderRecheck of its
+// start, rather than ending at once (deliverWorker.rest).
 type localRuns struct {
 	mu   sync.Mutex
 	runs map[int64]*localRun // by job ID
@@ -216,7 +216,7 @@ type localRuns struct {
 }
 
 func newLocalRuns(maxWorkers int) *localRuns {
-	return &localRuns{maxLingering: max(maxWorkers/lingerShare, 1), stopping: make(chan struct{})}
+	return &localRuns{runs: map[int64]*localRun{}, maxLingering: max(maxWorkers/lingerShare, 1), stopping: make(chan struct{})}
 }
 
 // stop ends every linger, now and to come.
@@ -242,9 +242,6 @@ type localRun struct {
 func (l *localRuns) begin(id int64) *localRun {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.runs == nil {
-		l.runs = map[int64]*localRun{}
-	}
 	r := &localRun{woken: make(chan struct{})}
 	l.runs[id] = r
 	return r
