@@ -19,12 +19,11 @@ func TestLocalRuns(t *testing.T) {
 		t.Parallel()
 		runs := newLocalRuns(lingerShare)
 		run := runs.begin(1)
-		go func() {
-			for !runs.wake(1) {
-				time.Sleep(time.Millisecond)
-			}
-		}()
-		require.True(t, runs.linger(ctx, run, never))
+		lingered := make(chan bool)
+		go func() { lingered <- runs.linger(ctx, run, never) }()
+		requireLingering(t, runs, 1)
+		require.True(t, runs.wake(1))
+		require.True(t, <-lingered)
 		require.False(t, runs.end(1), "the wake was taken")
 		require.False(t, runs.wake(1), "the run ended: the waker must wake it through River")
 	})
@@ -53,11 +52,7 @@ func TestLocalRuns(t *testing.T) {
 		first, second := runs.begin(1), runs.begin(2)
 		lingered := make(chan bool)
 		go func() { lingered <- runs.linger(ctx, first, never) }()
-		require.Eventually(t, func() bool {
-			runs.mu.Lock()
-			defer runs.mu.Unlock()
-			return runs.lingering == 1
-		}, 10*time.Second, time.Millisecond)
+		requireLingering(t, runs, 1)
 		require.False(t, runs.linger(ctx, second, never), "one run may linger, and one does")
 		require.True(t, runs.wake(1))
 		require.True(t, <-lingered)
@@ -81,4 +76,14 @@ func TestLocalRuns(t *testing.T) {
 		cancel()
 		require.False(t, runs.linger(ctx, run, never))
 	})
+}
+
+// requireLingering waits until n runs linger.
+func requireLingering(t *testing.T, runs *localRuns, n int) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		runs.mu.Lock()
+		defer runs.mu.Unlock()
+		return runs.lingering == n
+	}, 10*time.Second, time.Millisecond)
 }

@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/hookrelay/hookrelay/outbox/internal/dbsqlc"
 )
 
 // Deliver jobs that hold back deliveries for their predecessors (hooks
@@ -45,16 +46,11 @@ type JobWakeListener struct {
 
 // ListenJobWakes opens a listener. Close it when done.
 func (s *Store) ListenJobWakes(ctx context.Context) (*JobWakeListener, error) {
-	conn, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig.Copy())
+	conn, err := s.listenConn(ctx, "deliver job wakes", (*dbsqlc.Queries).DeliveryJobWakeListen)
 	if err != nil {
-		return nil, fmt.Errorf("connect deliver job wake listener: %w", err)
+		return nil, err
 	}
-	l := &JobWakeListener{conn: conn}
-	if err := s.queries(conn).DeliveryJobWakeListen(ctx); err != nil {
-		l.Close()
-		return nil, fmt.Errorf("listen for deliver job wakes: %w", err)
-	}
-	return l, nil
+	return &JobWakeListener{conn: conn}, nil
 }
 
 // Wait returns the IDs of the jobs of the next wake, or an error: ctx's, or
@@ -77,8 +73,4 @@ func (l *JobWakeListener) Wait(ctx context.Context) ([]int64, error) {
 }
 
 // Close closes the listener's connection.
-func (l *JobWakeListener) Close() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = l.conn.Close(ctx)
-}
+func (l *JobWakeListener) Close() { closeConn(l.conn) }

@@ -24,16 +24,32 @@ type OutboxListener struct {
 
 // ListenOutbox opens a listener. Close it when done.
 func (s *Store) ListenOutbox(ctx context.Context) (*OutboxListener, error) {
+	conn, err := s.listenConn(ctx, "published events", (*dbsqlc.Queries).OutboxListen)
+	if err != nil {
+		return nil, err
+	}
+	return &OutboxListener{conn: conn, queries: s.queries(conn)}, nil
+}
+
+// listenConn opens a connection of a listener's own and has it listen, by
+// listen, for what.
+func (s *Store) listenConn(ctx context.Context, what string, listen func(*dbsqlc.Queries, context.Context) error) (*pgx.Conn, error) {
 	conn, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig.Copy())
 	if err != nil {
-		return nil, fmt.Errorf("connect outbox listener: %w", err)
+		return nil, fmt.Errorf("connect a listener for %s: %w", what, err)
 	}
-	l := &OutboxListener{conn: conn, queries: s.queries(conn)}
-	if err := l.queries.OutboxListen(ctx); err != nil {
-		l.Close()
-		return nil, fmt.Errorf("listen for published events: %w", err)
+	if err := listen(s.queries(conn), ctx); err != nil {
+		closeConn(conn)
+		return nil, fmt.Errorf("listen for %s: %w", what, err)
 	}
-	return l, nil
+	return conn, nil
+}
+
+// closeConn closes a listener's connection.
+func closeConn(conn *pgx.Conn) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = conn.Close(ctx)
 }
 
 // Doorbell takes the doorbell unless held already, and reports whether a
@@ -105,8 +121,4 @@ func (l *OutboxListener) Drain(ctx context.Context) error {
 }
 
 // Close closes the listener's connection, which drops the doorbell.
-func (l *OutboxListener) Close() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = l.conn.Close(ctx)
-}
+func (l *OutboxListener) Close() { closeConn(l.conn) }
