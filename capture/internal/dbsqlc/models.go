@@ -46,6 +46,7 @@ type Delivery struct {
 	OrderKey         *string
 	OrderSeq         *int64
 	WaitingJob       *int64
+	Joined           *string
 }
 
 type DeliveryAttempt struct {
@@ -110,6 +111,12 @@ type HookrelayMigration struct {
 	Version   int32
 	Name      string
 	AppliedAt time.Time
+}
+
+type Join struct {
+	HookID string
+	Token  string
+	JobID  int64
 }
 
 type OutboxSleeper struct {
