@@ -36,9 +36,9 @@ func (b *storeBundle) deliverJobs(t *testing.T) []deliverJob {
 
 type deliverJob struct {
 	deliveries, joined, attempt int
-	state               string
-	errors              []string
-	report              *jobs.RunReport // its last run's, when it had to wait
+	state                       string
+	errors                      []string
+	report                      *jobs.RunReport // its last run's, when it had to wait
 }
 
 func TestDeliverJobCarriesAHooksBatch(t *testing.T) {
