@@ -95,12 +95,12 @@ func deliverJobs(hookID string, ids []string, opts *river.InsertOpts) []river.In
 // woken by the fan-out that gives it some, until joinIdle passes without
 // any, the job has run for a fifth of its timeout (joinShare), or it
 // has had deliverBatchMax deliveries. At a steady load a hook's deliveries
-// then share a job, as a backlog's do, rather than each get one. A hook
-// whose deliveries come faster than one job's runs, one after another, send
-// them (two runs in a row made joinBusy requests or more: a few hundred a
-// second, which the fan-out's batches already share) leaves them to jobs
-// of their own, which send side by side: one slow run would hold back all
-// that joined meanwhile.
+// then share a job, as a backlog's do, rather than each get one. A run that
+// made joinBusy requests or more takes none: its hook's deliveries come too
+// fast (a few hundred a second, which the fan-out's batches share already)
+// for one job's runs, one after another, to send them; jobs of their own
+// send them side by side, and no slow run holds back all that joined
+// meanwhile.
 const (
 	joinIdle  = time.Second
 	joinShare = 5
@@ -443,7 +443,7 @@ func (w *deliverWorker) run(ctx context.Context, job *river.Job[DeliverArgs], he
 func (w *deliverWorker) finish(ctx context.Context, job *river.Job[DeliverArgs], here *localRun, started time.Time, previous, report *RunReport, held time.Time, atEase bool) error {
 	// Only in the job's first River run, and up to deliverBatchMax
 	// deliveries: what joins a job is read by its every run.
-	join := atEase && !here.busy(report) && job.Attempt == 1 && report.Sent+report.Pending < deliverBatchMax
+	join := atEase && here.sent(report) < joinBusy && job.Attempt == 1 && report.Sent+report.Pending < deliverBatchMax
 	switch again, err := w.take(ctx, job, here, started, report, join); {
 	case err != nil:
 		return w.storeFailed(ctx, job, err)

@@ -244,25 +244,16 @@ type localRun struct {
 	// run's goroutine uses them.
 	joining, closed bool
 	// done is the report of the job's last run here, when it runs again
-	// at once: a run's report counts what the runs before it sent. busyRuns
-	// counts the runs in a row that made joinBusy requests or more.
-	done     *RunReport
-	busyRuns int
+	// at once: a run's report counts what the runs before it sent.
+	done *RunReport
 }
 
-// busy notes the requests of the run that made report, and reports whether
-// its hook's deliveries come too fast to join one job (see joinBusy).
-func (r *localRun) busy(report *RunReport) bool {
-	sent := report.Sent
-	if r.done != nil {
-		sent -= r.done.Sent
+// sent is how many requests the run that made report made itself.
+func (r *localRun) sent(report *RunReport) int {
+	if r.done == nil {
+		return report.Sent
 	}
-	if sent >= joinBusy {
-		r.busyRuns++
-	} else {
-		r.busyRuns = 0
-	}
-	return r.busyRuns >= 2
+	return report.Sent - r.done.Sent
 }
 
 // report is the report a run of r starts with, pending deliveries pending:

@@ -38,13 +38,15 @@ WHERE d.id = @id;
 
 -- DeliveryGetForSendMany loads everything the given deliveries' attempts
 -- need in one round trip, and the pending ones joined to the job with token
--- @joined.
+-- @joined. The joined ones' IDs are added to the given ones, not ORed in: an
+-- OR had the plan estimate more rows and hash the whole events table.
 -- name: DeliveryGetForSendMany :many
 SELECT sqlc.embed(d), sqlc.embed(e), sqlc.embed(h)
 FROM /* TEMPLATE: schema */deliveries d
 JOIN /* TEMPLATE: schema */events e ON e.id = d.event_id
 JOIN /* TEMPLATE: schema */hooks h ON h.id = d.hook_id
-WHERE d.id = ANY(@ids::uuid[]) OR (d.joined = sqlc.narg('joined')::uuid AND d.status = 'pending');
+WHERE d.id = ANY(@ids::uuid[] || ARRAY(
+    SELECT j.id FROM /* TEMPLATE: schema */deliveries j WHERE j.joined = sqlc.narg('joined')::uuid AND j.status = 'pending'));
 
 -- DeliveryList pages by keyset, newest first by id (UUIDv7, so by creation
 -- time): @after is the last id of the previous page.

@@ -123,8 +123,8 @@ func runSoak(ctx context.Context, config *bench.Config, duration, retention time
 	if asJSON {
 		return printJSON(stdout, res)
 	}
-	fmt.Fprintf(stdout, "soak: %d deliveries/s to %d hooks for %s, retention %s: latency p50/p95/p99 %.1f / %.1f / %.1f ms, %.2f River jobs per delivery\n",
-		res.DeliveriesPerS, res.Hooks, duration, retention, res.Latency.P50, res.Latency.P95, res.Latency.P99, res.RiverJobsPerDelivery)
+	fmt.Fprintf(stdout, "soak: %d deliveries/s to %d hooks for %s, retention %s: latency p50/p95/p99 %.1f / %.1f / %.1f ms, %.2f River jobs and %.0f µs of Postgres CPU per delivery\n",
+		res.DeliveriesPerS, res.Hooks, duration, retention, res.Latency.P50, res.Latency.P95, res.Latency.P99, res.RiverJobsPerDelivery, res.PostgresCPUPerDeliveryUS)
 	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "seconds\tevents\tdeliveries\tattempts\triver jobs\tMiB\t")
 	for _, s := range res.Samples {

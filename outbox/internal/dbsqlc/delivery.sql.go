@@ -197,7 +197,8 @@ SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.
 FROM /* TEMPLATE: schema */deliveries d
 JOIN /* TEMPLATE: schema */events e ON e.id = d.event_id
 JOIN /* TEMPLATE: schema */hooks h ON h.id = d.hook_id
-WHERE d.id = ANY($1::uuid[]) OR (d.joined = $2::uuid AND d.status = 'pending')
+WHERE d.id = ANY($1::uuid[] || ARRAY(
+    SELECT j.id FROM /* TEMPLATE: schema */deliveries j WHERE j.joined = $2::uuid AND j.status = 'pending'))
 `
 
 type DeliveryGetForSendManyParams struct {
@@ -213,7 +214,8 @@ type DeliveryGetForSendManyRow struct {
 
 // DeliveryGetForSendMany loads everything the given deliveries' attempts
 // need in one round trip, and the pending ones joined to the job with token
-// @joined.
+// @joined. The joined ones' IDs are added to the given ones, not ORed in: an
+// OR had the plan estimate more rows and hash the whole events table.
 func (q *Queries) DeliveryGetForSendMany(ctx context.Context, arg *DeliveryGetForSendManyParams) ([]*DeliveryGetForSendManyRow, error) {
 	rows, err := q.db.Query(ctx, deliveryGetForSendMany, arg.Ids, arg.Joined)
 	if err != nil {

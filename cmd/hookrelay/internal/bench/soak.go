@@ -17,8 +17,13 @@ type SoakResult struct {
 	Latency          Percentiles `json:"latency_ms"`
 	// RiverJobsPerDelivery counts every River job the relay inserted
 	// (deliver, fan-out, retention, reconciler) over the deliveries made.
-	RiverJobsPerDelivery float64       `json:"river_jobs_per_delivery"`
-	Samples              []*SoakSample `json:"samples"`
+	RiverJobsPerDelivery float64 `json:"river_jobs_per_delivery"`
+	// PostgresCPUPerDeliveryUS is Postgres's CPU over the soak per
+	// delivery made: publishing the events, fanning them out, sending and
+	// recording, River's jobs, retention and the samples; 0 when the
+	// cluster is not on this machine.
+	PostgresCPUPerDeliveryUS float64       `json:"postgres_cpu_us_per_delivery"`
+	Samples                  []*SoakSample `json:"samples"`
 }
 
 // SoakSample is the schema's tables at one moment.
@@ -51,6 +56,13 @@ func Soak(ctx context.Context, config *Config, duration, retention time.Duration
 	if err != nil {
 		return nil, err
 	}
+	pg, pgVisible := newPostgresCPU(ctx, pool)
+	var pgBefore time.Duration
+	if pgVisible {
+		if pgBefore, err = pg.read(); err != nil {
+			return nil, err
+		}
+	}
 
 	type loaded struct {
 		latency Percentiles
@@ -76,6 +88,13 @@ func Soak(ctx context.Context, config *Config, duration, retention time.Duration
 				return nil, err
 			}
 			res.RiverJobsPerDelivery = float64(lastJob-firstJob) / float64(out.latency.N)
+			if pgVisible {
+				pgAfter, err := pg.read()
+				if err != nil {
+					return nil, err
+				}
+				res.PostgresCPUPerDeliveryUS = float64((pgAfter - pgBefore).Microseconds()) / float64(out.latency.N)
+			}
 			return res, nil
 		case <-ticker.C:
 			sample, err := env.sample(ctx)
