@@ -114,7 +114,6 @@ func (w *fanOutWorker) fanOut(ctx context.Context, job *river.Job[FanOutArgs], l
 		client := river.ClientFromContext[pgx.Tx](ctx)
 		var params []river.InsertManyParams
 		var elsewhere []int64
-		joined = joined[:0]
 		for _, group := range res.Deliveries {
 			switch {
 			case group.JoinedJob == 0:

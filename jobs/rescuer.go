@@ -162,14 +162,14 @@ type strandedJob struct {
 // replace cancels the stranded jobs still in the run they were listed in,
 // ends their joins, and inserts in their place, in the same transaction,
 // new jobs with their args and metadata (the last run's report: its
-// leases); it returns how many
-// it replaced. One snapshot reads and cancels them: a job whose run ended
-// meanwhile, and may run again in a live process, or that another look
-// rescued, is left alone. A rescued job is not made available again
-// itself: its process, if only cut off from Postgres, may still record the
-// end of its run once it reaches Postgres again, and River would apply that
-// to the job, run again meanwhile by another process. Its replacement is
-// another job, which nothing of the old run can touch.
+// leases); it returns how many it replaced. One snapshot reads and cancels
+// them: a job whose run ended meanwhile, and may run again in a live
+// process, or that another look rescued, is left alone. A rescued job is
+// not made available again itself: its process, if only cut off from
+// Postgres, may still record the end of its run once it reaches Postgres
+// again, and River would apply that to the job, run again meanwhile by
+// another process. Its replacement is another job, which nothing of the old
+// run can touch.
 func (r *Relay) replace(ctx context.Context, stranded map[int64]strandedJob, now time.Time) (int, error) {
 	client := r.Client()
 	replaced := 0
