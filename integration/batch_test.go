@@ -14,20 +14,19 @@ import (
 	"github.com/hookrelay/hookrelay/outbox"
 )
 
-// deliverJobs returns the hookrelay_deliver jobs' delivery counts (in their
-// args, and joined), attempts and errors.
+// deliverJobs returns the hookrelay_deliver jobs' delivery counts, attempts
+// and errors.
 func (b *storeBundle) deliverJobs(t *testing.T) []deliverJob {
 	t.Helper()
-	rows, err := b.pool.Query(context.Background(), `SELECT cardinality(string_to_array(args->>'deliveries', ' ')),
-		(SELECT count(*) FROM hookrelay.deliveries d WHERE d.joined::text = j.args->>'join')::int, attempt, state::text, errors::text[],
+	rows, err := b.pool.Query(context.Background(), `SELECT cardinality(string_to_array(args->>'deliveries', ' ')), attempt, state::text, errors::text[],
 		coalesce(metadata->'output', 'null')
-		FROM hookrelay.river_job j WHERE kind = 'hookrelay_deliver' ORDER BY id`)
+		FROM hookrelay.river_job WHERE kind = 'hookrelay_deliver' ORDER BY id`)
 	require.NoError(t, err)
 	defer rows.Close()
 	var jobs []deliverJob
 	for rows.Next() {
 		var j deliverJob
-		require.NoError(t, rows.Scan(&j.deliveries, &j.joined, &j.attempt, &j.state, &j.errors, &j.report))
+		require.NoError(t, rows.Scan(&j.deliveries, &j.attempt, &j.state, &j.errors, &j.report))
 		jobs = append(jobs, j)
 	}
 	require.NoError(t, rows.Err())
@@ -35,10 +34,10 @@ func (b *storeBundle) deliverJobs(t *testing.T) []deliverJob {
 }
 
 type deliverJob struct {
-	deliveries, joined, attempt int
-	state                       string
-	errors                      []string
-	report                      *jobs.RunReport // its last run's, when it had to wait
+	deliveries, attempt int
+	state               string
+	errors              []string
+	report              *jobs.RunReport // its last run's, when it had to wait
 }
 
 func TestDeliverJobCarriesAHooksBatch(t *testing.T) {
@@ -180,7 +179,7 @@ func TestRecordAttemptsGuards(t *testing.T) {
 	require.NoError(t, err)
 	goneID, err := bundle.store.CreateTestDelivery(ctx, gone.ID, "User.Created")
 	require.NoError(t, err)
-	sends, err := bundle.store.LoadSends(ctx, []string{keepID, goneID}, "")
+	sends, err := bundle.store.LoadSends(ctx, []string{keepID, goneID})
 	require.NoError(t, err)
 	require.Len(t, sends, 2)
 	record := func(send *outbox.Send, attempt, code int, status string) *outbox.AttemptRecord {
@@ -342,7 +341,7 @@ func TestDeliveryWithoutJobIsGivenOneAgain(t *testing.T) {
 		var deliveryID string
 		require.Eventually(t, func() bool {
 			err := bundle.pool.QueryRow(ctx, `SELECT j.id, d.id FROM hookrelay.river_job j
-				JOIN hookrelay.deliveries d ON d.id::text = j.args->>'deliveries' OR d.joined::text = j.args->>'join'
+				JOIN hookrelay.deliveries d ON d.id::text = j.args->>'deliveries'
 				WHERE j.state = 'scheduled' AND d.attempts = 1`).Scan(&jobID, &deliveryID)
 			return err == nil
 		}, 20*time.Second, 20*time.Millisecond)
@@ -393,79 +392,4 @@ func TestDeliveryWithoutJobIsGivenOneAgain(t *testing.T) {
 	defer mu.Unlock()
 	require.Equal(t, 2, seen[replayed], "the replayed delivery: a failure, then one success")
 	require.Equal(t, 1, seen[orphan], "the orphan waits for its next attempt")
-}
-
-// TestSteadyLoadJoinsARunningJob: at a steady load, with every setting at
-// its default, a hook's new deliveries join the job that sent the ones before
-// them rather than each get a River job of its own; every delivery is sent
-// once, by one job.
-func TestSteadyLoadJoinsARunningJob(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	rec := newReceiver(t, nil)
-	bundle := setupPipeline(t, &jobs.Config{RetrySchedule: jobs.RetryScheduleDefault, Timeout: jobs.TimeoutDefault})
-	bundle.createHook(t, rec.URL, "*")
-	// 50 events a second for 3 s.
-	const events = 150
-	for range events {
-		_, err := bundle.store.Publish(ctx, &outbox.Event{Type: "User.Created"})
-		require.NoError(t, err)
-		time.Sleep(20 * time.Millisecond)
-	}
-	rec.waitFor(t, 30*time.Second, func(r []received) bool { return len(r) >= events })
-	bundle.waitSettled(t)
-
-	ids := map[string]bool{}
-	for _, r := range rec.all() {
-		require.False(t, ids[r.Header.Get("webhook-id")], "delivery %s sent twice", r.Header.Get("webhook-id"))
-		ids[r.Header.Get("webhook-id")] = true
-	}
-	require.Len(t, ids, events)
-	deliver := bundle.deliverJobs(t)
-	carried := 0
-	for _, j := range deliver {
-		require.Equal(t, "completed", j.state)
-		carried += j.deliveries + j.joined
-	}
-	require.Equal(t, events, carried, "each delivery is carried by one job")
-	// Without joining, each poll that found an event made a job: about
-	// one per event at this rate.
-	t.Logf("%d deliver jobs for %d deliveries", len(deliver), events)
-	require.LessOrEqual(t, len(deliver), events/10)
-}
-
-// TestJoinOfAJobGoneIsEnded: a hook's join whose job is gone (a run that
-// could not end it, and whose job was then deleted) takes deliveries that
-// no job sends; the reconciler ends it and gives them a job, and the hook's
-// next deliveries get jobs again.
-func TestJoinOfAJobGoneIsEnded(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	rec := newReceiver(t, nil)
-	bundle := setupPipeline(t, &jobs.Config{RetrySchedule: jobs.RetryScheduleDefault, Timeout: jobs.TimeoutDefault})
-	hook := bundle.createHook(t, rec.URL, "*")
-	_, err := bundle.pool.Exec(ctx, "INSERT INTO hookrelay.joins (hook_id, token, job_id) VALUES ($1, gen_random_uuid(), 999999999)", hook.ID)
-	require.NoError(t, err)
-
-	_, err = bundle.store.Publish(ctx, &outbox.Event{Type: "User.Created"})
-	require.NoError(t, err)
-	stranded := bundle.waitDelivery(t, hook.ID, outbox.DeliveryPending, 1)[0]
-	bundle.waitSettled(t)
-	require.Empty(t, rec.all(), "no job carries the delivery")
-	require.Empty(t, bundle.deliverJobs(t))
-
-	// Older than the reconciler's grace minute, as it will be.
-	_, err = bundle.pool.Exec(ctx, "UPDATE hookrelay.deliveries SET updated_at = now() - interval '2 minutes' WHERE id = $1", stranded.ID)
-	require.NoError(t, err)
-	_, err = bundle.service.Client().Insert(ctx, jobs.ReconcileArgs{}, nil)
-	require.NoError(t, err)
-	rec.waitFor(t, 20*time.Second, func(r []received) bool { return len(r) == 1 })
-	var joins int
-	require.NoError(t, bundle.pool.QueryRow(ctx, "SELECT count(*) FROM hookrelay.joins WHERE job_id = 999999999").Scan(&joins))
-	require.Zero(t, joins, "the reconciler ended the join")
-
-	_, err = bundle.store.Publish(ctx, &outbox.Event{Type: "User.Created"})
-	require.NoError(t, err)
-	rec.waitFor(t, 20*time.Second, func(r []received) bool { return len(r) == 2 })
-	require.Equal(t, stranded.ID, rec.all()[0].Header.Get("webhook-id"))
 }

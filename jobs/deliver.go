@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
@@ -39,11 +38,6 @@ type DeliverArgs struct {
 	// Test marks a test-send: attempted once, whether its hook is enabled
 	// or not.
 	Test bool `json:"test,omitempty"`
-
-	// Join is the job's token: the deliveries that join it while it runs
-	// carry it (see deliverWorker.take), and so does the job that the
-	// rescuer puts in its place.
-	Join string `json:"join,omitempty"`
 }
 
 // Kind is a storage format: renaming it would strand queued jobs.
@@ -83,29 +77,10 @@ const dueSlack = 100 * time.Millisecond
 func deliverJobs(hookID string, ids []string, opts *river.InsertOpts) []river.InsertManyParams {
 	params := make([]river.InsertManyParams, 0, (len(ids)+deliverBatchMax-1)/deliverBatchMax)
 	for batch := range slices.Chunk(ids, deliverBatchMax) {
-		args := DeliverArgs{HookID: hookID, Deliveries: strings.Join(batch, " "), Join: uuid.NewString()}
-		params = append(params, river.InsertManyParams{Args: args, InsertOpts: opts})
+		params = append(params, river.InsertManyParams{Args: DeliverArgs{HookID: hookID, Deliveries: strings.Join(batch, " ")}, InsertOpts: opts})
 	}
 	return params
 }
-
-// Joining (see outbox.OpenJoin): a run that sent what was due, with every
-// request answered and no delivery waiting for the hook's rate, takes its
-// hook's new deliveries, unless another job does. It lingers for them,
-// woken by the fan-out that gives it some, until joinIdle passes without
-// any, the job has run for a fifth of its timeout (joinShare), or it
-// has had deliverBatchMax deliveries. At a steady load a hook's deliveries
-// then share a job, as a backlog's do, rather than each get one. A run that
-// made joinBusy requests or more takes none: its hook's deliveries come too
-// fast (a few hundred a second, which the fan-out's batches share already)
-// for one job's runs, one after another, to send them; jobs of their own
-// send them side by side, and no slow run holds back all that joined
-// meanwhile.
-const (
-	joinIdle  = time.Second
-	joinShare = 5
-	joinBusy  = 4
-)
 
 type deliverWorker struct {
 	river.WorkerDefaults[DeliverArgs]
@@ -189,9 +164,7 @@ const (
 
 // RunReport is what a run of a deliver job that leaves deliveries pending
 // records as the job's output (in its metadata, shown by River's UI): what
-// it sent, and why the rest waits. A run that runs again at once (woken, or
-// taking its hook's new deliveries) counts what it sent before in the
-// report of the runs that follow.
+// it sent, and why the rest waits.
 type RunReport struct {
 	// Sent is how many requests the run made; Succeeded and Failed how many
 	// of their deliveries reached those statuses.
@@ -268,16 +241,6 @@ func (w *deliverWorker) NextRetry(job *river.Job[DeliverArgs]) time.Time {
 func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 	here := w.here.begin(job.ID)
 	err := w.run(ctx, job, here, time.Now())
-	if here.joining {
-		// A run that failed, or snoozes, while it took joins: what joined
-		// since its last load goes at its next run.
-		if closeErr := w.closeJoin(ctx, job, here); closeErr != nil {
-			w.logger.WarnContext(ctx, "closing a deliver job to joins failed: the reconciler sends what joins it", "job_id", job.ID, "error", closeErr)
-		}
-		if err == nil {
-			err = river.JobSnooze(0)
-		}
-	}
 	if w.here.end(job.ID) {
 		w.wakeAfterRun([]int64{job.ID})
 	}
@@ -289,7 +252,7 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 // again at once, within orderRecheck of the start (see rest).
 func (w *deliverWorker) run(ctx context.Context, job *river.Job[DeliverArgs], here *localRun, started time.Time) error {
 	previous := lastReport(job)
-	sends, err := w.store.LoadSends(ctx, job.Args.ids(), job.Args.Join)
+	sends, err := w.store.LoadSends(ctx, job.Args.ids())
 	if err != nil {
 		return w.storeFailed(ctx, job, err)
 	}
@@ -302,14 +265,12 @@ func (w *deliverWorker) run(ctx context.Context, job *river.Job[DeliverArgs], he
 		}
 	}
 	if len(sends) == 0 {
-		// Only a job taking its hook's new deliveries already goes on:
-		// one that finds nothing to do (its hook deleted, say) ends.
-		return w.finish(ctx, job, here, started, previous, here.report(0), time.Time{}, here.joining)
+		return w.complete(ctx, previous, &RunReport{})
 	}
 
 	now := time.Now()
 	self := river.ClientFromContext[pgx.Tx](ctx).ID()
-	report := here.report(len(sends))
+	report := &RunReport{Pending: len(sends)}
 	if err := w.endLeasesOfDead(ctx, previous, sends, report, self, now); err != nil {
 		return w.storeFailed(ctx, job, err)
 	}
@@ -330,7 +291,7 @@ func (w *deliverWorker) run(ctx context.Context, job *river.Job[DeliverArgs], he
 		}
 	}
 	if len(due) == 0 {
-		return w.finish(ctx, job, here, started, previous, report, held, true)
+		return w.rest(ctx, job, here, started, report, held)
 	}
 	// The longest waiting first: never attempted (or handed back), then by
 	// due time.
@@ -429,82 +390,13 @@ func (w *deliverWorker) run(ctx context.Context, job *river.Job[DeliverArgs], he
 			w.hookDisabled(ctx, disable.Hook.ID, disableReason)
 		}
 		return w.snooze(ctx, report, 0) // the next run cancels what is left
+	case report.Pending == 0:
+		return w.complete(ctx, previous, report)
 	case report.NotSent > 0:
 		// Not sent through no fault of their own: again at once.
 		return w.snooze(ctx, report, 0)
 	}
-	return w.finish(ctx, job, here, started, previous, report, held, report.InFlight == 0 && report.Throttled == 0)
-}
-
-// finish ends a run that sent what was due and found nothing else to send
-// now. A run at ease (every request answered, none waiting for the rate)
-// may take its hook's new deliveries first (see take), and runs again at
-// once for what comes.
-func (w *deliverWorker) finish(ctx context.Context, job *river.Job[DeliverArgs], here *localRun, started time.Time, previous, report *RunReport, held time.Time, atEase bool) error {
-	// Only in the job's first River run, and up to deliverBatchMax
-	// deliveries: what joins a job is read by its every run.
-	join := atEase && here.sent(report) < joinBusy && job.Attempt == 1 && report.Sent+report.Pending < deliverBatchMax
-	switch again, err := w.take(ctx, job, here, started, report, join); {
-	case err != nil:
-		return w.storeFailed(ctx, job, err)
-	case again:
-		withOutput(job, report)
-		here.done = report
-		return w.run(ctx, job, here, started)
-	case report.Pending == 0:
-		return w.complete(ctx, previous, report)
-	}
 	return w.rest(ctx, job, here, started, report, held)
-}
-
-// take has the job take its hook's new deliveries (see outbox.OpenJoin)
-// while join allows, and reports whether the job must run again: it was
-// woken, by new deliveries or a finished predecessor; or it stopped taking
-// them, and those that came since its last load wait for a run. A job that
-// stopped takes no more.
-func (w *deliverWorker) take(ctx context.Context, job *river.Job[DeliverArgs], here *localRun, started time.Time, report *RunReport, join bool) (bool, error) {
-	joinFor := jobTimeout(w.timeout) / joinShare
-	join = join && time.Since(started) < joinFor
-	if !here.joining {
-		if !join || here.closed || job.Args.Join == "" || !w.here.enter(&w.here.joining) {
-			return false, nil
-		}
-		opened, err := w.store.OpenJoin(ctx, job.Args.HookID, job.Args.Join, job.ID)
-		if err != nil || !opened {
-			w.here.leave(&w.here.joining)
-			return false, err
-		}
-		here.joining = true
-	}
-	if join {
-		// Woken, or one of its deliveries due: it runs again, still
-		// taking.
-		until := earlier(time.Now().Add(joinIdle), started.Add(joinFor))
-		due := !report.NextAttemptAt.IsZero() && report.NextAttemptAt.Before(until)
-		if due {
-			until = report.NextAttemptAt
-		}
-		if w.here.wait(ctx, here, until) || due && !time.Now().Before(until) && ctx.Err() == nil {
-			return true, nil
-		}
-	}
-	return true, w.closeJoin(ctx, job, here)
-}
-
-// closeJoin ends the job's taking of its hook's new deliveries, retried
-// within recordTimeout, even once the job's context ended: deliveries that
-// join a job whose run ended wait for its next run, or, should it have
-// none, for the reconciler.
-func (w *deliverWorker) closeJoin(ctx context.Context, job *river.Job[DeliverArgs], here *localRun) error {
-	here.joining, here.closed = false, true
-	w.here.leave(&w.here.joining)
-	closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
-	defer cancel()
-	for wait := 100 * time.Millisecond; ; wait = min(2*wait, time.Second) {
-		if err := w.store.CloseJoin(closeCtx, job.Args.HookID, job.Args.Join); err == nil || !sleep(closeCtx, wait) {
-			return err
-		}
-	}
 }
 
 // rest ends a run that leaves deliveries pending until report.NextAttemptAt,
@@ -520,7 +412,6 @@ func (w *deliverWorker) rest(ctx context.Context, job *river.Job[DeliverArgs], h
 		}
 		if held.Before(until) && w.here.linger(ctx, here, until) {
 			withOutput(job, report)
-			here.done = report
 			return w.run(ctx, job, here, started)
 		}
 		if recheck := later(held, time.Now().Add(orderRecheck)); report.NextAttemptAt.IsZero() || recheck.Before(report.NextAttemptAt) {

@@ -48,7 +48,6 @@ type fanOutWorker struct {
 	deliverOpts  *river.InsertOpts
 	metrics      *metrics
 	running      *atomic.Int32 // fan-out jobs running in this process
-	here         *localRuns    // deliver jobs running in this process, to wake those joined
 	stopping     *atomic.Bool  // the relay is stopping: linger no more
 	timeout      time.Duration
 	tracer       trace.Tracer // nil: the relay does not trace
@@ -96,15 +95,13 @@ func (w *fanOutWorker) Work(ctx context.Context, job *river.Job[FanOutArgs]) err
 }
 
 // fanOut claims a batch of events, creates their deliveries and a deliver job
-// per hook (per deliverBatchMax of its deliveries) unless they joined a
-// running one, and, if last, completes the job, all in one transaction:
-// either all of it happens, once, or none of it and the events stay to be
-// claimed again. It wakes the jobs joined, and returns how many events it
-// claimed, and whether more may wait.
+// per hook (per deliverBatchMax of its deliveries), and, if last, completes
+// the job, all in one transaction: either all of it happens, once, or none
+// of it and the events stay to be claimed again. It returns how many events
+// it claimed, and whether more may wait.
 func (w *fanOutWorker) fanOut(ctx context.Context, job *river.Job[FanOutArgs], last bool) (claimed int, full bool, err error) {
 	start := trace.WithTimestamp(time.Now())
 	var traced []*outbox.TracedEvent
-	var joined []int64
 	err = pgx.BeginFunc(ctx, w.store.Pool(), func(tx pgx.Tx) error {
 		res, err := w.store.FanOutTx(ctx, tx, w.batchSize)
 		if err != nil {
@@ -113,25 +110,12 @@ func (w *fanOutWorker) fanOut(ctx context.Context, job *river.Job[FanOutArgs], l
 		claimed, full, traced = res.Events, res.Full, res.Traced
 		client := river.ClientFromContext[pgx.Tx](ctx)
 		var params []river.InsertManyParams
-		var elsewhere []int64
 		for _, group := range res.Deliveries {
-			switch {
-			case group.JoinedJob == 0:
-				params = append(params, deliverJobs(group.HookID, group.DeliveryIDs, w.deliverOpts)...)
-			case w.here.has(group.JoinedJob):
-				joined = append(joined, group.JoinedJob)
-			default:
-				elsewhere = append(elsewhere, group.JoinedJob)
-			}
+			params = append(params, deliverJobs(group.HookID, group.DeliveryIDs, w.deliverOpts)...)
 		}
 		if len(params) > 0 {
 			if _, err := client.InsertManyFastTx(ctx, tx, params); err != nil {
 				return fmt.Errorf("insert %d deliver jobs: %w", len(params), err)
-			}
-		}
-		if len(elsewhere) > 0 {
-			if err := w.store.WakeJobsTx(ctx, tx, elsewhere); err != nil {
-				return err
 			}
 		}
 		if !last {
@@ -150,9 +134,6 @@ func (w *fanOutWorker) fanOut(ctx context.Context, job *river.Job[FanOutArgs], l
 		return nil
 	})
 	if err == nil {
-		for _, id := range joined {
-			w.here.wake(id)
-		}
 		w.metrics.fannedOut.Add(float64(claimed))
 		traceFanOut(ctx, w.tracer, traced, start)
 	}

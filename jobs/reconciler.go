@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -74,34 +73,22 @@ func (w *reconcileWorker) Work(ctx context.Context, _ *river.Job[ReconcileArgs])
 	// pending, and ends after the one that ends them), unless its job was
 	// deleted or discarded: the orphans this looks for.
 	var pending []*outbox.PendingDelivery
-	var joins []string
 	var carried map[string]bool
 	err := pgx.BeginTxFunc(ctx, w.store.Pool(), pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		var err error
-		if pending, err = w.store.ListPendingDeliveriesTx(ctx, tx, time.Now().Add(-reconcileGrace), reconcileBatchMax); err != nil {
-			return err
-		}
-		if joins, err = w.store.JoinTokensTx(ctx, tx); err != nil {
-			return err
-		}
-		if len(pending) > 0 || len(joins) > 0 {
+		pending, err = w.store.ListPendingDeliveriesTx(ctx, tx, time.Now().Add(-reconcileGrace), reconcileBatchMax)
+		if err == nil && len(pending) > 0 {
 			carried, err = liveDeliveries(ctx, client, tx)
 		}
 		return err
 	})
-	if err != nil {
-		return err
-	}
-	// A join whose job is no longer live (its run failed to end it) would
-	// take deliveries that no job sends: no job can carry its token again.
-	joins = slices.DeleteFunc(joins, func(token string) bool { return carried[token] })
-	if err := w.store.EndJoins(ctx, w.store.Pool(), joins); err != nil {
+	if err != nil || len(pending) == 0 {
 		return err
 	}
 	orphans := map[string][]string{} // hook ID → delivery IDs
 	n := 0
 	for _, d := range pending {
-		if !carried[d.ID] && (d.Joined == "" || !carried[d.Joined]) {
+		if !carried[d.ID] {
 			orphans[d.HookID] = append(orphans[d.HookID], d.ID)
 			n++
 		}
@@ -122,8 +109,7 @@ func (w *reconcileWorker) Work(ctx context.Context, _ *river.Job[ReconcileArgs])
 }
 
 // liveDeliveries returns the IDs of the deliveries that live deliver jobs
-// carry, and the tokens of those jobs (see DeliverArgs.Join), as tx sees
-// them.
+// carry, as tx sees them.
 func liveDeliveries(ctx context.Context, client *river.Client[pgx.Tx], tx pgx.Tx) (map[string]bool, error) {
 	carried := map[string]bool{}
 	params := river.NewJobListParams().Kinds(DeliverArgs{}.Kind()).States(liveJobStates...).First(1000)
@@ -140,9 +126,6 @@ func liveDeliveries(ctx context.Context, client *river.Client[pgx.Tx], tx pgx.Tx
 			for _, id := range args.ids() {
 				carried[id] = true
 			}
-			if args.Join != "" {
-				carried[args.Join] = true
-			}
 		}
 		if len(res.Jobs) < 1000 {
 			return carried, nil
@@ -152,32 +135,30 @@ func liveDeliveries(ctx context.Context, client *river.Client[pgx.Tx], tx pgx.Tx
 }
 
 // hasLiveJob reports whether a live deliver job carries the delivery.
-func hasLiveJob(ctx context.Context, client *river.Client[pgx.Tx], delivery *outbox.Delivery) (bool, error) {
-	res, err := client.JobList(ctx, deliveryJobsParams(delivery).States(liveJobStates...).First(1))
+func hasLiveJob(ctx context.Context, client *river.Client[pgx.Tx], deliveryID string) (bool, error) {
+	res, err := client.JobList(ctx, deliveryJobsParams(deliveryID).States(liveJobStates...).First(1))
 	if err != nil {
-		return false, fmt.Errorf("look for the job of delivery %s: %w", delivery.ID, err)
+		return false, fmt.Errorf("look for the job of delivery %s: %w", deliveryID, err)
 	}
 	return len(res.Jobs) > 0, nil
 }
 
 // DeliveryJobs returns the River jobs that carry or carried the delivery and
 // that River still keeps, newest first, for operators.
-func (r *Relay) DeliveryJobs(ctx context.Context, delivery *outbox.Delivery) ([]*rivertype.JobRow, error) {
+func (r *Relay) DeliveryJobs(ctx context.Context, deliveryID string) ([]*rivertype.JobRow, error) {
 	client, err := r.started()
 	if err != nil {
 		return nil, err
 	}
-	res, err := client.JobList(ctx, deliveryJobsParams(delivery).OrderBy(river.JobListOrderByID, river.SortOrderDesc).First(20))
+	res, err := client.JobList(ctx, deliveryJobsParams(deliveryID).OrderBy(river.JobListOrderByID, river.SortOrderDesc).First(20))
 	if err != nil {
-		return nil, fmt.Errorf("list the jobs of delivery %s: %w", delivery.ID, err)
+		return nil, fmt.Errorf("list the jobs of delivery %s: %w", deliveryID, err)
 	}
 	return res.Jobs, nil
 }
 
-// deliveryJobsParams selects the deliver jobs whose batch holds the
-// delivery, or that it joined.
-func deliveryJobsParams(delivery *outbox.Delivery) *river.JobListParams {
+// deliveryJobsParams selects the deliver jobs whose batch holds the delivery.
+func deliveryJobsParams(deliveryID string) *river.JobListParams {
 	return river.NewJobListParams().Kinds(DeliverArgs{}.Kind()).
-		Where("strpos(args->>'deliveries', @id) > 0 OR args->>'delivery_id' = @id OR args->>'join' = @joined",
-			river.NamedArgs{"id": delivery.ID, "joined": delivery.Joined})
+		Where("strpos(args->>'deliveries', @id) > 0 OR args->>'delivery_id' = @id", river.NamedArgs{"id": deliveryID})
 }

@@ -160,16 +160,15 @@ type strandedJob struct {
 }
 
 // replace cancels the stranded jobs still in the run they were listed in,
-// ends their joins, and inserts in their place, in the same transaction,
-// new jobs with their args and metadata (the last run's report: its
-// leases); it returns how many it replaced. One snapshot reads and cancels
-// them: a job whose run ended meanwhile, and may run again in a live
-// process, or that another look rescued, is left alone. A rescued job is
-// not made available again itself: its process, if only cut off from
-// Postgres, may still record the end of its run once it reaches Postgres
-// again, and River would apply that to the job, run again meanwhile by
-// another process. Its replacement is another job, which nothing of the old
-// run can touch.
+// and inserts in their place, in the same transaction, new jobs with their
+// args and metadata (the last run's report: its leases); it returns how many
+// it replaced. One snapshot reads and cancels them: a job whose run ended
+// meanwhile, and may run again in a live process, or that another look
+// rescued, is left alone. A rescued job is not made available again
+// itself: its process, if only cut off from Postgres, may still record the
+// end of its run once it reaches Postgres again, and River would apply that
+// to the job, run again meanwhile by another process. Its replacement is
+// another job, which nothing of the old run can touch.
 func (r *Relay) replace(ctx context.Context, stranded map[int64]strandedJob, now time.Time) (int, error) {
 	client := r.Client()
 	replaced := 0
@@ -181,7 +180,6 @@ func (r *Relay) replace(ctx context.Context, stranded map[int64]strandedJob, now
 		}
 		params := &riverdriver.JobRescueManyParams{Schema: client.Schema(), StuckHorizon: now}
 		var replacements []river.InsertManyParams
-		var joins []string // tokens of the replaced jobs that may take joins
 		for _, job := range jobs {
 			listed := stranded[job.ID]
 			if job.State != rivertype.JobStateRunning || job.AttemptedAt == nil || !job.AttemptedAt.Equal(listed.attemptedAt) {
@@ -194,9 +192,6 @@ func (r *Relay) replace(ctx context.Context, stranded map[int64]strandedJob, now
 			args, err := rescuedArgs(job)
 			if err != nil {
 				return err
-			}
-			if deliver, ok := args.(*DeliverArgs); ok && deliver.Join != "" {
-				joins = append(joins, deliver.Join)
 			}
 			params.ID = append(params.ID, job.ID)
 			params.Error = append(params.Error, encoded)
@@ -212,11 +207,6 @@ func (r *Relay) replace(ctx context.Context, stranded map[int64]strandedJob, now
 		}
 		if _, err := exec.JobRescueMany(ctx, params); err != nil {
 			return fmt.Errorf("rescue %d stranded jobs: %w", replaced, err)
-		}
-		// The replacements load what joined the replaced jobs (their
-		// tokens are the same), but take no more.
-		if err := r.store.EndJoins(ctx, tx, joins); err != nil {
-			return err
 		}
 		_, err = client.InsertManyTx(ctx, tx, replacements)
 		return wrap(err, "insert the jobs replacing %d rescued ones", replaced)

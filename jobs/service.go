@@ -112,7 +112,6 @@ func (r *Relay) AddWorkers(workers *river.Workers) error {
 			deliverOpts:  r.deliverOpts,
 			metrics:      r.metrics,
 			running:      &r.fanOutRunning,
-			here:         r.here,
 			stopping:     &r.stopping,
 			timeout:      timeout,
 			tracer:       config.tracer(),
@@ -467,7 +466,7 @@ func (s *Relay) ReplayDelivery(ctx context.Context, id string) error {
 		return err
 	}
 	if delivery.Status == outbox.DeliveryPending {
-		live, err := hasLiveJob(ctx, client, delivery)
+		live, err := hasLiveJob(ctx, client, id)
 		if err != nil || live {
 			return cmp.Or(err, ErrDeliveryPending)
 		}

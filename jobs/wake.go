@@ -206,13 +206,10 @@ func (k *waker) stop() {
 type localRuns struct {
 	mu   sync.Mutex
 	runs map[int64]*localRun // by job ID
-	// maxLingering is how many runs may linger at once for their held-back
-	// deliveries, and how many may take joins (see deliverWorker.take): a
-	// lingering run holds a River worker, and the others must be left to
-	// other jobs.
+	// maxLingering is how many runs may linger at once: a lingering run
+	// holds a River worker, and the others must be left to other jobs.
 	maxLingering int
 	lingering    int
-	joining      int
 	// stopping is closed when the relay stops: no run lingers from then on,
 	// so that Stop drains quickly.
 	stopping chan struct{}
@@ -239,31 +236,6 @@ const lingerShare = 4
 
 type localRun struct {
 	woken chan struct{} // closed by a wake
-	// joining: the run takes its hook's new deliveries; closed: it took
-	// them and stopped, and takes no more (deliverWorker.take). Only the
-	// run's goroutine uses them.
-	joining, closed bool
-	// done is the report of the job's last run here, when it runs again
-	// at once: a run's report counts what the runs before it sent.
-	done *RunReport
-}
-
-// sent is how many requests the run that made report made itself.
-func (r *localRun) sent(report *RunReport) int {
-	if r.done == nil {
-		return report.Sent
-	}
-	return report.Sent - r.done.Sent
-}
-
-// report is the report a run of r starts with, pending deliveries pending:
-// the counts of the runs before it.
-func (r *localRun) report(pending int) *RunReport {
-	report := &RunReport{Pending: pending}
-	if d := r.done; d != nil {
-		report.Sent, report.Succeeded, report.Failed, report.Retrying, report.LastFailure = d.Sent, d.Succeeded, d.Failed, d.Retrying, d.LastFailure
-	}
-	return report
 }
 
 // begin notes that job id runs here.
@@ -317,48 +289,28 @@ func (l *localRuns) end(id int64) bool {
 // until, ctx ends or the relay stops; it reports whether r was woken, ready
 // to be woken again.
 func (l *localRuns) linger(ctx context.Context, r *localRun, until time.Time) bool {
-	if !l.enter(&l.lingering) {
-		return l.wait(ctx, r, time.Time{})
-	}
-	defer l.leave(&l.lingering)
-	return l.wait(ctx, r, until)
-}
-
-// enter counts a run in count (lingering or joining), unless maxLingering
-// are counted there already, and reports whether it did; leave uncounts
-// it.
-func (l *localRuns) enter(count *int) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if *count >= l.maxLingering {
-		return false
-	}
-	*count++
-	return true
-}
-
-func (l *localRuns) leave(count *int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	*count--
-}
-
-// wait waits until r is woken, until, ctx ends or the relay stops; it
-// reports whether r was woken, ready to be woken again.
-func (l *localRuns) wait(ctx context.Context, r *localRun, until time.Time) bool {
 	l.mu.Lock()
 	woken := r.woken
-	l.mu.Unlock()
-	timer := time.NewTimer(time.Until(until))
-	select {
-	case <-woken:
-	case <-timer.C:
-	case <-ctx.Done():
-	case <-l.stopping:
+	crowded := l.lingering >= l.maxLingering
+	if !crowded {
+		l.lingering++
 	}
-	timer.Stop()
+	l.mu.Unlock()
+	if !crowded {
+		timer := time.NewTimer(time.Until(until))
+		select {
+		case <-woken:
+		case <-timer.C:
+		case <-ctx.Done():
+		case <-l.stopping:
+		}
+		timer.Stop()
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if !crowded {
+		l.lingering--
+	}
 	if ctx.Err() != nil || !r.isWoken() {
 		return false
 	}

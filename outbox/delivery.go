@@ -60,9 +60,6 @@ type Delivery struct {
 	// PassesFilter tells, for a test delivery to a hook with a filter,
 	// whether its sample event passes the filter (a test is sent anyway).
 	PassesFilter *bool `json:"passesFilter,omitempty"`
-	// Joined is the token of the running job the delivery joined (see
-	// OpenJoin), or "": the job that carries it.
-	Joined string `json:"-"`
 }
 
 // Attempt is one HTTP request of a delivery.
@@ -228,12 +225,11 @@ type Send struct {
 	WaitingJob int64
 }
 
-// LoadSends loads the given deliveries, and the pending ones joined to the
-// job with token joined (none if ""), with their hooks and builds their
-// bodies, in one round trip. Deliveries that no longer exist (their hook or event was
-// deleted) are left out.
-func (s *Store) LoadSends(ctx context.Context, ids []string, joined string) ([]*Send, error) {
-	rows, err := s.queries(s.pool).DeliveryGetForSendMany(ctx, &dbsqlc.DeliveryGetForSendManyParams{Ids: ids, Joined: nullable(joined)})
+// LoadSends loads the given deliveries with their hooks and builds their
+// bodies, in one round trip. Deliveries that no longer exist (their hook or
+// event was deleted) are left out.
+func (s *Store) LoadSends(ctx context.Context, ids []string) ([]*Send, error) {
+	rows, err := s.queries(s.pool).DeliveryGetForSendMany(ctx, ids)
 	if err != nil {
 		return nil, fmt.Errorf("load %d deliveries: %w", len(ids), err)
 	}
@@ -535,7 +531,6 @@ func deliveryFromRow(row *dbsqlc.Delivery, eventType string) *Delivery {
 		CreatedAt:      row.CreatedAt,
 		UpdatedAt:      row.UpdatedAt,
 		FinishedAt:     row.FinishedAt,
-		Joined:         deref(row.Joined),
 	}
 }
 
@@ -633,8 +628,6 @@ func (s *Store) CountDeliveries(ctx context.Context) (*DeliveryCounts, error) {
 type PendingDelivery struct {
 	ID     string
 	HookID string
-	// Joined is the token of the job it joined, or "".
-	Joined string
 }
 
 // ListPendingDeliveriesTx returns up to maxDeliveries pending deliveries
@@ -650,7 +643,7 @@ func (s *Store) ListPendingDeliveriesTx(ctx context.Context, tx pgx.Tx, before t
 	}
 	pending := make([]*PendingDelivery, len(rows))
 	for i, row := range rows {
-		pending[i] = &PendingDelivery{ID: row.ID, HookID: row.HookID, Joined: deref(row.Joined)}
+		pending[i] = &PendingDelivery{ID: row.ID, HookID: row.HookID}
 	}
 	return pending, nil
 }

@@ -37,13 +37,10 @@ type TracedEvent struct {
 	Deliveries            int
 }
 
-// HookDeliveries are deliveries to one hook. JoinedJob is the running job
-// they joined (see OpenJoin), which the caller wakes once the transaction
-// commits; 0 if none did, and the caller queues a job for them.
+// HookDeliveries are deliveries to one hook.
 type HookDeliveries struct {
 	HookID      string
 	DeliveryIDs []string
-	JoinedJob   int64
 }
 
 // HasUnclaimedEvents reports whether any event waits for fan-out.
@@ -116,7 +113,7 @@ func (s *Store) FanOutTx(ctx context.Context, tx pgx.Tx, maxEvents int) (*FanOut
 		for _, row := range rows {
 			group := byHook[row.HookID]
 			if group == nil {
-				group = &HookDeliveries{HookID: row.HookID, JoinedJob: row.JoinedJob}
+				group = &HookDeliveries{HookID: row.HookID}
 				byHook[row.HookID] = group
 				res.Deliveries = append(res.Deliveries, group)
 			}

@@ -2,23 +2,12 @@
 -- marked filtered only if the event passes the hook's filter (see
 -- schema/017_hook_filters.up.sql), which is looked up for those pairs only.
 -- A pair with an order key is a delivery to a hook ordered by subject (see
--- schema/019_subject_ordering.up.sql). A delivery to a hook that a running
--- job takes new deliveries of joins that job: it gets the job's token, and
--- the job's ID comes back, to be woken (see schema/020_joins.up.sql). The
--- joins are read FOR SHARE, in the order of their key, as JoinEnd locks
--- them.
+-- schema/019_subject_ordering.up.sql).
 -- name: DeliveryInsertBatch :many
-WITH open AS (
-    SELECT j.hook_id, j.token, j.job_id FROM /* TEMPLATE: schema */joins j
-    WHERE j.hook_id = ANY(@hook_ids::uuid[])
-    ORDER BY j.hook_id
-    FOR SHARE
-)
-INSERT INTO /* TEMPLATE: schema */deliveries (event_id, hook_id, order_key, order_seq, joined)
-SELECT p.event_id, p.hook_id, nullif(p.order_key, ''), CASE WHEN p.order_key <> '' THEN p.order_seq END, o.token
+INSERT INTO /* TEMPLATE: schema */deliveries (event_id, hook_id, order_key, order_seq)
+SELECT p.event_id, p.hook_id, nullif(p.order_key, ''), CASE WHEN p.order_key <> '' THEN p.order_seq END
 FROM (SELECT unnest(@event_ids::uuid[]) AS event_id, unnest(@hook_ids::uuid[]) AS hook_id, unnest(@filtered::boolean[]) AS filtered,
              unnest(@order_keys::text[]) AS order_key, unnest(@order_seqs::bigint[]) AS order_seq) p
-LEFT JOIN open o ON o.hook_id = p.hook_id
 WHERE CASE WHEN p.filtered THEN coalesce((
     SELECT jsonb_path_match(
         jsonb_build_object('event', e.type, 'tenantId', e.tenant_id, 'data', e.data, 'context', e.context),
@@ -27,7 +16,7 @@ WHERE CASE WHEN p.filtered THEN coalesce((
     WHERE e.id = p.event_id AND h.id = p.hook_id), false)
     ELSE true END
 ON CONFLICT (event_id, hook_id) DO NOTHING
-RETURNING id, hook_id, order_key, coalesce((SELECT o.job_id FROM open o WHERE o.hook_id = deliveries.hook_id AND o.token = deliveries.joined), 0)::bigint AS joined_job;
+RETURNING id, hook_id, order_key;
 
 -- name: DeliveryGetByID :one
 SELECT sqlc.embed(d), sqlc.embed(e), sqlc.embed(h)
@@ -37,16 +26,13 @@ JOIN /* TEMPLATE: schema */hooks h ON h.id = d.hook_id
 WHERE d.id = @id;
 
 -- DeliveryGetForSendMany loads everything the given deliveries' attempts
--- need in one round trip, and the pending ones joined to the job with token
--- @joined. The joined ones' IDs are added to the given ones, not ORed in: an
--- OR had the plan estimate more rows and hash the whole events table.
+-- need in one round trip.
 -- name: DeliveryGetForSendMany :many
 SELECT sqlc.embed(d), sqlc.embed(e), sqlc.embed(h)
 FROM /* TEMPLATE: schema */deliveries d
 JOIN /* TEMPLATE: schema */events e ON e.id = d.event_id
 JOIN /* TEMPLATE: schema */hooks h ON h.id = d.hook_id
-WHERE d.id = ANY(@ids::uuid[] || ARRAY(
-    SELECT j.id FROM /* TEMPLATE: schema */deliveries j WHERE j.joined = sqlc.narg('joined')::uuid AND j.status = 'pending'));
+WHERE d.id = ANY(@ids::uuid[]);
 
 -- DeliveryList pages by keyset, newest first by id (UUIDv7, so by creation
 -- time): @after is the last id of the previous page.
@@ -229,7 +215,7 @@ WHERE id = ANY(@ids::uuid[]) AND status = 'pending';
 -- DeliveryListPendingBefore lists pending deliveries last changed before
 -- @before, for the reconciler. It scans the table: it runs every few minutes.
 -- name: DeliveryListPendingBefore :many
-SELECT id, hook_id, joined FROM /* TEMPLATE: schema */deliveries
+SELECT id, hook_id FROM /* TEMPLATE: schema */deliveries
 WHERE status = 'pending' AND updated_at < @before
 ORDER BY id
 LIMIT @max;
@@ -307,25 +293,3 @@ LISTEN "/* TEMPLATE: schema */deliver_wake";
 -- deliveries they hold back: a process running one of them runs it again.
 -- name: DeliveryJobWake :exec
 SELECT pg_notify('/* TEMPLATE: schema */deliver_wake', @job_ids::text);
-
--- JoinOpen makes job @job_id, with token @token, the one that takes its
--- hook's new deliveries (see schema/020_joins.up.sql), unless another job
--- does: it returns 1 when the job does, having taken it over from the job
--- it replaced (the same token).
--- name: JoinOpen :execrows
-INSERT INTO /* TEMPLATE: schema */joins (hook_id, token, job_id) VALUES (@hook_id, @token, @job_id)
-ON CONFLICT (hook_id) DO UPDATE SET job_id = excluded.job_id WHERE joins.token = excluded.token;
-
--- JoinClose ends the joining to the job with token @token: once it
--- returns, no delivery joins that job.
--- name: JoinClose :exec
-DELETE FROM /* TEMPLATE: schema */joins WHERE hook_id = @hook_id AND token = @token;
-
--- JoinEnd ends the joining to the jobs with the given tokens, replaced or
--- gone, locking the rows in the order the fan-out does.
--- name: JoinEnd :exec
-DELETE FROM /* TEMPLATE: schema */joins
-WHERE hook_id IN (SELECT j.hook_id FROM /* TEMPLATE: schema */joins j WHERE j.token = ANY(@tokens::uuid[]) ORDER BY j.hook_id FOR UPDATE);
-
--- name: JoinListTokens :many
-SELECT token FROM /* TEMPLATE: schema */joins;

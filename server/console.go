@@ -583,7 +583,7 @@ func (c *console) delivery(w http.ResponseWriter, r *http.Request) {
 		}
 		data.Attempts = append(data.Attempts, row)
 	}
-	if data.Jobs, err = c.relay.DeliveryJobs(ctx, delivery); err != nil {
+	if data.Jobs, err = c.relay.DeliveryJobs(ctx, delivery.ID); err != nil {
 		c.fail(w, r, err)
 		return
 	}

@@ -46,7 +46,6 @@ type Delivery struct {
 	OrderKey         *string
 	OrderSeq         *int64
 	WaitingJob       *int64
-	Joined           *string
 }
 
 type DeliveryAttempt struct {
@@ -111,12 +110,6 @@ type HookrelayMigration struct {
 	Version   int32
 	Name      string
 	AppliedAt time.Time
-}
-
-type Join struct {
-	HookID string
-	Token  string
-	JobID  int64
 }
 
 type OutboxSleeper struct {

@@ -122,7 +122,7 @@ func (q *Queries) DeliveryCountByStatus(ctx context.Context) ([]*DeliveryCountBy
 }
 
 const deliveryGetByID = `-- name: DeliveryGetByID :one
-SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, d.next_attempt_at, d.replayed_attempts, d.order_key, d.order_seq, d.waiting_job, d.joined, e.id, e.type, e.data, e.context, e.tenant_id, e.created_at, e.fanned_out_at, e.trace_parent, e.subject, e.subject_seq, h.id, h.name, h.url, h.events, h.headers, h.tenant_id, h.enabled, h.disabled_reason, h.signing_key, h.previous_signing_key, h.previous_key_expires_at, h.failing_since, h.created_at, h.updated_at, h.key_rotated_at, h.rate_count, h.rate_period_s, h.rate_burst, h.filter, h.ordering
+SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, d.next_attempt_at, d.replayed_attempts, d.order_key, d.order_seq, d.waiting_job, e.id, e.type, e.data, e.context, e.tenant_id, e.created_at, e.fanned_out_at, e.trace_parent, e.subject, e.subject_seq, h.id, h.name, h.url, h.events, h.headers, h.tenant_id, h.enabled, h.disabled_reason, h.signing_key, h.previous_signing_key, h.previous_key_expires_at, h.failing_since, h.created_at, h.updated_at, h.key_rotated_at, h.rate_count, h.rate_period_s, h.rate_burst, h.filter, h.ordering
 FROM /* TEMPLATE: schema */deliveries d
 JOIN /* TEMPLATE: schema */events e ON e.id = d.event_id
 JOIN /* TEMPLATE: schema */hooks h ON h.id = d.hook_id
@@ -157,7 +157,6 @@ func (q *Queries) DeliveryGetByID(ctx context.Context, id string) (*DeliveryGetB
 		&i.Delivery.OrderKey,
 		&i.Delivery.OrderSeq,
 		&i.Delivery.WaitingJob,
-		&i.Delivery.Joined,
 		&i.Event.ID,
 		&i.Event.Type,
 		&i.Event.Data,
@@ -193,18 +192,12 @@ func (q *Queries) DeliveryGetByID(ctx context.Context, id string) (*DeliveryGetB
 }
 
 const deliveryGetForSendMany = `-- name: DeliveryGetForSendMany :many
-SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, d.next_attempt_at, d.replayed_attempts, d.order_key, d.order_seq, d.waiting_job, d.joined, e.id, e.type, e.data, e.context, e.tenant_id, e.created_at, e.fanned_out_at, e.trace_parent, e.subject, e.subject_seq, h.id, h.name, h.url, h.events, h.headers, h.tenant_id, h.enabled, h.disabled_reason, h.signing_key, h.previous_signing_key, h.previous_key_expires_at, h.failing_since, h.created_at, h.updated_at, h.key_rotated_at, h.rate_count, h.rate_period_s, h.rate_burst, h.filter, h.ordering
+SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, d.next_attempt_at, d.replayed_attempts, d.order_key, d.order_seq, d.waiting_job, e.id, e.type, e.data, e.context, e.tenant_id, e.created_at, e.fanned_out_at, e.trace_parent, e.subject, e.subject_seq, h.id, h.name, h.url, h.events, h.headers, h.tenant_id, h.enabled, h.disabled_reason, h.signing_key, h.previous_signing_key, h.previous_key_expires_at, h.failing_since, h.created_at, h.updated_at, h.key_rotated_at, h.rate_count, h.rate_period_s, h.rate_burst, h.filter, h.ordering
 FROM /* TEMPLATE: schema */deliveries d
 JOIN /* TEMPLATE: schema */events e ON e.id = d.event_id
 JOIN /* TEMPLATE: schema */hooks h ON h.id = d.hook_id
-WHERE d.id = ANY($1::uuid[] || ARRAY(
-    SELECT j.id FROM /* TEMPLATE: schema */deliveries j WHERE j.joined = $2::uuid AND j.status = 'pending'))
+WHERE d.id = ANY($1::uuid[])
 `
-
-type DeliveryGetForSendManyParams struct {
-	Ids    []string
-	Joined *string
-}
 
 type DeliveryGetForSendManyRow struct {
 	Delivery Delivery
@@ -213,11 +206,9 @@ type DeliveryGetForSendManyRow struct {
 }
 
 // DeliveryGetForSendMany loads everything the given deliveries' attempts
-// need in one round trip, and the pending ones joined to the job with token
-// @joined. The joined ones' IDs are added to the given ones, not ORed in: an
-// OR had the plan estimate more rows and hash the whole events table.
-func (q *Queries) DeliveryGetForSendMany(ctx context.Context, arg *DeliveryGetForSendManyParams) ([]*DeliveryGetForSendManyRow, error) {
-	rows, err := q.db.Query(ctx, deliveryGetForSendMany, arg.Ids, arg.Joined)
+// need in one round trip.
+func (q *Queries) DeliveryGetForSendMany(ctx context.Context, ids []string) ([]*DeliveryGetForSendManyRow, error) {
+	rows, err := q.db.Query(ctx, deliveryGetForSendMany, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -244,7 +235,6 @@ func (q *Queries) DeliveryGetForSendMany(ctx context.Context, arg *DeliveryGetFo
 			&i.Delivery.OrderKey,
 			&i.Delivery.OrderSeq,
 			&i.Delivery.WaitingJob,
-			&i.Delivery.Joined,
 			&i.Event.ID,
 			&i.Event.Type,
 			&i.Event.Data,
@@ -350,17 +340,10 @@ func (q *Queries) DeliveryHookHasPending(ctx context.Context, hookID string) (bo
 }
 
 const deliveryInsertBatch = `-- name: DeliveryInsertBatch :many
-WITH open AS (
-    SELECT j.hook_id, j.token, j.job_id FROM /* TEMPLATE: schema */joins j
-    WHERE j.hook_id = ANY($2::uuid[])
-    ORDER BY j.hook_id
-    FOR SHARE
-)
-INSERT INTO /* TEMPLATE: schema */deliveries (event_id, hook_id, order_key, order_seq, joined)
-SELECT p.event_id, p.hook_id, nullif(p.order_key, ''), CASE WHEN p.order_key <> '' THEN p.order_seq END, o.token
+INSERT INTO /* TEMPLATE: schema */deliveries (event_id, hook_id, order_key, order_seq)
+SELECT p.event_id, p.hook_id, nullif(p.order_key, ''), CASE WHEN p.order_key <> '' THEN p.order_seq END
 FROM (SELECT unnest($1::uuid[]) AS event_id, unnest($2::uuid[]) AS hook_id, unnest($3::boolean[]) AS filtered,
              unnest($4::text[]) AS order_key, unnest($5::bigint[]) AS order_seq) p
-LEFT JOIN open o ON o.hook_id = p.hook_id
 WHERE CASE WHEN p.filtered THEN coalesce((
     SELECT jsonb_path_match(
         jsonb_build_object('event', e.type, 'tenantId', e.tenant_id, 'data', e.data, 'context', e.context),
@@ -369,7 +352,7 @@ WHERE CASE WHEN p.filtered THEN coalesce((
     WHERE e.id = p.event_id AND h.id = p.hook_id), false)
     ELSE true END
 ON CONFLICT (event_id, hook_id) DO NOTHING
-RETURNING id, hook_id, order_key, coalesce((SELECT o.job_id FROM open o WHERE o.hook_id = deliveries.hook_id AND o.token = deliveries.joined), 0)::bigint AS joined_job
+RETURNING id, hook_id, order_key
 `
 
 type DeliveryInsertBatchParams struct {
@@ -381,21 +364,16 @@ type DeliveryInsertBatchParams struct {
 }
 
 type DeliveryInsertBatchRow struct {
-	ID        string
-	HookID    string
-	OrderKey  *string
-	JoinedJob int64
+	ID       string
+	HookID   string
+	OrderKey *string
 }
 
 // DeliveryInsertBatch creates the deliveries of (event, hook) pairs; a pair
 // marked filtered only if the event passes the hook's filter (see
 // schema/017_hook_filters.up.sql), which is looked up for those pairs only.
 // A pair with an order key is a delivery to a hook ordered by subject (see
-// schema/019_subject_ordering.up.sql). A delivery to a hook that a running
-// job takes new deliveries of joins that job: it gets the job's token, and
-// the job's ID comes back, to be woken (see schema/020_joins.up.sql). The
-// joins are read FOR SHARE, in the order of their key, as JoinEnd locks
-// them.
+// schema/019_subject_ordering.up.sql).
 func (q *Queries) DeliveryInsertBatch(ctx context.Context, arg *DeliveryInsertBatchParams) ([]*DeliveryInsertBatchRow, error) {
 	rows, err := q.db.Query(ctx, deliveryInsertBatch,
 		arg.EventIds,
@@ -411,12 +389,7 @@ func (q *Queries) DeliveryInsertBatch(ctx context.Context, arg *DeliveryInsertBa
 	var items []*DeliveryInsertBatchRow
 	for rows.Next() {
 		var i DeliveryInsertBatchRow
-		if err := rows.Scan(
-			&i.ID,
-			&i.HookID,
-			&i.OrderKey,
-			&i.JoinedJob,
-		); err != nil {
+		if err := rows.Scan(&i.ID, &i.HookID, &i.OrderKey); err != nil {
 			return nil, err
 		}
 		items = append(items, &i)
@@ -476,7 +449,7 @@ func (q *Queries) DeliveryJobWakeListen(ctx context.Context) error {
 }
 
 const deliveryLastFailedMany = `-- name: DeliveryLastFailedMany :many
-SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, d.next_attempt_at, d.replayed_attempts, d.order_key, d.order_seq, d.waiting_job, d.joined, e.type AS event_type
+SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, d.next_attempt_at, d.replayed_attempts, d.order_key, d.order_seq, d.waiting_job, e.type AS event_type
 FROM /* TEMPLATE: schema */deliveries d
 JOIN /* TEMPLATE: schema */events e ON e.id = d.event_id
 WHERE d.id IN (
@@ -523,7 +496,6 @@ func (q *Queries) DeliveryLastFailedMany(ctx context.Context, hookIds []string) 
 			&i.Delivery.OrderKey,
 			&i.Delivery.OrderSeq,
 			&i.Delivery.WaitingJob,
-			&i.Delivery.Joined,
 			&i.EventType,
 		); err != nil {
 			return nil, err
@@ -559,7 +531,7 @@ func (q *Queries) DeliveryLease(ctx context.Context, arg *DeliveryLeaseParams) e
 }
 
 const deliveryList = `-- name: DeliveryList :many
-SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, d.next_attempt_at, d.replayed_attempts, d.order_key, d.order_seq, d.waiting_job, d.joined, e.type AS event_type
+SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, d.next_attempt_at, d.replayed_attempts, d.order_key, d.order_seq, d.waiting_job, e.type AS event_type
 FROM /* TEMPLATE: schema */deliveries d
 JOIN /* TEMPLATE: schema */events e ON e.id = d.event_id
 WHERE ($1::uuid IS NULL OR d.event_id = $1)
@@ -616,7 +588,6 @@ func (q *Queries) DeliveryList(ctx context.Context, arg *DeliveryListParams) ([]
 			&i.Delivery.OrderKey,
 			&i.Delivery.OrderSeq,
 			&i.Delivery.WaitingJob,
-			&i.Delivery.Joined,
 			&i.EventType,
 		); err != nil {
 			return nil, err
@@ -630,7 +601,7 @@ func (q *Queries) DeliveryList(ctx context.Context, arg *DeliveryListParams) ([]
 }
 
 const deliveryListByHook = `-- name: DeliveryListByHook :many
-SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, d.next_attempt_at, d.replayed_attempts, d.order_key, d.order_seq, d.waiting_job, d.joined, e.type AS event_type
+SELECT d.id, d.event_id, d.hook_id, d.status, d.attempts, d.last_status_code, d.last_error, d.last_duration_ms, d.last_response_body, d.last_attempt_at, d.created_at, d.updated_at, d.finished_at, d.next_attempt_at, d.replayed_attempts, d.order_key, d.order_seq, d.waiting_job, e.type AS event_type
 FROM /* TEMPLATE: schema */deliveries d
 JOIN /* TEMPLATE: schema */events e ON e.id = d.event_id
 WHERE d.hook_id = $1
@@ -693,7 +664,6 @@ func (q *Queries) DeliveryListByHook(ctx context.Context, arg *DeliveryListByHoo
 			&i.Delivery.OrderKey,
 			&i.Delivery.OrderSeq,
 			&i.Delivery.WaitingJob,
-			&i.Delivery.Joined,
 			&i.EventType,
 		); err != nil {
 			return nil, err
@@ -751,7 +721,7 @@ func (q *Queries) DeliveryListIDsForReplay(ctx context.Context, arg *DeliveryLis
 }
 
 const deliveryListPendingBefore = `-- name: DeliveryListPendingBefore :many
-SELECT id, hook_id, joined FROM /* TEMPLATE: schema */deliveries
+SELECT id, hook_id FROM /* TEMPLATE: schema */deliveries
 WHERE status = 'pending' AND updated_at < $1
 ORDER BY id
 LIMIT $2
@@ -765,7 +735,6 @@ type DeliveryListPendingBeforeParams struct {
 type DeliveryListPendingBeforeRow struct {
 	ID     string
 	HookID string
-	Joined *string
 }
 
 // DeliveryListPendingBefore lists pending deliveries last changed before
@@ -779,7 +748,7 @@ func (q *Queries) DeliveryListPendingBefore(ctx context.Context, arg *DeliveryLi
 	var items []*DeliveryListPendingBeforeRow
 	for rows.Next() {
 		var i DeliveryListPendingBeforeRow
-		if err := rows.Scan(&i.ID, &i.HookID, &i.Joined); err != nil {
+		if err := rows.Scan(&i.ID, &i.HookID); err != nil {
 			return nil, err
 		}
 		items = append(items, &i)
@@ -1012,79 +981,4 @@ func (q *Queries) DeliveryWaitingAfter(ctx context.Context, arg *DeliveryWaiting
 		return nil, err
 	}
 	return items, nil
-}
-
-const joinClose = `-- name: JoinClose :exec
-DELETE FROM /* TEMPLATE: schema */joins WHERE hook_id = $1 AND token = $2
-`
-
-type JoinCloseParams struct {
-	HookID string
-	Token  string
-}
-
-// JoinClose ends the joining to the job with token @token: once it
-// returns, no delivery joins that job.
-func (q *Queries) JoinClose(ctx context.Context, arg *JoinCloseParams) error {
-	_, err := q.db.Exec(ctx, joinClose, arg.HookID, arg.Token)
-	return err
-}
-
-const joinEnd = `-- name: JoinEnd :exec
-DELETE FROM /* TEMPLATE: schema */joins
-WHERE hook_id IN (SELECT j.hook_id FROM /* TEMPLATE: schema */joins j WHERE j.token = ANY($1::uuid[]) ORDER BY j.hook_id FOR UPDATE)
-`
-
-// JoinEnd ends the joining to the jobs with the given tokens, replaced or
-// gone, locking the rows in the order the fan-out does.
-func (q *Queries) JoinEnd(ctx context.Context, tokens []string) error {
-	_, err := q.db.Exec(ctx, joinEnd, tokens)
-	return err
-}
-
-const joinListTokens = `-- name: JoinListTokens :many
-SELECT token FROM /* TEMPLATE: schema */joins
-`
-
-func (q *Queries) JoinListTokens(ctx context.Context) ([]string, error) {
-	rows, err := q.db.Query(ctx, joinListTokens)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []string
-	for rows.Next() {
-		var token string
-		if err := rows.Scan(&token); err != nil {
-			return nil, err
-		}
-		items = append(items, token)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
-const joinOpen = `-- name: JoinOpen :execrows
-INSERT INTO /* TEMPLATE: schema */joins (hook_id, token, job_id) VALUES ($1, $2, $3)
-ON CONFLICT (hook_id) DO UPDATE SET job_id = excluded.job_id WHERE joins.token = excluded.token
-`
-
-type JoinOpenParams struct {
-	HookID string
-	Token  string
-	JobID  int64
-}
-
-// JoinOpen makes job @job_id, with token @token, the one that takes its
-// hook's new deliveries (see schema/020_joins.up.sql), unless another job
-// does: it returns 1 when the job does, having taken it over from the job
-// it replaced (the same token).
-func (q *Queries) JoinOpen(ctx context.Context, arg *JoinOpenParams) (int64, error) {
-	result, err := q.db.Exec(ctx, joinOpen, arg.HookID, arg.Token, arg.JobID)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
 }
